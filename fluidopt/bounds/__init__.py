@@ -1,0 +1,1 @@
+"""Bounds: fluid benchmark closed forms, completion-time lower bounds, schedule checking."""

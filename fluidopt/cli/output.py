@@ -1,0 +1,86 @@
+"""Output helpers shared by all subcommands: one JSON object or a readable table."""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Callable, Iterable, Sequence
+from typing import Any
+
+import numpy as np
+import click
+from rich.console import Console
+from rich.table import Table
+
+#: Decorator adding ``--json`` (parameter ``as_json``) to a command.
+json_option = click.option("--json", "as_json", is_flag=True, help="Print one JSON object on stdout instead of a table.")
+
+console = Console(highlight=False, soft_wrap=True)
+err_console = Console(stderr=True, highlight=False)
+
+
+def to_jsonable(value: Any) -> Any:
+    """Convert numpy scalars/arrays, NaN and nested containers to plain JSON values."""
+    if isinstance(value, dict):
+        return {str(k): to_jsonable(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [to_jsonable(v) for v in value]
+    if isinstance(value, np.ndarray):
+        return [to_jsonable(v) for v in value.tolist()]
+    if isinstance(value, np.generic):
+        value = value.item()
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    return value
+
+
+def print_json(data: Any) -> None:
+    """Print ``data`` as one JSON object on stdout."""
+    print(json.dumps(to_jsonable(data), indent=2, sort_keys=False))
+
+
+def emit(data: dict[str, Any], as_json: bool, render: Callable[[dict[str, Any]], None]) -> None:
+    """Print ``data`` as JSON, or call ``render`` to print it for a person."""
+    if as_json:
+        print_json(data)
+    else:
+        render(data)
+
+
+def fmt(value: Any) -> str:
+    """Human formatting of a table cell: thousands separators, 4 significant digits."""
+    value = to_jsonable(value)
+    if value is None:
+        return "–"
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    if isinstance(value, int):
+        return f"{value:,}"
+    if isinstance(value, float):
+        if value != 0 and (abs(value) >= 1e6 or abs(value) < 1e-3):
+            return f"{value:.4g}"
+        return f"{value:,.4g}" if abs(value) < 1e4 else f"{value:,.0f}"
+    return str(value)
+
+
+def print_table(
+    rows: Iterable[Sequence[Any]], columns: Sequence[str], title: str | None = None
+) -> None:
+    """Print rows under column headers; numbers right-aligned."""
+    table = Table(title=title, title_justify="left", show_edge=False, pad_edge=False)
+    rows = [list(r) for r in rows]
+    for j, col in enumerate(columns):
+        numeric = all(isinstance(to_jsonable(r[j]), (int, float)) for r in rows if r[j] is not None) and rows
+        table.add_column(col, justify="right" if numeric else "left")
+    for r in rows:
+        table.add_row(*(fmt(v) for v in r))
+    console.print(table)
+
+
+def print_mapping(data: dict[str, Any], title: str | None = None, skip: Sequence[str] = ()) -> None:
+    """Print a flat mapping as a two-column key/value table."""
+    print_table(
+        [(k, v) for k, v in data.items() if k not in skip and not isinstance(v, (dict, list))],
+        ["field", "value"],
+        title,
+    )

@@ -1,0 +1,1 @@
+"""The online executor: engine, policies, metrics."""

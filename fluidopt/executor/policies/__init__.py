@@ -1,0 +1,1 @@
+"""Scheduling policies; importing this package fills the registry."""

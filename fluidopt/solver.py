@@ -1,0 +1,313 @@
+"""The one place that talks to HiGHS.
+
+Formulations (``fluidopt.models``) build a Pyomo ``ConcreteModel``, a CVXPY ``Problem``
+or a ``highspy.Highs`` instance and nothing solver-specific; :func:`solve` runs any of
+them with canonical options and returns a :class:`SolveResult`.
+
+A solve stopped by its time limit or by Ctrl-C is not an error: it returns the incumbent
+(if any), the best bound and the gap with status ``time_limit`` or ``interrupted``.
+Only a model that cannot be run at all raises :class:`~fluidopt.errors.SolverError`.
+"""
+
+from __future__ import annotations
+
+import math
+import signal
+import threading
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from fluidopt.errors import SolverError
+
+#: Status values of :class:`SolveResult`.
+STATUSES = ("optimal", "time_limit", "interrupted", "infeasible", "unbounded", "error")
+
+
+@dataclass(frozen=True)
+class SolveOptions:
+    """Canonical solver options, translated per interface.
+
+    Attributes
+    ----------
+    time_limit
+        Wall-clock limit, s (``None``: none).
+    mip_gap
+        Relative MIP gap at which to stop (HiGHS default 1e-4 when ``None``).
+    threads
+        Solver threads. HiGHS fixes its thread pool once per process, so the first
+        solve's value holds for the rest of the process.
+    verbose
+        Let the solver print its log.
+    """
+
+    time_limit: float | None = None
+    mip_gap: float | None = None
+    threads: int = 1
+    verbose: bool = False
+
+
+@dataclass
+class SolveResult:
+    """Outcome of one solve.
+
+    Attributes
+    ----------
+    status
+        One of :data:`STATUSES`.
+    objective
+        Objective of the best solution found (``None`` if there is none), model units.
+    bound
+        Best proven bound on the optimum (dual bound; equals ``objective`` when optimal).
+    gap
+        |objective − bound| / max(|objective|, 1e-9); 0 when optimal, ``None`` without
+        an incumbent.
+    seconds
+        Wall-clock solve time, s (model build excluded).
+    solution
+        Primal values: for Pyomo models they are loaded into the model and this is
+        ``None``; for highspy and CVXPY problems, an array in column order.
+    duals
+        Constraint duals of an LP (name → value), when the interface gives them.
+    solver
+        Interface used, e.g. ``"highs/pyomo"``.
+    """
+
+    status: str
+    objective: float | None
+    bound: float | None
+    gap: float | None
+    seconds: float
+    solution: Any = None
+    duals: dict[str, float] = field(default_factory=dict)
+    solver: str = ""
+    message: str = ""
+
+    @property
+    def has_solution(self) -> bool:
+        return self.objective is not None
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-safe summary (no primal values)."""
+        return {
+            "status": self.status,
+            "objective": self.objective,
+            "bound": self.bound,
+            "gap": self.gap,
+            "seconds": self.seconds,
+            "solver": self.solver,
+            "message": self.message,
+            "duals": dict(self.duals),
+        }
+
+    def to_frame(self) -> Any:
+        import pandas as pd
+
+        row = self.to_dict()
+        row.pop("duals")
+        return pd.DataFrame([row])
+
+
+def relative_gap(objective: float | None, bound: float | None) -> float | None:
+    """|objective − bound| / max(|objective|, 1e-9), or ``None`` if either is missing."""
+    if objective is None or bound is None or not math.isfinite(bound):
+        return None
+    return abs(objective - bound) / max(abs(objective), 1e-9)
+
+
+def solve(model: Any, options: SolveOptions | None = None) -> SolveResult:
+    """Solve a Pyomo model, a CVXPY problem or a ``highspy.Highs`` instance with HiGHS."""
+    options = options or SolveOptions()
+    kind = type(model).__module__
+    if kind.startswith("highspy"):
+        return _solve_highspy(model, options)
+    if kind.startswith("cvxpy"):
+        return _solve_cvxpy(model, options)
+    if kind.startswith("pyomo"):
+        return _solve_pyomo(model, options)
+    raise SolverError(f"cannot solve a {type(model).__name__}: expected Pyomo, CVXPY or highspy")
+
+
+# ---------------------------------------------------------------------------- highspy
+_HIGHS_STATUS = {
+    "kOptimal": "optimal",
+    "kTimeLimit": "time_limit",
+    "kInterrupt": "interrupted",
+    "kInfeasible": "infeasible",
+    "kUnbounded": "unbounded",
+    "kUnboundedOrInfeasible": "infeasible",
+    "kObjectiveBound": "optimal",
+    "kObjectiveTarget": "optimal",
+    "kSolutionLimit": "time_limit",
+    "kIterationLimit": "time_limit",
+}
+
+
+def _apply_highs_options(h: Any, options: SolveOptions) -> None:
+    h.setOptionValue("output_flag", bool(options.verbose))
+    h.setOptionValue("threads", int(options.threads))
+    if options.time_limit is not None:
+        h.setOptionValue("time_limit", float(options.time_limit))
+    if options.mip_gap is not None:
+        h.setOptionValue("mip_rel_gap", float(options.mip_gap))
+
+
+class _InterruptOnSigint:
+    """Turn Ctrl-C during ``Highs.run`` into HiGHS's own user interrupt.
+
+    HiGHS runs in C++, so Python's KeyboardInterrupt would only arrive after the
+    solve; instead a SIGINT sets a flag and ``cancelSolve`` stops the run, which then
+    returns its incumbent with status ``interrupted``.
+    """
+
+    def __init__(self, h: Any) -> None:
+        self.h = h
+        self.hit = False
+        self._previous: Any = None
+
+    def __enter__(self) -> _InterruptOnSigint:
+        if threading.current_thread() is threading.main_thread():
+            self._previous = signal.signal(signal.SIGINT, self._handler)
+        return self
+
+    def _handler(self, signum: int, frame: Any) -> None:
+        self.hit = True
+        self.h.cancelSolve()
+
+    def __exit__(self, *exc: Any) -> None:
+        if self._previous is not None:
+            signal.signal(signal.SIGINT, self._previous)
+
+
+def _solve_highspy(h: Any, options: SolveOptions) -> SolveResult:
+    _apply_highs_options(h, options)
+    start = time.perf_counter()
+    with _InterruptOnSigint(h) as guard:
+        h.run()
+    seconds = time.perf_counter() - start
+    status = _HIGHS_STATUS.get(h.getModelStatus().name, "error")
+    if guard.hit:
+        status = "interrupted"
+    info = h.getInfo()
+    has_sol = info.primal_solution_status >= 2  # kSolutionStatusFeasible
+    objective = float(info.objective_function_value) if has_sol else None
+    is_mip = h.getLp().integrality_ and any(int(v) != 0 for v in h.getLp().integrality_)
+    if is_mip:
+        bound = float(info.mip_dual_bound) if math.isfinite(info.mip_dual_bound) else None
+    else:
+        bound = objective if status == "optimal" else None
+    if status == "optimal" and objective is not None:
+        bound = objective if bound is None else bound
+    solution = np.asarray(h.getSolution().col_value) if has_sol else None
+    duals: dict[str, float] = {}
+    if not is_mip and status == "optimal":
+        sol = h.getSolution()
+        lp = h.getLp()
+        names = list(lp.row_names_) if lp.row_names_ else [f"r{i}" for i in range(lp.num_row_)]
+        duals = {n: float(v) for n, v in zip(names, sol.row_dual)}
+    gap = 0.0 if status == "optimal" else relative_gap(objective, bound)
+    return SolveResult(status, objective, bound, gap, seconds, solution, duals, "highs/highspy")
+
+
+# ---------------------------------------------------------------------------- Pyomo
+def _solve_pyomo(model: Any, options: SolveOptions) -> SolveResult:
+    import pyomo.environ  # noqa: F401  (registers the solvers)
+    from pyomo.contrib.solver.common.factory import SolverFactory
+    from pyomo.contrib.solver.common.results import TerminationCondition as TC
+
+    solver = SolverFactory("highs")
+    if not solver.available():
+        raise SolverError("HiGHS is not available to Pyomo (is highspy installed?)")
+    kwargs: dict[str, Any] = {
+        "load_solutions": False,
+        "raise_exception_on_nonoptimal_result": False,
+        "tee": options.verbose,
+        "threads": options.threads,
+    }
+    if options.time_limit is not None:
+        kwargs["time_limit"] = options.time_limit
+    if options.mip_gap is not None:
+        kwargs["rel_gap"] = options.mip_gap
+    start = time.perf_counter()
+    try:
+        results = solver.solve(model, **kwargs)
+    except KeyboardInterrupt:
+        return SolveResult("interrupted", None, None, None, time.perf_counter() - start, solver="highs/pyomo")
+    seconds = time.perf_counter() - start
+    tc = results.termination_condition
+    status = {
+        TC.convergenceCriteriaSatisfied: "optimal",
+        TC.maxTimeLimit: "time_limit",
+        TC.interrupted: "interrupted",
+        TC.provenInfeasible: "infeasible",
+        TC.locallyInfeasible: "infeasible",
+        TC.infeasibleOrUnbounded: "infeasible",
+        TC.unbounded: "unbounded",
+        TC.iterationLimit: "time_limit",
+    }.get(tc, "error")
+    objective = results.incumbent_objective
+    bound = results.objective_bound
+    duals: dict[str, float] = {}
+    if objective is not None:
+        results.solution_loader.load_vars()
+        if status == "optimal":
+            try:
+                duals = {c.name: float(v) for c, v in results.solution_loader.get_duals().items()}
+            except Exception:  # duals do not exist for MIPs
+                duals = {}
+    bound = float(bound) if bound is not None and math.isfinite(bound) else None
+    if status == "optimal" and bound is None:
+        bound = objective
+    gap = 0.0 if status == "optimal" else relative_gap(objective, bound)
+    return SolveResult(
+        status,
+        None if objective is None else float(objective),
+        bound,
+        gap,
+        seconds,
+        None,
+        duals,
+        "highs/pyomo",
+        str(tc),
+    )
+
+
+# ---------------------------------------------------------------------------- CVXPY
+def _solve_cvxpy(problem: Any, options: SolveOptions) -> SolveResult:
+    import cvxpy as cp
+
+    if "HIGHS" not in cp.installed_solvers():
+        raise SolverError("CVXPY cannot find HiGHS (is highspy installed?)")
+    highs_options: dict[str, Any] = {"threads": options.threads}
+    if options.time_limit is not None:
+        highs_options["time_limit"] = float(options.time_limit)
+    if options.mip_gap is not None:
+        highs_options["mip_rel_gap"] = float(options.mip_gap)
+    start = time.perf_counter()
+    try:
+        problem.solve(solver=cp.HIGHS, verbose=options.verbose, **highs_options)
+    except cp.error.SolverError as exc:
+        raise SolverError(f"CVXPY/HiGHS failed: {exc}") from None
+    seconds = time.perf_counter() - start
+    status = {
+        cp.OPTIMAL: "optimal",
+        cp.OPTIMAL_INACCURATE: "optimal",
+        cp.INFEASIBLE: "infeasible",
+        cp.INFEASIBLE_INACCURATE: "infeasible",
+        cp.UNBOUNDED: "unbounded",
+        cp.UNBOUNDED_INACCURATE: "unbounded",
+        cp.USER_LIMIT: "time_limit",
+    }.get(problem.status, "error")
+    objective = float(problem.value) if status in ("optimal", "time_limit") and problem.value is not None else None
+    if objective is not None and not math.isfinite(objective):
+        objective = None
+    duals = {
+        c.constr_id and (c.name() if hasattr(c, "name") else str(c.constr_id)): float(np.sum(c.dual_value))
+        for c in problem.constraints
+        if c.dual_value is not None and np.size(c.dual_value) == 1
+    }
+    bound = objective if status == "optimal" else None
+    gap = 0.0 if status == "optimal" else relative_gap(objective, bound)
+    return SolveResult(status, objective, bound, gap, seconds, None, duals, "highs/cvxpy", str(problem.status))

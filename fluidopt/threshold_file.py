@@ -1,0 +1,144 @@
+"""The thresholds file: what calibration writes and WAIT / Nested WAIT load.
+
+Schema ``fluidopt.thresholds/1`` (JSON)::
+
+    {
+      "schema": "fluidopt.thresholds/1",
+      "policy": "wait" | "nested-wait",
+      "types":    [ {"label": str, "output_range": [lo, hi],       # wait only
+                     "prompt_range": [lo, hi] | null,
+                     "prompt": s, "output": o, "rate": λ (1/s), "threshold": n}, ... ],
+      "segments": [ {"start": b_{k-1} + 1, "end": b_k, "threshold": n_k}, ... ],  # nested-wait
+      "inputs":   { deployment, workload digest, ε, δ, horizon, method, ... }
+    }
+
+For ``wait``, a request belongs to the first type whose ``output_range`` (and
+``prompt_range`` when given) contains its true lengths, ranges inclusive. For
+``nested-wait``, segments cover service iterations 1..b_K contiguously.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from fluidopt.errors import InputError
+from fluidopt.io import atomic_path
+
+SCHEMA = "fluidopt.thresholds/1"
+
+
+@dataclass(frozen=True)
+class ThresholdType:
+    """One WAIT type: a box of (prompt, output) lengths with its threshold."""
+
+    label: str
+    output_range: tuple[int, int]
+    threshold: int
+    prompt_range: tuple[int, int] | None = None
+    prompt: float | None = None
+    output: float | None = None
+    rate: float | None = None
+
+
+@dataclass(frozen=True)
+class Segment:
+    """One Nested WAIT segment: service iterations start..end (inclusive)."""
+
+    start: int
+    end: int
+    threshold: int
+
+
+@dataclass(frozen=True)
+class Thresholds:
+    """Thresholds for ``wait`` (types) or ``nested-wait`` (segments)."""
+
+    policy: str
+    types: tuple[ThresholdType, ...] = ()
+    segments: tuple[Segment, ...] = ()
+    inputs: dict[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        if self.policy == "wait":
+            if not self.types:
+                raise InputError("a wait thresholds file needs at least one type")
+            for t in self.types:
+                if t.threshold < 1 or t.output_range[0] > t.output_range[1]:
+                    raise InputError(f"type {t.label!r}: threshold ≥ 1 and a non-empty output_range needed")
+        elif self.policy == "nested-wait":
+            if not self.segments:
+                raise InputError("a nested-wait thresholds file needs at least one segment")
+            expected = 1
+            for s in self.segments:
+                if s.start != expected or s.end < s.start or s.threshold < 1:
+                    raise InputError(
+                        f"segments must cover iterations 1..b_K contiguously with thresholds ≥ 1 "
+                        f"(bad segment {s.start}..{s.end})"
+                    )
+                expected = s.end + 1
+        else:
+            raise InputError(f"unknown thresholds policy {self.policy!r} (wait, nested-wait)")
+
+    def assign_types(self, prompt: np.ndarray, output: np.ndarray) -> np.ndarray:
+        """Type index (position in ``types``) of every request; −1 where none matches."""
+        kind = np.full(len(output), -1, dtype=np.int64)
+        for j, t in enumerate(self.types):
+            hit = (kind < 0) & (output >= t.output_range[0]) & (output <= t.output_range[1])
+            if t.prompt_range is not None:
+                hit &= (prompt >= t.prompt_range[0]) & (prompt <= t.prompt_range[1])
+            kind[hit] = j
+        return kind
+
+    def to_dict(self) -> dict[str, Any]:
+        out: dict[str, Any] = {"schema": SCHEMA, "policy": self.policy}
+        if self.types:
+            out["types"] = [asdict(t) for t in self.types]
+        if self.segments:
+            out["segments"] = [asdict(s) for s in self.segments]
+        out["inputs"] = self.inputs
+        return out
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any], *, source: str = "") -> Thresholds:
+        if data.get("schema") != SCHEMA:
+            raise InputError(f"not a {SCHEMA} file (schema {data.get('schema')!r})", source=source)
+        try:
+            types = tuple(
+                ThresholdType(
+                    **{
+                        **t,
+                        "output_range": tuple(t["output_range"]),
+                        "prompt_range": tuple(t["prompt_range"]) if t.get("prompt_range") else None,
+                    }
+                )
+                for t in data.get("types", [])
+            )
+            segments = tuple(Segment(**s) for s in data.get("segments", []))
+            return cls(data["policy"], types, segments, dict(data.get("inputs", {})))
+        except (KeyError, TypeError) as exc:
+            raise InputError(f"malformed thresholds file ({exc})", source=source) from None
+        except InputError as exc:
+            raise InputError(str(exc), source=source) from None
+
+
+def save_thresholds(thresholds: Thresholds, path: str | Path) -> None:
+    """Write atomically (no half-written file on failure)."""
+    with atomic_path(path) as tmp:
+        tmp.write_text(json.dumps(thresholds.to_dict(), indent=2) + "\n")
+
+
+def load_thresholds(path: str | Path) -> Thresholds:
+    """Read and validate a thresholds file; errors name the file."""
+    p = Path(path)
+    try:
+        data = json.loads(p.read_text())
+    except OSError as exc:
+        raise InputError(f"cannot read ({exc.strerror})", source=str(p)) from None
+    except json.JSONDecodeError as exc:
+        raise InputError(f"not valid JSON ({exc.msg} at line {exc.lineno})", source=str(p)) from None
+    return Thresholds.from_dict(data, source=str(p))

@@ -1,0 +1,1 @@
+"""Shipped data: deployments, workload specs and real traces (shipped as fluidopt.instances)."""

@@ -1,0 +1,1 @@
+"""Formulations: fluid LP, completion-time MIP, threshold programs (shipped as fluidopt.models)."""
