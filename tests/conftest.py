@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from fluidopt.cli.app import run
+from fluidopt.cli.core import run
 
 REPO = Path(__file__).resolve().parents[1]
 

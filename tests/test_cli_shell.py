@@ -1,6 +1,6 @@
 """The CLI shell: exit codes and one-line errors."""
 
-from fluidopt.cli.app import run
+from fluidopt.cli.core import run
 
 
 def test_unknown_command_is_one_line_exit_2(cli):
@@ -17,7 +17,7 @@ def test_help_exits_zero(cli):
 
 
 def test_internal_errors_are_one_line_without_debug(monkeypatch, capsys):
-    import fluidopt.cli.app as app_module
+    import fluidopt.cli.core as app_module
 
     @app_module.app.command("boom-for-test")
     def boom() -> None:

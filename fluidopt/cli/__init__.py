@@ -1,5 +1,5 @@
 """The ``fluidopt`` command line: thin subcommands over the library."""
 
-from fluidopt.cli.app import app, main
+from fluidopt.cli.core import app, main
 
 __all__ = ["app", "main"]
