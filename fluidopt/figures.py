@@ -1,0 +1,232 @@
+"""Plotting functions the notebooks and ``fluidopt figures`` call.
+
+Each function takes tidy data (a DataFrame of sweep rows or plain arrays), draws on a
+new or given matplotlib ``Axes`` and returns the ``Figure``. Nothing here runs a model:
+computing the numbers is the caller's job, so every plot can be redrawn from the CSV
+committed next to it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import matplotlib
+
+matplotlib.use("Agg")  # figures are written to files; no display is needed or assumed
+
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+import pandas as pd  # noqa: E402
+from matplotlib.axes import Axes  # noqa: E402
+from matplotlib.figure import Figure  # noqa: E402
+
+
+def _axes(ax: Axes | None, size: tuple[float, float] = (6.0, 4.0)) -> tuple[Figure, Axes]:
+    if ax is not None:
+        return ax.figure, ax
+    fig, ax = plt.subplots(figsize=size, layout="constrained")
+    return fig, ax
+
+
+def mean_and_std(frame: pd.DataFrame, x: str, y: str, group: str) -> pd.DataFrame:
+    """Mean and standard deviation of ``y`` over seeds, per (``group``, ``x``)."""
+    stats = frame.groupby([group, x])[y].agg(["mean", "std", "count"]).reset_index()
+    stats["std"] = stats["std"].fillna(0.0)
+    return stats
+
+
+def latency_vs_rate(
+    frame: pd.DataFrame,
+    *,
+    x: str = "workload.rate",
+    y: str = "mean_latency",
+    group: str = "policy",
+    fluid_limit: float | None = None,
+    observed_limits: dict[str, float] | None = None,
+    logy: bool = True,
+    ax: Axes | None = None,
+) -> Figure:
+    """Latency (s) against arrival rate (req/s), one line per policy, mean ± std over seeds.
+
+    ``fluid_limit`` draws the stability limit the fluid model predicts (dashed vertical
+    line); ``observed_limits`` marks each policy's observed limit on its line.
+    """
+    fig, ax = _axes(ax)
+    stats = mean_and_std(frame, x, y, group)
+    for name, part in stats.groupby(group, sort=True):
+        line = ax.errorbar(part[x], part["mean"], yerr=part["std"], marker="o", ms=3, capsize=2, label=str(name))
+        if observed_limits and name in observed_limits:
+            ax.axvline(observed_limits[name], color=line[0].get_color(), lw=0.8, ls=":")
+    if fluid_limit is not None:
+        ax.axvline(fluid_limit, color="black", ls="--", lw=1, label=f"fluid limit {fluid_limit:.3g}/s")
+    if logy:
+        ax.set_yscale("log")
+    ax.set_xlabel("arrival rate (requests/s)")
+    ax.set_ylabel(f"{y.replace('_', ' ')} (s)")
+    ax.legend(fontsize=8)
+    return fig
+
+
+def series_over_time(
+    events: pd.DataFrame,
+    *,
+    column: str,
+    time: str = "time",
+    label: str | None = None,
+    capacity: float | None = None,
+    window: float | None = None,
+    ax: Axes | None = None,
+) -> Figure:
+    """A per-iteration series (KV in use, batch size, queue length) against time (s).
+
+    ``window`` (s) smooths with a time-based rolling mean; ``capacity`` draws the KV
+    capacity C as a horizontal line.
+    """
+    fig, ax = _axes(ax, (7.0, 3.5))
+    series = events.set_index(pd.to_timedelta(events[time], unit="s"))[column]
+    if window:
+        series = series.rolling(pd.to_timedelta(window, unit="s")).mean()
+    ax.plot(events[time].to_numpy(), series.to_numpy(), lw=0.8, label=label or column)
+    if capacity is not None:
+        ax.axhline(capacity, color="red", lw=1, ls="--", label=f"capacity C = {capacity:,.0f}")
+    ax.set_xlabel("time (s)")
+    ax.set_ylabel(column.replace("_", " "))
+    ax.legend(fontsize=8)
+    return fig
+
+
+def throughput_over_time(
+    completions: np.ndarray, tokens: np.ndarray, *, bin_seconds: float = 10.0, ax: Axes | None = None
+) -> Figure:
+    """Output-token throughput (tokens/s) in bins of ``bin_seconds`` from completion times."""
+    fig, ax = _axes(ax, (7.0, 3.5))
+    done = np.isfinite(completions)
+    if done.any():
+        edges = np.arange(0.0, completions[done].max() + bin_seconds, bin_seconds)
+        sums, _ = np.histogram(completions[done], bins=edges, weights=tokens[done])
+        ax.step(edges[:-1], sums / bin_seconds, where="post", lw=1)
+    ax.set_xlabel("time (s)")
+    ax.set_ylabel("throughput (output tokens/s)")
+    return fig
+
+
+def ratio_distribution(
+    frame: pd.DataFrame,
+    *,
+    ratio: str = "ratio",
+    group: str = "arrival_model",
+    published: dict[str, float] | None = None,
+    ax: Axes | None = None,
+) -> Figure:
+    """Histogram of ratios to the optimum, one panel colour per group; ``published``
+    marks the paper's averages as vertical lines."""
+    fig, ax = _axes(ax)
+    values = frame[ratio].to_numpy(dtype=float)
+    bins = np.linspace(1.0, max(1.0 + 1e-9, float(np.nanmax(values))) + 1e-9, 25)
+    for name, part in frame.groupby(group, sort=True):
+        ax.hist(part[ratio], bins=bins, alpha=0.5, label=f"{group} {name} (mean {part[ratio].mean():.3f})")
+    for name, value in (published or {}).items():
+        ax.axvline(value, ls="--", lw=1, color="black")
+        ax.annotate(f"published {name}: {value}", (value, ax.get_ylim()[1] * 0.9), fontsize=7, rotation=90)
+    ax.set_xlabel("ratio to the optimum (tct)")
+    ax.set_ylabel("instances")
+    ax.legend(fontsize=8)
+    return fig
+
+
+def ratio_vs_alpha(
+    frame: pd.DataFrame,
+    *,
+    x: str = "alpha",
+    y: str = "ratio",
+    group: str = "policy",
+    ax: Axes | None = None,
+) -> Figure:
+    """Ratio to the benchmark against prediction accuracy α = ℓ/u, one line per policy."""
+    fig, ax = _axes(ax)
+    stats = mean_and_std(frame, x, y, group)
+    for name, part in stats.groupby(group, sort=True):
+        ax.errorbar(part[x], part["mean"], yerr=part["std"], marker="o", ms=3, capsize=2, label=str(name))
+    ax.axhline(1.0, color="grey", lw=0.8)
+    ax.set_xlabel("prediction accuracy α = ℓ/u")
+    ax.set_ylabel(f"{y.replace('_', ' ')}")
+    ax.invert_xaxis()
+    ax.legend(fontsize=8)
+    return fig
+
+
+def memory_vs_rate(
+    rates: Sequence[float],
+    kv_in_use: Sequence[float],
+    *,
+    capacity: float,
+    published: dict[float, float] | None = None,
+    ax: Axes | None = None,
+) -> Figure:
+    """Fluid KV memory M* (tokens) against arrival rate (req/s), with the capacity C and
+    the published points for comparison."""
+    fig, ax = _axes(ax)
+    ax.plot(rates, kv_in_use, marker="o", ms=3, label="M* (fluidopt)")
+    if published:
+        ax.scatter(list(published), list(published.values()), marker="x", color="black", label="M* (published)")
+    ax.axhline(capacity, color="red", ls="--", lw=1, label=f"capacity C = {capacity:,.0f}")
+    ax.set_yscale("log")
+    ax.set_xlabel("arrival rate (requests/s)")
+    ax.set_ylabel("KV tokens in use")
+    ax.legend(fontsize=8)
+    return fig
+
+
+def memory_vs_segments(
+    frame: pd.DataFrame,
+    *,
+    x: str = "segments",
+    parts: Sequence[str] = ("base_memory", "buffer"),
+    ax: Axes | None = None,
+) -> Figure:
+    """Nested WAIT memory (tokens) against the number of segments: stacked parts
+    (base pipeline memory, safety buffer) and their total."""
+    fig, ax = _axes(ax)
+    bottom = np.zeros(len(frame))
+    xs = frame[x].astype(str).to_numpy()
+    for part in parts:
+        ax.bar(xs, frame[part], bottom=bottom, label=part.replace("_", " "))
+        bottom = bottom + frame[part].to_numpy(dtype=float)
+    ax.plot(xs, bottom, color="black", marker="o", ms=3, label="total")
+    ax.set_xlabel("number of segments")
+    ax.set_ylabel("KV tokens")
+    ax.legend(fontsize=8)
+    return fig
+
+
+def solve_time_profile(
+    frame: pd.DataFrame,
+    *,
+    seconds: str = "seconds",
+    closed: str = "closed",
+    group: str = "formulation",
+    ax: Axes | None = None,
+) -> Figure:
+    """Performance profile: fraction of instances proven optimal within t seconds
+    (log x), one line per formulation; unclosed instances never count as solved."""
+    fig, ax = _axes(ax)
+    for name, part in frame.groupby(group, sort=True):
+        times = np.sort(part.loc[part[closed].astype(bool), seconds].to_numpy(dtype=float))
+        frac = np.arange(1, len(times) + 1) / len(part)
+        ax.step(np.r_[times[:1] if len(times) else [], times], np.r_[[0.0] if len(times) else [], frac],
+                where="post", label=f"{name} ({len(times)}/{len(part)} closed)")
+    ax.set_xscale("log")
+    ax.set_ylim(0, 1.02)
+    ax.set_xlabel("solve time (s)")
+    ax.set_ylabel("fraction of instances proven optimal")
+    ax.legend(fontsize=8)
+    return fig
+
+
+def save(fig: Figure, path: str) -> None:
+    """Write a figure as PNG atomically and close it."""
+    from fluidopt.io import atomic_path
+
+    with atomic_path(path) as tmp:
+        fig.savefig(tmp, format="png", dpi=130)
+    plt.close(fig)
