@@ -73,8 +73,21 @@ class Workload:
         name: str = "workload",
         source: str = "",
         meta: dict[str, Any] | None = None,
+        fields: dict[str, str] | None = None,
     ) -> Workload:
         """Validate a DataFrame in our schema and build a workload.
+
+        Parameters
+        ----------
+        frame
+            Columns ``arrival`` (s), ``prompt``, ``output`` (tokens) and optionally
+            ``id, pred_lo, pred_hi, pred, type``; rows in file order (row 1 = first data row).
+        name, source, meta
+            Provenance, see the class attributes.
+        fields
+            Optional map from our column names to the names the source file uses (e.g.
+            ``{"prompt": "ContextTokens"}``), so that errors name the field the user can
+            find in the file.
 
         Raises
         ------
@@ -85,23 +98,28 @@ class Workload:
             intervals that do not contain the true output. An empty table is an error.
         """
         src = source or name
+        fmap = dict(fields or {})
+
+        def f(col: str) -> str:
+            return fmap.get(col, col)
+
         if len(frame) == 0:
             raise InputError("no requests (empty table)", source=src)
-        missing = [c for c in REQUIRED_COLUMNS if c not in frame.columns]
+        missing = [f(c) for c in REQUIRED_COLUMNS if c not in frame.columns]
         if missing:
             raise InputError(
                 f"missing column(s) {', '.join(missing)}; found {', '.join(map(str, frame.columns))}",
                 source=src,
             )
         cols: dict[str, np.ndarray] = {}
-        cols["arrival"] = _numeric(frame["arrival"], "arrival", src)
+        cols["arrival"] = _numeric(frame["arrival"], f("arrival"), src)
         for c in _TOKEN_COLUMNS:
             if c in frame.columns:
-                cols[c] = _tokens(frame[c], c, src)
+                cols[c] = _tokens(frame[c], f(c), src)
         arrival = cols["arrival"]
         bad = np.flatnonzero(arrival < 0)
         if bad.size:
-            raise InputError(f"negative arrival time {arrival[bad[0]]}", source=src, row=bad[0] + 1, field="arrival")
+            raise InputError(f"negative arrival time {arrival[bad[0]]}", source=src, row=bad[0] + 1, field=f("arrival"))
         dec = np.flatnonzero(np.diff(arrival) < 0)
         if dec.size:
             i = dec[0] + 1
@@ -109,14 +127,14 @@ class Workload:
                 f"arrival {arrival[i]} is earlier than the previous row's {arrival[i - 1]} (arrivals must be sorted)",
                 source=src,
                 row=i + 1,
-                field="arrival",
+                field=f("arrival"),
             )
         if "id" in frame.columns:
-            ids = _integers(frame["id"], "id", src)
+            ids = _integers(frame["id"], f("id"), src)
             dup = pd.Index(ids).duplicated()
             if dup.any():
                 i = int(np.flatnonzero(dup)[0])
-                raise InputError(f"duplicate id {ids[i]}", source=src, row=i + 1, field="id")
+                raise InputError(f"duplicate id {ids[i]}", source=src, row=i + 1, field=f("id"))
         else:
             ids = np.arange(len(frame), dtype=np.int64)
         output = cols["output"]
@@ -132,7 +150,7 @@ class Workload:
                 if bad.size:
                     i = bad[0]
                     raise InputError(
-                        f"{what} ({lo[i]}..{hi[i]} vs output {output[i]})", source=src, row=i + 1, field=fld
+                        f"{what} ({lo[i]}..{hi[i]} vs output {output[i]})", source=src, row=i + 1, field=f(fld)
                     )
         typ = frame["type"].to_numpy() if "type" in frame.columns else None
         return cls(

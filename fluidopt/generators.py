@@ -1,0 +1,550 @@
+"""Seeded workload generators: arrival processes, the paper families, predictions.
+
+Every generator takes an integer ``seed`` and draws from one
+``numpy.random.default_rng(seed)``, in an order stated in its docstring, so a seed fixes
+the workload exactly (same numpy version). The seed is recorded in ``Workload.meta``.
+
+Families
+--------
+- :func:`kv_synthetic` — the [KV] synthetic instances (unit time, arrival models 1 and 2).
+- :func:`poisson_types` — multi-type arrivals for the [WAIT] setups (Poisson, or a gamma
+  renewal process for bursty arrivals), type labels ``p{prompt}d{output}``.
+- :func:`lengths_matching` — a length sample matched to published mean/median statistics
+  (lognormal), e.g. LMSYS-Chat-1M (:data:`LMSYS_STATS`).
+- :func:`with_prediction_interval`, :func:`with_point_prediction` — add predictions of a
+  chosen accuracy to any workload.
+- :func:`generate` — run a YAML spec (``instances/workloads/*.yaml``).
+
+Spec files
+----------
+A spec is a mapping with keys ``generator`` (one of :data:`GENERATORS`), ``params``
+(keyword arguments of that generator), ``seed`` (int, default 0), ``description`` and
+optionally ``name`` and ``prediction`` (``{interval_alpha: a}`` or ``{point_eps: e}``,
+applied after generation with a seed derived from the spec seed). ``poisson-types`` takes
+either ``types: [{rate, prompt, output[, label]}, ...]`` (absolute rates, req/s) or
+``rate`` (total req/s) with ``mix: [{share, prompt, output[, label]}, ...]``.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from fluidopt.errors import InputError
+from fluidopt.workload import Workload
+
+#: LMSYS-Chat-1M token statistics quoted by [KV]: prompt mean/median, output mean/median.
+LMSYS_STATS: dict[str, float] = {
+    "prompt_mean": 40.62,
+    "prompt_median": 11.0,
+    "output_mean": 85.32,
+    "output_median": 45.0,
+}
+
+#: Arrival processes understood by :func:`arrival_times`.
+PROCESSES = ("poisson", "gamma", "constant")
+
+
+# ---------------------------------------------------------------------- arrivals
+def arrival_times(
+    rng: np.random.Generator,
+    *,
+    rate: float,
+    n: int | None = None,
+    duration: float | None = None,
+    process: str = "poisson",
+    cv: float = 1.0,
+) -> np.ndarray:
+    """Arrival times (seconds) of a renewal process started at time 0.
+
+    Parameters
+    ----------
+    rng
+        Source of randomness.
+    rate
+        Mean arrival rate λ (requests per second).
+    n, duration
+        Exactly one: the number of arrivals, or the horizon in seconds (all arrivals
+        in ``[0, duration]``).
+    process
+        ``"poisson"`` (exponential gaps), ``"gamma"`` (gamma gaps with mean 1/λ and
+        coefficient of variation ``cv``: shape 1/cv², scale cv²/λ; cv > 1 is burstier
+        than Poisson) or ``"constant"`` (gaps exactly 1/λ, no randomness).
+    cv
+        Coefficient of variation of the gaps; only for ``"gamma"`` (``"poisson"``
+        requires cv = 1).
+
+    Returns
+    -------
+    numpy.ndarray
+        Non-decreasing float64 times; the first arrival is one gap after 0 (a renewal
+        process observed from time 0, not an arrival at 0).
+    """
+    if not (isinstance(rate, (int, float)) and math.isfinite(rate) and rate > 0):
+        raise InputError(f"arrival rate must be a positive number (got {rate!r})", field="rate")
+    if process not in PROCESSES:
+        raise InputError(f"unknown arrival process {process!r}; use one of {', '.join(PROCESSES)}", field="process")
+    if process == "poisson" and cv != 1.0:
+        raise InputError(f"a Poisson process has cv = 1 (got cv={cv}); use process 'gamma'", field="cv")
+    if not (math.isfinite(cv) and cv > 0):
+        raise InputError(f"cv must be positive (got {cv})", field="cv")
+    if (n is None) == (duration is None):
+        raise InputError("give exactly one of n (requests) and duration (seconds)", field="n")
+
+    def gaps(k: int) -> np.ndarray:
+        if process == "poisson":
+            return rng.exponential(1.0 / rate, size=k)
+        if process == "gamma":
+            return rng.gamma(1.0 / cv**2, cv**2 / rate, size=k)
+        return np.full(k, 1.0 / rate)
+
+    if n is not None:
+        if n < 1:
+            raise InputError(f"number of requests must be ≥ 1 (got {n})", field="n")
+        return np.cumsum(gaps(int(n)))
+    assert duration is not None
+    if not (math.isfinite(duration) and duration > 0):
+        raise InputError(f"duration must be positive seconds (got {duration})", field="duration")
+    # Draw in chunks (mean count plus a margin) until the horizon is passed; the chunks
+    # come from one stream, so the result does not depend on the chunk size.
+    expected = rate * duration
+    chunk = int(expected + 6 * math.sqrt(expected) * max(cv, 1.0) + 16)
+    times = np.empty(0)
+    last = 0.0
+    while last <= duration:
+        new = last + np.cumsum(gaps(chunk))
+        times = np.concatenate([times, new])
+        last = float(new[-1])
+    return times[times <= duration]
+
+
+def _rng(seed: int) -> np.random.Generator:
+    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)):
+        raise InputError(f"seed must be an integer (got {seed!r})", field="seed")
+    return np.random.default_rng(int(seed))
+
+
+def _child_seed(seed: int, stream: int) -> int:
+    """An independent integer seed for a secondary stream (predictions) of ``seed``."""
+    return int(np.random.SeedSequence([int(seed), stream]).generate_state(1)[0])
+
+
+# ---------------------------------------------------------------------- [KV] synthetic
+def kv_synthetic(arrival_model: int, seed: int, n: int | None = None) -> tuple[Workload, int]:
+    """A [KV] synthetic instance in the unit-time model.
+
+    Draws, in this order, from ``default_rng(seed)``:
+
+    1. capacity C ~ U{30, …, 50} (KV tokens);
+    2. n ~ U{40, …, 60} (always drawn; replaced by ``n`` when given, so a given seed
+       keeps its C);
+    3. prompts s_i ~ U{1, …, 5};
+    4. outputs o_i ~ U{1, …, C − s_i} (so every request fits: s_i + o_i ≤ C);
+    5. model 2 only: rate λ ~ U(0.5, 1.5) per round, then n exponential gaps of mean
+       1/λ.
+
+    Arrival model 1: every request arrives at round 0. Arrival model 2: a Poisson
+    process started at 0 (first arrival one gap after 0); the arrival round of a request
+    is the **floor** of its continuous arrival time t, i.e. a request arriving at
+    t ∈ [k, k+1) gets round k (several may share a round, and round 0 is possible). This
+    is the project's reading of "Poisson arrivals in rounds".
+
+    Returns
+    -------
+    (Workload, int)
+        Requests sorted by arrival (integer rounds stored as floats, ids 0…n−1 in
+        arrival order) and the capacity C, also in ``workload.meta["capacity"]`` with
+        ``arrival_model``, ``seed``, ``rate`` (model 2) and ``time_model = "unit"``.
+    """
+    if arrival_model not in (1, 2):
+        raise InputError(f"arrival_model must be 1 or 2 (got {arrival_model!r})", field="arrival_model")
+    rng = _rng(seed)
+    capacity = int(rng.integers(30, 51))
+    n_drawn = int(rng.integers(40, 61))
+    if n is not None and (isinstance(n, bool) or int(n) < 1):
+        raise InputError(f"number of requests must be ≥ 1 (got {n})", field="n")
+    count = int(n) if n is not None else n_drawn
+    prompt = rng.integers(1, 6, size=count)
+    output = rng.integers(1, capacity - prompt + 1)  # high is exclusive: o ≤ C − s
+    meta: dict[str, Any] = {
+        "generator": "kv-synthetic",
+        "arrival_model": arrival_model,
+        "seed": int(seed),
+        "capacity": capacity,
+        "time_model": "unit",
+    }
+    if arrival_model == 1:
+        arrival = np.zeros(count)
+    else:
+        rate = float(rng.uniform(0.5, 1.5))
+        arrival = np.floor(np.cumsum(rng.exponential(1.0 / rate, size=count)))
+        meta["rate"] = rate
+    frame = pd.DataFrame({"arrival": arrival, "prompt": prompt, "output": output})
+    name = f"kv-synthetic-{arrival_model}"
+    w = Workload.from_frame(frame, name=name, source=f"{name} seed={seed}", meta=meta)
+    return w, capacity
+
+
+# ---------------------------------------------------------------------- multi-type
+def type_label(prompt: int, output: int) -> str:
+    """The [WAIT] label of a type, e.g. ``p512d20`` (prompt 512, decode/output 20)."""
+    return f"p{int(prompt)}d{int(output)}"
+
+
+def poisson_types(
+    types: Sequence[Sequence[Any]],
+    *,
+    n: int | None = None,
+    duration: float | None = None,
+    seed: int,
+    process: str = "poisson",
+    cv: float = 1.0,
+    name: str = "poisson-types",
+) -> Workload:
+    """Multi-type arrivals with fixed (prompt, output) per type.
+
+    Parameters
+    ----------
+    types
+        ``(rate, prompt, output)`` or ``(rate, prompt, output, label)`` per type: rate
+        in requests per second, prompt and output in tokens. The default label is
+        ``p{prompt}d{output}``.
+    n, duration
+        Exactly one: total number of requests, or horizon in seconds.
+    seed
+        Seed of ``default_rng``. Draws: the aggregate arrival times first (all gaps),
+        then the type of every request.
+    process, cv
+        Arrival process of the aggregate stream, see :func:`arrival_times`.
+
+    Notes
+    -----
+    The aggregate stream has rate Λ = Σ_j λ_j and each request independently gets type
+    j with probability λ_j/Λ. For Poisson arrivals this is exactly m independent Poisson
+    streams of rates λ_j; for the gamma process it is a bursty aggregate stream with
+    independent type marks (not a superposition of m gamma streams) — the choice that
+    keeps cv the burstiness of what the server sees.
+    """
+    if len(types) == 0:
+        raise InputError("at least one type is needed", field="types")
+    rates, prompts, outputs, labels = [], [], [], []
+    for j, t in enumerate(types):
+        if len(t) not in (3, 4):
+            raise InputError(f"type {j + 1}: expected (rate, prompt, output[, label]), got {t!r}", field="types")
+        rate, s, o = t[0], t[1], t[2]
+        if not (isinstance(rate, (int, float)) and math.isfinite(rate) and rate > 0):
+            raise InputError(f"type {j + 1}: rate must be positive (got {rate!r})", field="rate")
+        for what, v in (("prompt", s), ("output", o)):
+            if isinstance(v, bool) or not isinstance(v, (int, np.integer)) or v < 1:
+                raise InputError(f"type {j + 1}: {what} must be a positive integer (got {v!r})", field=what)
+        rates.append(float(rate))
+        prompts.append(int(s))
+        outputs.append(int(o))
+        labels.append(str(t[3]) if len(t) == 4 else type_label(s, o))
+    rng = _rng(seed)
+    lam = np.asarray(rates)
+    total = float(lam.sum())
+    arrival = arrival_times(rng, rate=total, n=n, duration=duration, process=process, cv=cv)
+    if arrival.size == 0:
+        raise InputError(f"no arrivals within duration {duration} s at rate {total}/s", field="duration")
+    j = rng.choice(len(lam), size=arrival.size, p=lam / total)
+    frame = pd.DataFrame(
+        {
+            "arrival": arrival,
+            "prompt": np.asarray(prompts)[j],
+            "output": np.asarray(outputs)[j],
+            "type": np.asarray(labels, dtype=object)[j],
+        }
+    )
+    meta = {
+        "generator": "poisson-types",
+        "seed": int(seed),
+        "process": process,
+        "cv": cv,
+        "rate_total": total,
+        "types": [
+            {"label": lb, "rate": r, "prompt": s, "output": o} for lb, r, s, o in zip(labels, rates, prompts, outputs)
+        ],
+    }
+    return Workload.from_frame(frame, name=name, source=f"{name} seed={seed}", meta=meta)
+
+
+# ---------------------------------------------------------------------- matched lengths
+def lognormal_params(mean: float, median: float) -> tuple[float, float]:
+    """(μ, σ) of the lognormal with the given mean and median.
+
+    median = e^μ and mean = e^(μ + σ²/2), so μ = ln(median), σ = √(2·ln(mean/median)).
+    Requires mean ≥ median > 0 (a lognormal is right-skewed).
+    """
+    if not (median > 0 and mean >= median):
+        raise InputError(
+            f"a lognormal needs mean ≥ median > 0 (got mean {mean}, median {median})", field="mean"
+        )
+    return math.log(median), math.sqrt(2.0 * math.log(mean / median))
+
+
+def lengths_matching(
+    prompt_mean: float,
+    prompt_median: float,
+    output_mean: float,
+    output_median: float,
+    n: int,
+    seed: int,
+    *,
+    rate: float | None = 1.0,
+    process: str = "poisson",
+    cv: float = 1.0,
+    name: str = "lengths-matching",
+) -> Workload:
+    """Requests whose prompt and output lengths match given means and medians.
+
+    Each length is an independent lognormal with the given mean and median (see
+    :func:`lognormal_params`), rounded to the nearest integer and raised to ≥ 1 token.
+    Rounding keeps the median (for integer medians) and moves the mean by well under a
+    token; prompt and output are drawn independently (the statistics say nothing about
+    their correlation). Draws: n prompts, n outputs, then the arrival gaps.
+
+    Parameters
+    ----------
+    prompt_mean, prompt_median, output_mean, output_median
+        Target statistics in tokens; :data:`LMSYS_STATS` holds the LMSYS-Chat-1M values
+        quoted by [KV] (prompt 40.62 / 11, output 85.32 / 45).
+    n
+        Number of requests.
+    seed
+        Seed of ``default_rng``.
+    rate
+        Arrival rate (req/s) of the arrival process, or ``None`` for all requests at
+        time 0 (the semi-online setting of [ROB]).
+    process, cv
+        See :func:`arrival_times`.
+    """
+    if isinstance(n, bool) or int(n) < 1:
+        raise InputError(f"number of requests must be ≥ 1 (got {n})", field="n")
+    rng = _rng(seed)
+    lengths = []
+    for what, mean, median in (("prompt", prompt_mean, prompt_median), ("output", output_mean, output_median)):
+        try:
+            mu, sigma = lognormal_params(float(mean), float(median))
+        except InputError as exc:
+            raise InputError(f"{what}: {exc}", field=f"{what}_mean") from None
+        lengths.append(np.maximum(1, np.rint(rng.lognormal(mu, sigma, size=int(n)))).astype(np.int64))
+    arrival = np.zeros(int(n)) if rate is None else arrival_times(rng, rate=rate, n=int(n), process=process, cv=cv)
+    frame = pd.DataFrame({"arrival": arrival, "prompt": lengths[0], "output": lengths[1]})
+    meta = {
+        "generator": "lengths-matching",
+        "seed": int(seed),
+        "targets": {
+            "prompt_mean": prompt_mean,
+            "prompt_median": prompt_median,
+            "output_mean": output_mean,
+            "output_median": output_median,
+        },
+        "rate": rate,
+        "process": process if rate is not None else "all-at-zero",
+        "cv": cv,
+    }
+    return Workload.from_frame(frame, name=name, source=f"{name} seed={seed}", meta=meta)
+
+
+# ---------------------------------------------------------------------- predictions
+def with_prediction_interval(w: Workload, alpha: float, seed: int) -> Workload:
+    """Add a prediction interval [pred_lo, pred_hi] of accuracy α = lo/hi to every request.
+
+    Construction (real-valued, then rounded outward): draw u_i ~ U(0, 1) and set
+    hi_i = o_i / (α + (1 − α)·u_i) and lo_i = α·hi_i. Then lo_i/hi_i = α exactly,
+    lo_i ≤ o_i ≤ hi_i, and the truth sits at relative position u_i inside the interval,
+    i.e. uniformly (not always at an end, which would leak the truth to Amin or Amax).
+    Rounding: pred_lo = max(1, ⌊lo_i⌋), pred_hi = ⌈hi_i⌉, which keeps the truth inside;
+    for short outputs the integer ratio differs from α (e.g. o = 1 gives [1, ⌈1/α'⌉]).
+
+    Parameters
+    ----------
+    w
+        Any workload (existing predictions are replaced).
+    alpha
+        Accuracy in (0, 1]; α = 1 gives the exact length as the interval.
+    seed
+        Seed of ``default_rng`` (one uniform per request, in request order).
+    """
+    if not (isinstance(alpha, (int, float)) and 0 < alpha <= 1):
+        raise InputError(f"accuracy alpha must be in (0, 1] (got {alpha!r})", field="alpha")
+    rng = _rng(seed)
+    o = w.output.astype(np.float64)
+    u = rng.uniform(size=len(w))
+    hi = o / (alpha + (1.0 - alpha) * u)
+    lo_i = np.maximum(1, np.floor(alpha * hi)).astype(np.int64)
+    hi_i = np.ceil(hi).astype(np.int64)
+    # Guard against the last-ulp rounding of the division (the truth must stay inside).
+    lo_i = np.minimum(lo_i, w.output)
+    hi_i = np.maximum(hi_i, w.output)
+    meta = {"prediction": {"kind": "interval", "alpha": float(alpha), "seed": int(seed)}}
+    return w.replace(pred_lo=lo_i, pred_hi=hi_i, meta=meta)
+
+
+def with_point_prediction(w: Workload, eps: float, seed: int) -> Workload:
+    """Add a point prediction õ_i ~ U[(1 − ε)·o_i, (1 + ε)·o_i], rounded, ≥ 1 token.
+
+    This is the [KV] noise model (ε ∈ {0.2, 0.5, 0.8} in their experiment). One uniform
+    per request in request order from ``default_rng(seed)``; ε = 0 gives the truth.
+    """
+    if not (isinstance(eps, (int, float)) and math.isfinite(eps) and eps >= 0):
+        raise InputError(f"noise level eps must be ≥ 0 (got {eps!r})", field="eps")
+    rng = _rng(seed)
+    o = w.output.astype(np.float64)
+    pred = np.maximum(1, np.rint(rng.uniform((1.0 - eps) * o, (1.0 + eps) * o))).astype(np.int64)
+    meta = {"prediction": {"kind": "point", "eps": float(eps), "seed": int(seed)}}
+    return w.replace(pred=pred, meta=meta)
+
+
+# ---------------------------------------------------------------------- specs
+#: Generator names usable in a spec's ``generator`` key.
+GENERATORS = ("kv-synthetic", "poisson-types", "lengths-matching", "trace")
+_SPEC_KEYS = {"generator", "params", "seed", "description", "name", "prediction"}
+
+
+def read_spec(path: str | os.PathLike[str]) -> dict[str, Any]:
+    """Read a YAML spec file into a mapping (raises InputError naming the file)."""
+    import yaml
+
+    p = Path(path)
+    try:
+        text = p.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise InputError(f"cannot read spec file: {exc.strerror or exc}", source=str(p)) from None
+    try:
+        spec = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        row = mark.line + 1 if mark is not None else None
+        raise InputError(f"not valid YAML ({getattr(exc, 'problem', exc)})", source=str(p), row=row) from None
+    if not isinstance(spec, dict):
+        raise InputError("a workload spec must be a YAML mapping", source=str(p))
+    spec.setdefault("name", p.name.split(".")[0])
+    return spec
+
+
+def generate(
+    spec: Mapping[str, Any] | str | os.PathLike[str],
+    *,
+    seed: int | None = None,
+    rate: float | None = None,
+) -> Workload:
+    """Build the workload a spec describes.
+
+    Parameters
+    ----------
+    spec
+        A mapping or the path of a YAML file (see the module docstring).
+    seed
+        Overrides the spec's ``seed``.
+    rate
+        Overrides the total arrival rate (req/s): for ``poisson-types`` the per-type
+        rates are scaled to sum to ``rate`` (the mix is kept); for ``lengths-matching``
+        and ``trace`` it is passed on. ``kv-synthetic`` draws its own rate, so a rate
+        there is an error.
+    """
+    source = str(spec) if not isinstance(spec, Mapping) else str(spec.get("name", "spec"))
+    if not isinstance(spec, Mapping):
+        spec = read_spec(spec)
+    spec = dict(spec)
+    unknown = set(spec) - _SPEC_KEYS
+    if unknown:
+        raise InputError(
+            f"unknown spec key(s) {', '.join(sorted(unknown))}; allowed: {', '.join(sorted(_SPEC_KEYS))}",
+            source=source,
+            field=sorted(unknown)[0],
+        )
+    gen = spec.get("generator")
+    if gen not in GENERATORS:
+        raise InputError(f"unknown generator {gen!r}; use one of {', '.join(GENERATORS)}", source=source, field="generator")
+    params = dict(spec.get("params") or {})
+    use_seed = int(spec.get("seed", 0)) if seed is None else seed
+    name = str(spec.get("name") or gen)
+    try:
+        w = _run_generator(gen, params, use_seed, rate, name)
+    except InputError as exc:
+        if exc.source:
+            raise
+        raise InputError(str(exc), source=source, field=exc.field and f"params.{exc.field}") from None
+    except TypeError as exc:  # unexpected or missing keyword in params
+        raise InputError(f"bad params for generator {gen}: {exc}", source=source, field="params") from None
+    pred = spec.get("prediction")
+    if pred:
+        if not isinstance(pred, Mapping) or len(pred) != 1 or next(iter(pred)) not in ("interval_alpha", "point_eps"):
+            raise InputError("prediction must be {interval_alpha: A} or {point_eps: E}", source=source, field="prediction")
+        (kind, value), = pred.items()
+        pseed = _child_seed(use_seed, 1)
+        if kind == "interval_alpha":
+            w = with_prediction_interval(w, float(value), pseed)
+        else:
+            w = with_point_prediction(w, float(value), pseed)
+    meta = {
+        **w.meta,
+        "spec": {"name": name, "generator": gen, "params": params, "seed": use_seed},
+        "description": str(spec.get("description", "")).strip(),
+    }
+    if rate is not None:
+        meta["rate_override"] = rate
+    return w.replace(name=name, source=source, meta=meta)
+
+
+def _run_generator(gen: str, params: dict[str, Any], seed: int, rate: float | None, name: str) -> Workload:
+    if gen == "kv-synthetic":
+        if rate is not None:
+            raise InputError("kv-synthetic draws its own arrival rate; --rate does not apply", field="rate")
+        w, _ = kv_synthetic(int(params.pop("arrival_model", 1)), seed, **params)
+        return w
+    if gen == "poisson-types":
+        return poisson_types(_types_from_params(params, rate), seed=seed, name=name, **params)
+    if gen == "lengths-matching":
+        if rate is not None:
+            params["rate"] = rate
+        return lengths_matching(seed=seed, name=name, **params)
+    # gen == "trace": a registered trace or a file, possibly re-timed
+    from fluidopt.traces import load_workload
+
+    trace = params.pop("name", None)
+    if not trace:
+        raise InputError("generator 'trace' needs params.name (a trace name or path)", field="name")
+    return load_workload(str(trace), seed=seed, rate=rate if rate is not None else params.pop("rate", None), **params)
+
+
+def _types_from_params(params: dict[str, Any], rate: float | None) -> list[tuple[float, int, int, str]]:
+    """Turn ``types`` (absolute rates) or ``rate`` + ``mix`` (shares) into type tuples."""
+    types = params.pop("types", None)
+    mix = params.pop("mix", None)
+    base_rate = params.pop("rate", None)
+    if (types is None) == (mix is None):
+        raise InputError("poisson-types needs exactly one of 'types' (absolute rates) or 'mix' (shares)", field="types")
+    out: list[tuple[float, int, int, str]] = []
+    entries = types if types is not None else mix
+    if not isinstance(entries, list) or not entries:
+        raise InputError("'types'/'mix' must be a non-empty list", field="types")
+    key = "rate" if types is not None else "share"
+    for j, t in enumerate(entries):
+        if not isinstance(t, Mapping) or not {key, "prompt", "output"} <= set(t):
+            raise InputError(f"entry {j + 1} needs keys {key}, prompt, output (got {t!r})", field="types")
+        s, o = t["prompt"], t["output"]
+        out.append((float(t[key]), s, o, str(t.get("label", type_label(s, o)))))
+    if mix is not None:
+        if base_rate is None and rate is None:
+            raise InputError("'mix' needs a total 'rate' (req/s)", field="rate")
+        total = float(rate if rate is not None else base_rate)
+        shares = np.array([t[0] for t in out])
+        if np.any(shares <= 0):
+            raise InputError("mix shares must be positive", field="mix")
+        shares = shares / shares.sum()
+        return [(total * float(sh), s, o, lb) for sh, (_, s, o, lb) in zip(shares, out)]
+    if base_rate is not None:
+        raise InputError("'rate' goes with 'mix'; with 'types' give the rate of each type", field="rate")
+    if rate is not None:
+        total = sum(t[0] for t in out)
+        return [(t[0] * rate / total, t[1], t[2], t[3]) for t in out]
+    return out
