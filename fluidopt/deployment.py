@@ -10,12 +10,20 @@ with B the sequences in the batch, ΣKV their end-of-iteration footprints, N_new
 tokens processed (prefill tokens plus one per decoding sequence) and ``chunk`` the prefill
 tokens of each prefilling sequence. ``linear-kv`` is the case c_seq = c_new = c_pf2 = 0;
 ``unit`` is τ = 1 for every iteration (arrivals and decisions on integer rounds).
+
+Shipped deployments live in ``instances/deployments/*.yaml`` (package ``fluidopt.instances``);
+the fitted ones are written by ``scripts/fit_deployments.py``. The file schema is
+:meth:`Deployment.to_dict`: ``name``, ``capacity`` (tokens, or ``null`` = given per instance),
+``time`` (``kind`` and the coefficients in s), optional ``max_batch``, ``max_tokens``,
+``chunk_size``, ``block_size``, ``description`` and ``provenance``.
 """
 
 from __future__ import annotations
 
+import math
 from dataclasses import asdict, dataclass, field, replace
 from importlib import resources
+from importlib.resources.abc import Traversable
 from pathlib import Path
 from typing import Any, Literal
 
@@ -25,6 +33,45 @@ import yaml
 from fluidopt.errors import InputError
 
 TimeKind = Literal["unit", "linear-kv", "affine"]
+TIME_KINDS: tuple[str, ...] = ("unit", "linear-kv", "affine")
+#: Coefficient names of the affine form, in file order.
+COEFFICIENTS: tuple[str, ...] = ("c0", "c_seq", "c_kv", "c_new", "c_pf2")
+
+
+def _time_problem(kind: Any, coeffs: dict[str, Any]) -> tuple[str, str] | None:
+    """First problem with a time model's fields as (field, message), or None if valid."""
+    if kind not in TIME_KINDS:
+        return "kind", f"unknown time model kind {kind!r} (unit, linear-kv, affine)"
+    for name in COEFFICIENTS:
+        value = coeffs.get(name, 0.0)
+        if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)):
+            return name, f"must be a number (got {value!r})"
+        if not math.isfinite(value) or value < 0:
+            return name, f"must be finite and ≥ 0 (got {value!r})"
+    if kind == "unit":
+        if float(coeffs.get("c0", 1.0)) != 1.0:
+            return "c0", "the unit time model has τ = 1 (c0 = 1)"
+        for name in COEFFICIENTS[1:]:
+            if coeffs.get(name, 0.0):
+                return name, "the unit time model has no coefficient besides c0 = 1"
+    elif kind == "linear-kv":
+        for name in ("c_seq", "c_new", "c_pf2"):
+            if coeffs.get(name, 0.0):
+                return name, "a linear-kv time model has only c0 (d0) and c_kv (d1)"
+    if not coeffs.get("c0", 0.0) > 0:
+        return "c0", "the fixed iteration cost c0 must be > 0"
+    return None
+
+
+def volume(prompt: np.ndarray | float, output: np.ndarray | float) -> np.ndarray | float:
+    """KV-time volume V = o·s + o(o+1)/2 (token·iterations) of a request with prompt s, output o.
+
+    Σ of the end-of-iteration footprints s + j over its service iterations j = 1…o.
+    """
+    s = np.asarray(prompt, dtype=np.float64)
+    o = np.asarray(output, dtype=np.float64)
+    v = o * s + o * (o + 1) / 2
+    return v if np.ndim(v) else float(v)
 
 
 @dataclass(frozen=True)
@@ -55,17 +102,9 @@ class TimeModel:
     c_pf2: float = 0.0
 
     def __post_init__(self) -> None:
-        if self.kind not in ("unit", "linear-kv", "affine"):
-            raise InputError(f"unknown time model kind {self.kind!r} (unit, linear-kv, affine)")
-        coeffs = (self.c0, self.c_seq, self.c_kv, self.c_new, self.c_pf2)
-        if any(not np.isfinite(c) or c < 0 for c in coeffs):
-            raise InputError(f"time model coefficients must be finite and ≥ 0 (got {coeffs})")
-        if self.kind == "unit" and coeffs != (1.0, 0.0, 0.0, 0.0, 0.0):
-            raise InputError("the unit time model has τ = 1 and no other coefficient")
-        if self.kind == "linear-kv" and (self.c_seq or self.c_new or self.c_pf2):
-            raise InputError("a linear-kv time model has only c0 (d0) and c_kv (d1)")
-        if self.c0 <= 0:
-            raise InputError("the fixed iteration cost c0 must be > 0")
+        problem = _time_problem(self.kind, {name: getattr(self, name) for name in COEFFICIENTS})
+        if problem is not None:
+            raise InputError(problem[1], field=problem[0])
 
     @classmethod
     def unit(cls) -> TimeModel:
@@ -81,6 +120,10 @@ class TimeModel:
     def is_unit(self) -> bool:
         return self.kind == "unit"
 
+    def coefficients(self) -> dict[str, float]:
+        """The five coefficients of the affine form (s, s/token, s/token²)."""
+        return {name: float(getattr(self, name)) for name in COEFFICIENTS}
+
     def iteration_time(
         self,
         batch_size: np.ndarray | float,
@@ -89,6 +132,10 @@ class TimeModel:
         chunk_sq_sum: np.ndarray | float = 0.0,
     ) -> np.ndarray | float:
         """Duration of an iteration (s); vectorised over its arguments.
+
+        The arguments broadcast against each other (numpy rules); the result is a float when
+        all of them are scalars and an array of the broadcast shape otherwise. The unit
+        model returns 1 for every iteration.
 
         Parameters
         ----------
@@ -99,34 +146,113 @@ class TimeModel:
         new_tokens
             Prefill tokens plus one per decoding sequence.
         chunk_sq_sum
-            Sum over prefilling sequences of (prefill tokens this iteration)².
+            Sum over prefilling sequences of (prefill tokens this iteration)², tokens².
         """
+        args = (batch_size, kv_sum, new_tokens, chunk_sq_sum)
+        if all(np.ndim(a) == 0 for a in args):
+            # The engine calls this once per iteration with scalars: keep it plain floats.
+            if self.kind == "unit":
+                return 1.0
+            return float(
+                self.c0
+                + self.c_seq * batch_size
+                + self.c_kv * kv_sum
+                + self.c_new * new_tokens
+                + self.c_pf2 * chunk_sq_sum
+            )
+        b, kv, new, sq = np.broadcast_arrays(*(np.asarray(a, dtype=np.float64) for a in args))
         if self.kind == "unit":
-            return np.ones_like(np.asarray(batch_size, dtype=np.float64)) if np.ndim(batch_size) else 1.0
-        return (
-            self.c0
-            + self.c_seq * batch_size
-            + self.c_kv * kv_sum
-            + self.c_new * new_tokens
-            + self.c_pf2 * chunk_sq_sum
-        )
+            return np.ones(b.shape)
+        return self.c0 + self.c_seq * b + self.c_kv * kv + self.c_new * new + self.c_pf2 * sq
 
-    def marginal_work(self, prompt: np.ndarray | float, output: np.ndarray | float) -> np.ndarray | float:
+    def marginal_work(
+        self,
+        prompt: np.ndarray | float,
+        output: np.ndarray | float,
+        chunk_size: int | None = None,
+    ) -> np.ndarray | float:
         """Per-request marginal work u (s): the request's additive share of its iterations.
 
-        Whole-prompt prefill in the first service iteration (chunk = s, s new tokens),
-        one new token in each of the o − 1 later ones, footprint s + j in iteration j:
+        u is the sum, over the iterations the request takes part in, of the terms of τ that
+        it adds: c_seq + c_kv·(its footprint) + c_new·(its new tokens) + c_pf2·(its chunk)².
+        The fixed cost c0 is shared by the whole batch and is not included.
+
+        Whole-prompt prefill (``chunk_size`` None or ≥ s): the first service iteration
+        prefills all s tokens (chunk s, s new tokens) and emits token 1; each of the o − 1
+        later ones adds one token; the footprint in service iteration j is s + j, so
 
             u = o·c_seq + c_kv·V + c_new·(s + o − 1) + c_pf2·s²,  V = o·s + o(o+1)/2.
 
-        For linear-kv this is d1·V; for the unit model it is 0 (τ does not depend on
-        the batch).
+        Chunked prefill with chunk k < s (the convention of the system model): m = ⌈s/k⌉
+        prefill iterations; the first m − 1 process k tokens each and emit nothing
+        (footprints k, 2k, …, (m−1)k), the m-th processes the remaining r = s − (m−1)k
+        tokens and emits token 1 (footprint s + 1), then o − 1 decode iterations follow:
+
+            u = (o + m − 1)·c_seq + c_kv·(V + k·m(m−1)/2) + c_new·(s + o − 1)
+                + c_pf2·((m−1)·k² + r²).
+
+        For linear-kv this is d1·V with whole prompts; for the unit model it is 0 (τ does
+        not depend on the batch).
+
+        Hand-worked example (c0 = 1, c_seq = 2, c_kv = 3, c_new = 5, c_pf2 = 7; s = 3, o = 2):
+
+        - whole prompt: iteration 1 has footprint 4, 3 new tokens, chunk 3:
+          2 + 3·4 + 5·3 + 7·9 = 92; iteration 2 has footprint 5, 1 new token:
+          2 + 15 + 5 = 22; u = 114 (formula: 2·2 + 3·9 + 5·4 + 7·9 = 114).
+        - chunk 2: iteration A (chunk 2, footprint 2): 2 + 6 + 10 + 28 = 46; iteration B
+          (chunk 1, footprint 4, emits token 1): 2 + 12 + 5 + 7 = 26; iteration C: 22;
+          u = 94 (formula with m = 2, r = 1: 3·2 + 3·11 + 5·4 + 7·5 = 94).
+
+        Parameters
+        ----------
+        prompt, output
+            Prompt tokens s ≥ 1 and output tokens o ≥ 1 (scalars or arrays that broadcast).
+        chunk_size
+            Prefill chunk k, tokens; ``None`` = whole prompt in one iteration.
+
+        Returns
+        -------
+        float or numpy.ndarray
+            u in seconds (a float for scalar inputs).
         """
         s = np.asarray(prompt, dtype=np.float64)
         o = np.asarray(output, dtype=np.float64)
-        volume = o * s + o * (o + 1) / 2
-        u = o * self.c_seq + self.c_kv * volume + self.c_new * (s + o - 1) + self.c_pf2 * s**2
+        if self.kind == "unit":
+            u = np.zeros(np.broadcast(s, o).shape)
+            return u if np.ndim(u) else 0.0
+        v = o * s + o * (o + 1) / 2
+        if chunk_size is None:
+            m = np.ones_like(s)
+            k = s
+        else:
+            if int(chunk_size) != chunk_size or chunk_size < 1:
+                raise InputError(f"must be a positive integer (got {chunk_size!r})", field="chunk_size")
+            k = np.minimum(s, float(chunk_size))
+            m = np.ceil(s / k)
+        r = s - (m - 1) * k
+        u = (
+            (o + m - 1) * self.c_seq
+            + self.c_kv * (v + k * m * (m - 1) / 2)
+            + self.c_new * (s + o - 1)
+            + self.c_pf2 * ((m - 1) * k**2 + r**2)
+        )
         return u if np.ndim(u) else float(u)
+
+
+def _check_count(value: Any, name: str, source: str | None, *, optional: bool = True) -> int | None:
+    """A positive integer (or None when optional); errors name ``source`` and ``name``."""
+    if value is None and optional:
+        return None
+    ok = (
+        not isinstance(value, bool)
+        and isinstance(value, (int, float, np.integer, np.floating))
+        and math.isfinite(value)
+        and int(value) == value
+        and value >= 1
+    )
+    if not ok:
+        raise InputError(f"must be a positive integer (got {value!r})", source=source, field=name)
+    return int(value)
 
 
 @dataclass(frozen=True)
@@ -149,6 +275,8 @@ class Deployment:
         Prefill chunk, tokens (Sarathi-like policies); ``None`` means whole prompts.
     block_size
         Paging block, tokens (1 = exact token accounting).
+    description
+        One line for listings.
     provenance
         Where the numbers come from (free text and references).
     """
@@ -165,15 +293,16 @@ class Deployment:
 
     def __post_init__(self) -> None:
         for key in ("capacity", "max_batch", "max_tokens", "chunk_size"):
-            value = getattr(self, key)
-            if value is not None and (int(value) != value or value < 1):
-                raise InputError(f"must be a positive integer (got {value!r})", source=self.name, field=key)
+            _check_count(getattr(self, key), key, self.name)
+        _check_count(self.block_size, "block_size", self.name, optional=False)
         if self.block_size != 1:
-            raise InputError("only exact token accounting (block_size 1) is supported", source=self.name)
+            raise InputError(
+                "only exact token accounting (block_size 1) is supported", source=self.name, field="block_size"
+            )
 
     def with_capacity(self, capacity: int) -> Deployment:
         """The same deployment with KV capacity ``capacity`` tokens."""
-        return replace(self, capacity=int(capacity))
+        return replace(self, capacity=_check_count(capacity, "capacity", self.name, optional=False))
 
     def require_capacity(self) -> int:
         """The KV capacity, or an error saying it must be given."""
@@ -183,9 +312,15 @@ class Deployment:
             )
         return self.capacity
 
-    def marginal_work(self, prompt: np.ndarray | float, output: np.ndarray | float) -> np.ndarray | float:
-        """Per-request marginal work u (s); see :meth:`TimeModel.marginal_work`."""
-        return self.time.marginal_work(prompt, output)
+    def marginal_work(
+        self, prompt: np.ndarray | float, output: np.ndarray | float, chunk_size: int | None = None
+    ) -> np.ndarray | float:
+        """Per-request marginal work u (s); see :meth:`TimeModel.marginal_work`.
+
+        Whole prompts unless ``chunk_size`` is given (the deployment's own ``chunk_size`` is
+        a default for chunked-prefill policies, not applied here).
+        """
+        return self.time.marginal_work(prompt, output, chunk_size)
 
     def to_dict(self) -> dict[str, Any]:
         """JSON/YAML-safe representation (the file schema of ``instances/deployments``)."""
@@ -195,20 +330,63 @@ class Deployment:
 
     @classmethod
     def from_dict(cls, data: dict[str, Any], *, source: str = "") -> Deployment:
-        """Build from the file schema; errors name the file and the field."""
-        src = source or str(data.get("name", "deployment"))
-        try:
-            time_spec = dict(data["time"])
-            kind = time_spec.pop("kind")
-            time = TimeModel(kind, **{k: float(v) for k, v in time_spec.items()})
-            fields = {k: v for k, v in data.items() if k != "time"}
-            return cls(time=time, **fields)
-        except KeyError as exc:
-            raise InputError(f"missing field {exc.args[0]!r}", source=src) from None
-        except TypeError as exc:
-            raise InputError(f"bad deployment fields ({exc})", source=src) from None
-        except InputError as exc:
-            raise InputError(str(exc), source=src) from None
+        """Build from the file schema; errors name the file (``source``) and the field.
+
+        Required: ``name``, ``capacity`` (``null`` = given per instance) and ``time`` with
+        ``kind`` (and ``c0`` unless the kind is ``unit``). Unknown fields are errors, so a
+        misspelt option is not silently ignored.
+        """
+        src = source or (str(data.get("name", "deployment")) if isinstance(data, dict) else "deployment")
+        if not isinstance(data, dict):
+            raise InputError("expected a mapping of deployment fields", source=src)
+        known = {"name", "capacity", "time", "max_batch", "max_tokens", "chunk_size", "block_size"}
+        known |= {"description", "provenance"}
+        for key in data:
+            if key not in known:
+                raise InputError(f"unknown field (known: {', '.join(sorted(known))})", source=src, field=str(key))
+        for key in ("name", "capacity", "time"):
+            if key not in data:
+                raise InputError("missing field", source=src, field=key)
+        name = data["name"]
+        if not isinstance(name, str) or not name.strip():
+            raise InputError(f"must be a non-empty string (got {name!r})", source=src, field="name")
+        counts = {key: _check_count(data.get(key), key, src) for key in ("capacity", "max_batch", "max_tokens", "chunk_size")}
+        block = _check_count(data.get("block_size", 1), "block_size", src, optional=False)
+        description = data.get("description", "") or ""
+        if not isinstance(description, str):
+            raise InputError(f"must be a string (got {description!r})", source=src, field="description")
+        provenance = data.get("provenance") or {}
+        if not isinstance(provenance, dict):
+            raise InputError("must be a mapping", source=src, field="provenance")
+
+        spec = data["time"]
+        if not isinstance(spec, dict):
+            raise InputError("must be a mapping with kind and coefficients", source=src, field="time")
+        for key in spec:
+            if key != "kind" and key not in COEFFICIENTS:
+                raise InputError(
+                    f"unknown coefficient (known: kind, {', '.join(COEFFICIENTS)})", source=src, field=f"time.{key}"
+                )
+        if "kind" not in spec:
+            raise InputError("missing field", source=src, field="time.kind")
+        if "c0" not in spec and spec["kind"] != "unit":
+            raise InputError("missing field", source=src, field="time.c0")
+        coeffs = {k: v for k, v in spec.items() if k != "kind"}
+        coeffs.setdefault("c0", 1.0)
+        problem = _time_problem(spec["kind"], coeffs)
+        if problem is not None:
+            raise InputError(problem[1], source=src, field=f"time.{problem[0]}")
+        time = TimeModel(spec["kind"], **{k: float(v) for k, v in coeffs.items()})
+        if block != 1:
+            raise InputError("only exact token accounting (block_size 1) is supported", source=src, field="block_size")
+        return cls(
+            name=name,
+            time=time,
+            block_size=block,
+            description=description,
+            provenance=provenance,
+            **counts,
+        )
 
 
 def unit_deployment(capacity: int | None = None) -> Deployment:
@@ -217,22 +395,28 @@ def unit_deployment(capacity: int | None = None) -> Deployment:
         name="unit",
         capacity=capacity,
         time=TimeModel.unit(),
-        description="unit-time rounds ([KV], [ROB], [VAR], the completion-time MIP)",
+        description="unit-time rounds ([KV], [ROB], [VAR], completion-time MIP)",
         provenance={"source": "system model, iteration-time model 1"},
     )
 
 
-def _deployment_dir() -> Path:
-    return Path(str(resources.files("fluidopt.instances") / "deployments"))
+def _deployment_dir() -> Traversable:
+    # A Traversable rather than a Path, so shipped files also load from a zipped install.
+    return resources.files("fluidopt.instances").joinpath("deployments")
 
 
 def deployment_names() -> list[str]:
     """Names of the shipped deployments (plus ``unit``)."""
-    return sorted(["unit", *(p.stem for p in _deployment_dir().glob("*.yaml"))])
+    folder = _deployment_dir()
+    shipped = [p.name[: -len(".yaml")] for p in folder.iterdir() if p.name.endswith(".yaml")] if folder.is_dir() else []
+    return sorted(["unit", *shipped])
 
 
 def load_deployment(name_or_path: str, *, capacity: int | None = None) -> Deployment:
     """A shipped deployment by name, or a YAML file by path; ``capacity`` overrides C.
+
+    An argument with a file suffix or a path separator is a path; anything else is a name
+    (``unit`` is built in; the others are ``instances/deployments/NAME.yaml``).
 
     Raises
     ------
@@ -243,19 +427,27 @@ def load_deployment(name_or_path: str, *, capacity: int | None = None) -> Deploy
         dep = unit_deployment()
     else:
         path = Path(name_or_path)
-        if not path.suffix:
-            path = _deployment_dir() / f"{name_or_path}.yaml"
-            if not path.exists():
-                raise InputError(
-                    f"unknown deployment {name_or_path!r}; known: {', '.join(deployment_names())}"
-                )
+        file: Traversable | Path
+        if path.suffix or "/" in name_or_path or "\\" in name_or_path:
+            file = path
+        else:
+            file = _deployment_dir().joinpath(f"{name_or_path}.yaml")
+            if not file.is_file():
+                raise InputError(f"unknown deployment {name_or_path!r}; known: {', '.join(deployment_names())}")
+        source = str(file)
         try:
-            data = yaml.safe_load(path.read_text())
+            text = file.read_text(encoding="utf-8")
+        except IsADirectoryError:
+            raise InputError("cannot read (is a directory)", source=source) from None
         except OSError as exc:
-            raise InputError(f"cannot read ({exc.strerror})", source=str(path)) from None
+            raise InputError(f"cannot read ({exc.strerror or exc})", source=source) from None
+        except UnicodeDecodeError:
+            raise InputError("cannot read (not UTF-8 text)", source=source) from None
+        try:
+            data = yaml.safe_load(text)
         except yaml.YAMLError as exc:
-            raise InputError(f"not valid YAML ({exc})", source=str(path)) from None
+            raise InputError(f"not valid YAML ({' '.join(str(exc).split())})", source=source) from None
         if not isinstance(data, dict):
-            raise InputError("expected a mapping of deployment fields", source=str(path))
-        dep = Deployment.from_dict(data, source=str(path))
+            raise InputError("expected a mapping of deployment fields", source=source)
+        dep = Deployment.from_dict(data, source=source)
     return dep.with_capacity(capacity) if capacity is not None else dep

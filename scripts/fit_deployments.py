@@ -373,7 +373,7 @@ def build_7b(folder: Path) -> tuple[dict[str, Any], dict[str, Any]]:
     ]
     affine = {
         "name": "llama2-7b-a100",
-        "description": "Llama-2-7B fp16 on one A100-80GB (TP 1); affine iteration time fitted to Vidur profiles",
+        "description": "Llama-2-7B fp16, one A100-80GB; affine fit to Vidur profiles",
         "capacity": CAPACITY_7B,
         "time": _time_block("affine", theta),
         "max_batch": None,
@@ -422,7 +422,7 @@ def build_7b(folder: Path) -> tuple[dict[str, Any], dict[str, Any]]:
     q_other.pop("all")
     linear = {
         "name": "llama2-7b-a100-linear",
-        "description": "Llama-2-7B fp16 on one A100-80GB; linear-kv model (d0 + d1·ΣKV) fitted to decode iterations",
+        "description": "Llama-2-7B fp16, one A100-80GB; linear-kv fit to decode steps",
         "capacity": CAPACITY_7B,
         "time": {"kind": "linear-kv", "c0": _sig(float(theta_l[0]) / 1000.0), "c_kv": _sig(float(theta_l[1]) / 1000.0)},
         "max_batch": None,
@@ -525,7 +525,7 @@ def build_70b(folder: Path) -> dict[str, Any]:
     pinned = [name for name, v in zip(COEFFS, theta) if v == 0.0]
     return {
         "name": "llama2-70b-2xa100",
-        "description": "Llama-2-70B fp16 on two A100-80GB (TP 2); C from [KV], affine time fitted to SplitwiseSim measurements",
+        "description": "Llama-2-70B fp16, two A100-80GB (TP 2); C of [KV], affine fit to SplitwiseSim",
         "capacity": CAPACITY_70B,
         "time": _time_block("affine", theta),
         "max_batch": None,
