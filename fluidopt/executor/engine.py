@@ -1,0 +1,735 @@
+"""The executor engine: iteration loop and exact KV-cache accounting.
+
+The engine runs a :class:`~fluidopt.executor.policy.Policy` on a
+:class:`~fluidopt.workload.Workload` and a :class:`~fluidopt.deployment.Deployment` and
+records what happens to every request. It is the ground truth every bound is checked
+against, so it implements the one convention of ``system-model.md`` exactly:
+
+- A run member processes prompt tokens (its ``chunk``, default the whole remaining
+  prompt); a member whose prompt is complete after this iteration emits one output token.
+- End-of-iteration footprint of a resident = prefilled + generated (tokens). The sum
+  over all residents (paused ones keep theirs) must be ≤ C; a completing request's
+  memory counts in its last iteration and is freed afterwards.
+- Over C: a policy with ``overflow_free`` raises :class:`~fluidopt.errors.PolicyError`;
+  otherwise residents are evicted in ``policy.victims`` order until the sum fits (evicted
+  run members drop out of the iteration). Eviction loses the KV and the generated tokens
+  (``wasted_tokens``), resets the prompt progress, and sends the request back to the
+  waiting queue with its original arrival.
+- Caps: ``deployment.max_batch`` (run size) and ``deployment.max_tokens`` (new tokens:
+  prefill tokens plus one per decoding member) are enforced after evictions; a policy
+  exceeding them raises PolicyError.
+- Iteration time τ = ``deployment.time`` at (B, ΣKV of the run members' end-of-iteration
+  footprints, N_new, Σ chunk²); the clock advances by τ and completions/first tokens are
+  stamped at the new clock.
+- Unit-time model: τ = 1, decision epochs are integers, a request with arrival a is
+  available from epoch ⌈a⌉; a request started at t emits token j at t + j.
+
+Choices the spec leaves open:
+
+- An empty ``run`` idles until ``decision.wake_at`` (must be later than the clock) or the
+  next arrival, whichever is earlier. With no future arrival and no ``wake_at`` the run
+  stops and the remaining requests are reported unfinished (``stop_reason="stalled"``).
+  A policy that keeps idling with ``wake_at`` and nothing else happening, or that makes
+  no progress for 10,000 consecutive decisions, also stops the run (``"no-progress"``).
+- A request listed both in ``evict`` and in ``run`` is a PolicyError. ``chunk`` entries of
+  decoding members are ignored; for prefilling members they must be 1…remaining prompt.
+- When nothing is waiting or resident, the engine jumps to the next arrival without
+  calling the policy (a policy could only return an empty batch).
+- ``Decision.steady`` is honoured only when ``run`` is exactly the resident set, nothing
+  is evicted, and every resident has finished its prompt; otherwise the decision is
+  applied for one iteration as usual.
+"""
+
+from __future__ import annotations
+
+import math
+import time as _time
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from fluidopt.errors import InputError, PolicyError
+from fluidopt.executor.metrics import RECORD_COLUMNS, RunResult
+from fluidopt.executor.policy import Decision, Policy, StateView, make_policy
+
+__all__ = ["simulate", "RunResult"]
+
+_FUTURE, _WAITING, _RESIDENT, _DONE = 0, 1, 2, 3
+_NO_PROGRESS_LIMIT = 10_000
+_EMPTY = np.empty(0, dtype=np.int64)
+
+
+def _ro(arr: np.ndarray) -> np.ndarray:
+    """A read-only view of ``arr`` (writes through it raise)."""
+    v = arr.view()
+    v.flags.writeable = False
+    return v
+
+
+class _WaitingQueue:
+    """Waiting requests ordered by rank (= position in (arrival, id) order).
+
+    A buffer with a moving head: FCFS admissions pop from the head in O(k), arrivals
+    append at the tail (they rank after everything already arrived), other removals and
+    the re-insertion of evicted requests cost O(|waiting|) numpy work.
+    """
+
+    def __init__(self, n: int, rank: np.ndarray) -> None:
+        self.buf = np.empty(max(n, 1), dtype=np.int64)
+        self.lo = 0
+        self.hi = 0
+        self.rank = rank
+
+    def __len__(self) -> int:
+        return self.hi - self.lo
+
+    def array(self) -> np.ndarray:
+        return self.buf[self.lo : self.hi]
+
+    def _compact(self) -> None:
+        k = self.hi - self.lo
+        self.buf[:k] = self.buf[self.lo : self.hi]
+        self.lo, self.hi = 0, k
+
+    def extend(self, idx: np.ndarray) -> None:
+        k = idx.shape[0]
+        if self.hi + k > self.buf.shape[0]:
+            self._compact()
+        self.buf[self.hi : self.hi + k] = idx
+        self.hi += k
+
+    def remove_admitted(self, k: int, status: np.ndarray) -> None:
+        """Drop the ``k`` requests whose status just left WAITING."""
+        head = self.buf[self.lo : self.lo + k]
+        if (status[head] != _WAITING).all():
+            self.lo += k
+            return
+        seg = self.buf[self.lo : self.hi]
+        keep = seg[status[seg] == _WAITING]
+        self.buf[self.lo : self.lo + keep.shape[0]] = keep
+        self.hi = self.lo + keep.shape[0]
+
+    def insert(self, idx: np.ndarray) -> None:
+        merged = np.concatenate([self.buf[self.lo : self.hi], idx])
+        merged = merged[np.argsort(self.rank[merged], kind="stable")]
+        self.lo, self.hi = 0, merged.shape[0]
+        self.buf[: self.hi] = merged
+
+
+class _RichProgress:
+    """A rich progress bar on stderr (requests finished of total)."""
+
+    def __init__(self, total: int) -> None:
+        from rich.console import Console
+        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+        self._progress = Progress(
+            TextColumn("simulate"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TimeElapsedColumn(),
+            console=Console(stderr=True),
+            transient=True,
+        )
+        self._task = self._progress.add_task("simulate", total=total)
+        self._progress.start()
+
+    def __call__(self, done: int, total: int, clock: float) -> None:
+        self._progress.update(self._task, completed=done)
+
+    def close(self) -> None:
+        self._progress.stop()
+
+
+def simulate(
+    workload: Any,
+    deployment: Any,
+    policy: Policy | str,
+    *,
+    capacity: int | None = None,
+    event_log: bool = False,
+    progress: bool | Callable[[int, int, float], None] = False,
+    max_iterations: int | None = None,
+) -> RunResult:
+    """Run ``policy`` on ``workload`` served by ``deployment``.
+
+    Parameters
+    ----------
+    workload
+        The requests (:class:`~fluidopt.workload.Workload`); arrival in s (rounds for
+        the unit model), lengths in tokens.
+    deployment
+        KV capacity and iteration-time model (:class:`~fluidopt.deployment.Deployment`).
+    policy
+        A policy instance or a registry name (instantiated with default parameters).
+    capacity
+        KV capacity C in tokens, overriding the deployment's (required for ``unit``).
+    event_log
+        Record a per-iteration event log (``RunResult.events``).
+    progress
+        ``True`` for a rich progress bar on stderr, or a callable
+        ``progress(finished, total, clock)`` called every few thousand decisions.
+    max_iterations
+        Stop after this many iterations; remaining requests are reported unfinished.
+
+    Returns
+    -------
+    RunResult
+        Per-request records, optional events, and run-level integrals.
+
+    Raises
+    ------
+    InputError
+        No capacity, or a request whose peak footprint s_i + o_i exceeds C (naming the row).
+    PolicyError
+        The policy broke the contract (invalid decision, cap exceeded, or an eviction
+        needed by a policy that declared ``overflow_free``).
+    """
+    if isinstance(policy, str):
+        policy = make_policy(policy)
+    if capacity is not None:
+        if int(capacity) != capacity or capacity < 1:
+            raise InputError(f"capacity must be a positive integer (got {capacity!r})")
+        deployment = deployment.with_capacity(int(capacity))
+    cap = int(deployment.require_capacity())
+    workload.check_capacity(cap)
+    if max_iterations is not None and max_iterations < 0:
+        raise InputError(f"max_iterations must be ≥ 0 (got {max_iterations})")
+    bar: _RichProgress | None = None
+    callback: Callable[[int, int, float], None] | None
+    if progress is True:
+        bar = _RichProgress(len(workload))
+        callback = bar
+    elif callable(progress):
+        callback = progress
+    else:
+        callback = None
+    try:
+        return _Engine(workload, deployment, policy, cap, event_log, callback, max_iterations).run()
+    finally:
+        if bar is not None:
+            bar.close()
+
+
+class _Engine:
+    """One run. State arrays are indexed by request position in the workload."""
+
+    def __init__(
+        self,
+        workload: Any,
+        deployment: Any,
+        policy: Policy,
+        capacity: int,
+        event_log: bool,
+        progress: Callable[[int, int, float], None] | None,
+        max_iterations: int | None,
+    ) -> None:
+        self.w = workload
+        self.dep = deployment
+        self.policy = policy
+        self.C = capacity
+        self.event_log = event_log
+        self.progress = progress
+        self.max_iterations = max_iterations
+        n = len(workload)
+        self.n = n
+        self.arrival = np.asarray(workload.arrival, dtype=np.float64)
+        self.prompt = np.asarray(workload.prompt, dtype=np.int64)
+        self.output = np.asarray(workload.output, dtype=np.int64)
+        ids = np.asarray(workload.id, dtype=np.int64)
+        self.order = np.lexsort((ids, self.arrival)).astype(np.int64)
+        self.rank = np.empty(n, dtype=np.int64)
+        self.rank[self.order] = np.arange(n, dtype=np.int64)
+        self.arr_sorted = self.arrival[self.order]
+        self.status = np.zeros(n, dtype=np.int8)
+        self.generated = np.zeros(n, dtype=np.int64)
+        self.prefilled = np.zeros(n, dtype=np.int64)
+        self.evictions = np.zeros(n, dtype=np.int64)
+        self.wasted = np.zeros(n, dtype=np.int64)
+        nan = lambda: np.full(n, np.nan)  # noqa: E731
+        self.admitted_at = nan()
+        self.first_admitted = nan()
+        self.start = nan()
+        self.first_token = nan()
+        self.completion = nan()
+        self.stamp = np.zeros(n, dtype=np.int64)
+        self.scratch = np.zeros(n, dtype=np.int64)
+        self.arange = np.arange(max(n, 1), dtype=np.int64)
+        self.waiting = _WaitingQueue(n, self.rank)
+        self.res = _EMPTY
+        self.kv = 0
+        tm = deployment.time
+        self.unit = bool(tm.is_unit)
+        self.c0, self.c_seq, self.c_kv, self.c_new, self.c_pf2 = tm.c0, tm.c_seq, tm.c_kv, tm.c_new, tm.c_pf2
+        self.max_batch = deployment.max_batch
+        self.max_tokens = deployment.max_tokens
+        # run-level integrals
+        self.peak = 0
+        self.kv_int = 0.0
+        self.wait_int = 0.0
+        self.sys_int = 0.0
+        self.busy = 0.0
+        self.iters = 0
+        self.iter_evictions = 0
+        self.events: dict[str, list[Any]] | None = (
+            {k: [] for k in ("time", "duration", "batch", "kv", "new_tokens", "evictions", "waiting")}
+            if event_log
+            else None
+        )
+        v = StateView()
+        v.clock = 0.0
+        v.iteration = 0
+        v.capacity = capacity
+        v.kv_used = 0
+        v.waiting = _ro(_EMPTY)
+        v.resident = _ro(_EMPTY)
+        v.next_arrival = math.inf
+        v.arrival = _ro(self.arrival)
+        v.prompt = _ro(self.prompt)
+        v.id = _ro(ids)
+        for key in ("pred_lo", "pred_hi", "pred", "type"):
+            col = getattr(workload, key, None)
+            setattr(v, key, None if col is None else _ro(np.asarray(col)))
+        v.output = _ro(self.output) if policy.sees_output else None
+        v.generated = _ro(self.generated)
+        v.prefilled = _ro(self.prefilled)
+        v.admitted_at = _ro(self.admitted_at)
+        v.evictions = _ro(self.evictions)
+        v.deployment = deployment
+        self.view = v
+
+    # ------------------------------------------------------------------ helpers
+    def _tau(self, batch: int, kv_run: int, new_tokens: int, chunk_sq: int) -> float:
+        """Iteration time; the same expression (and operation order) as
+        :meth:`TimeModel.iteration_time`, so the fast path reproduces it bit for bit."""
+        if self.unit:
+            return 1.0
+        return self.c0 + self.c_seq * batch + self.c_kv * kv_run + self.c_new * new_tokens + self.c_pf2 * chunk_sq
+
+    def _refresh_view(self, clock: float, p: int) -> None:
+        v = self.view
+        v.clock = clock
+        v.iteration = self.iters
+        v.kv_used = self.kv
+        v.waiting = _ro(self.waiting.array())
+        v.resident = _ro(self.res)
+        v.next_arrival = float(self.arr_sorted[p]) if p < self.n else math.inf
+
+    def _evict(self, idx: np.ndarray) -> None:
+        """Evict residents ``idx``: lose KV and generated tokens, back to waiting."""
+        if idx.shape[0] == 0:
+            return
+        gen = self.generated[idx]
+        self.kv -= int(self.prefilled[idx].sum() + gen.sum())
+        self.wasted[idx] += gen
+        self.evictions[idx] += 1
+        self.prefilled[idx] = 0
+        self.generated[idx] = 0
+        self.admitted_at[idx] = np.nan
+        self.status[idx] = _WAITING
+        self.res = self.res[self.status[self.res] == _RESIDENT]
+        self.waiting.insert(idx)
+        self.iter_evictions += int(idx.shape[0])
+
+    def _check_unique(self, arr: np.ndarray, what: str) -> None:
+        k = arr.shape[0]
+        ar = self.arange[:k]
+        self.stamp[arr] = ar
+        if (self.stamp[arr] != ar).any():
+            raise PolicyError(f"{self.policy.name}: duplicate request in decision.{what}")
+
+    def _as_index(self, arr: Any, what: str) -> np.ndarray:
+        a = np.asarray(arr)
+        if a.ndim != 1:
+            raise PolicyError(f"{self.policy.name}: decision.{what} must be a 1-D array of request indices")
+        if a.dtype != np.int64:
+            if a.size and not np.issubdtype(a.dtype, np.integer):
+                raise PolicyError(f"{self.policy.name}: decision.{what} must hold integer request indices")
+            a = a.astype(np.int64)
+        if a.size and (a.min() < 0 or a.max() >= self.n):
+            raise PolicyError(f"{self.policy.name}: decision.{what} holds an index outside the workload")
+        return a
+
+    # ------------------------------------------------------------------ main loop
+    def run(self) -> RunResult:
+        policy = self.policy
+        policy.reset(self.w, self.dep)
+        n = self.n
+        status = self.status
+        arr_sorted = self.arr_sorted
+        order = self.order
+        waiting = self.waiting
+        clock = 0.0
+        p = 0  # requests order[:p] have arrived (been registered)
+        self.n_done = 0
+        stop_reason = "completed"
+        no_progress = 0
+        steps = 0
+        start_time = float(arr_sorted[0]) if n else 0.0
+        if self.unit:
+            start_time = float(math.ceil(start_time))
+        while self.n_done < n:
+            # register arrivals up to the clock
+            if p < n and arr_sorted[p] <= clock:
+                q = int(np.searchsorted(arr_sorted, clock, side="right"))
+                new = order[p:q]
+                status[new] = _WAITING
+                waiting.extend(new)
+                p = q
+            n_wait = len(waiting)
+            n_res = self.res.shape[0]
+            if n_wait == 0 and n_res == 0:
+                # nothing to decide: jump to the next arrival
+                nxt = float(arr_sorted[p])
+                clock = float(math.ceil(nxt)) if self.unit else max(clock, nxt)
+                continue
+            if self.max_iterations is not None and self.iters >= self.max_iterations:
+                stop_reason = "max_iterations"
+                break
+            steps += 1
+            if self.progress is not None and steps % 2048 == 0:
+                self.progress(self.n_done, n, clock)
+            self._refresh_view(clock, p)
+            dec = policy.decide(self.view)
+            self.iter_evictions = 0
+            evict = dec.evict
+            if evict is not None and len(evict):
+                ev = self._as_index(evict, "evict")
+                self._check_unique(ev, "evict")
+                if (status[ev] != _RESIDENT).any():
+                    raise PolicyError(f"{policy.name}: decision.evict lists a request that is not resident")
+                self._evict(ev)
+            else:
+                ev = _EMPTY
+            run = self._as_index(dec.run, "run")
+            if run.shape[0] == 0:
+                # idle
+                targets = []
+                if p < n:
+                    targets.append(float(arr_sorted[p]))
+                if dec.wake_at is not None:
+                    if not dec.wake_at > clock:
+                        raise PolicyError(f"{policy.name}: wake_at {dec.wake_at} is not later than the clock {clock}")
+                    targets.append(float(dec.wake_at))
+                if not targets:
+                    stop_reason = "stalled"
+                    break
+                t = min(targets)
+                if self.unit:
+                    t = float(math.ceil(t))
+                    if t <= clock:
+                        t = clock + 1.0
+                dt = t - clock
+                self.wait_int += dt * len(waiting)
+                self.sys_int += dt * (len(waiting) + self.res.shape[0])
+                clock = t
+                if p >= n:
+                    no_progress += 1
+                    if no_progress > _NO_PROGRESS_LIMIT:
+                        stop_reason = "no-progress"
+                        break
+                continue
+            if ev.shape[0] and np.isin(run, ev).any():
+                raise PolicyError(f"{policy.name}: a request is both evicted and run in one decision")
+            self._check_unique(run, "run")
+            st = status[run]
+            is_wait = st == _WAITING
+            n_admit = int(np.count_nonzero(is_wait))
+            if n_admit + int(np.count_nonzero(st == _RESIDENT)) != run.shape[0]:
+                raise PolicyError(f"{policy.name}: decision.run lists a request that is neither waiting nor resident")
+            if (
+                dec.steady
+                and n_admit == 0
+                and ev.shape[0] == 0
+                and run.shape[0] == self.res.shape[0]
+                and dec.chunk is None
+                and (self.prefilled[run] == self.prompt[run]).all()
+            ):
+                k = self._fast_forward(run, clock, p)
+                if k:
+                    clock = self.clock_after
+                    no_progress = 0
+                    continue
+            if n_admit:
+                adm = run[is_wait]
+                status[adm] = _RESIDENT
+                self.admitted_at[adm] = clock
+                fa = self.first_admitted[adm]
+                self.first_admitted[adm] = np.where(np.isnan(fa), clock, fa)
+                waiting.remove_admitted(n_admit, status)
+                self.res = np.concatenate([self.res, adm])
+            ran = self._iteration(run, dec, clock)
+            if ran:
+                clock = self.clock_after
+                no_progress = 0
+            else:
+                no_progress += 1
+                if no_progress > _NO_PROGRESS_LIMIT:
+                    raise PolicyError(
+                        f"{policy.name}: no iteration ran in {_NO_PROGRESS_LIMIT} consecutive decisions "
+                        "(every batch was evicted)"
+                    )
+        if self.progress is not None:
+            self.progress(self.n_done, n, clock)
+        if stop_reason == "completed" and self.n_done < n:
+            stop_reason = "stalled"
+        return self._result(clock, start_time, stop_reason)
+
+    def _iteration(self, run: np.ndarray, dec: Decision, clock: float) -> bool:
+        """Apply one iteration of ``run``; returns False if every member was evicted."""
+        prefilled, generated, prompt = self.prefilled, self.generated, self.prompt
+        pre = prefilled[run]
+        gen = generated[run]
+        pr = prompt[run]
+        rem = pr - pre
+        if dec.chunk is None:
+            ch = rem
+        else:
+            ch = np.asarray(dec.chunk)
+            if ch.shape != run.shape:
+                raise PolicyError(f"{self.policy.name}: decision.chunk must align with decision.run")
+            ch = ch.astype(np.int64, copy=False)
+            pf = rem > 0
+            ch = np.where(pf, ch, 0)
+            if ((ch < 1) & pf).any() or (ch > rem).any():
+                raise PolicyError(f"{self.policy.name}: a prefill chunk is outside 1..remaining prompt")
+        new_pre = pre + ch
+        emit = new_pre == pr
+        new_gen = gen + emit
+        kv_end = self.kv + int(ch.sum()) + int(np.count_nonzero(emit))
+        if kv_end > self.C:
+            run, ch, rem, new_pre, new_gen, emit, kv_end = self._overflow(run, ch, rem, new_pre, new_gen, emit, kv_end)
+            if run.shape[0] == 0:
+                return False
+        B = run.shape[0]
+        tot_ch = int(ch.sum())
+        n_new = tot_ch + int(np.count_nonzero(rem == 0))
+        if self.max_batch is not None and B > self.max_batch:
+            raise PolicyError(f"{self.policy.name}: batch of {B} exceeds the deployment's max_batch {self.max_batch}")
+        if self.max_tokens is not None and n_new > self.max_tokens:
+            raise PolicyError(
+                f"{self.policy.name}: {n_new} new tokens exceed the deployment's max_tokens {self.max_tokens}"
+            )
+        kv_run = int(new_pre.sum()) + int(new_gen.sum())
+        csq = int((ch * ch).sum()) if tot_ch else 0
+        tau = self._tau(B, kv_run, n_new, csq)
+        prefilled[run] = new_pre
+        generated[run] = new_gen
+        self.kv = kv_end
+        n_wait = len(self.waiting)
+        n_res = self.res.shape[0]
+        self.wait_int += tau * n_wait
+        self.sys_int += tau * (n_wait + n_res)
+        self.kv_int += tau * kv_end
+        self.busy += tau
+        if kv_end > self.peak:
+            self.peak = kv_end
+        clock = clock + tau
+        self.iters += 1
+        if self.events is not None:
+            e = self.events
+            e["time"].append(clock)
+            e["duration"].append(tau)
+            e["batch"].append(B)
+            e["kv"].append(kv_end)
+            e["new_tokens"].append(n_new)
+            e["evictions"].append(self.iter_evictions)
+            e["waiting"].append(n_wait)
+        first = emit & (new_gen == 1)
+        if first.any():
+            idx = run[first]
+            ft = self.first_token[idx]
+            self.first_token[idx] = np.where(np.isnan(ft), clock, ft)
+        fin = new_gen == self.output[run]
+        if fin.any():
+            self._complete(run[fin], clock)
+        self.clock_after = clock
+        return True
+
+    def _complete(self, idx: np.ndarray, clock: float) -> None:
+        self.completion[idx] = clock
+        self.start[idx] = self.admitted_at[idx]
+        self.status[idx] = _DONE
+        self.kv -= int(self.prompt[idx].sum() + self.output[idx].sum())
+        self.prefilled[idx] = 0
+        self.generated[idx] = 0
+        self.res = self.res[self.status[self.res] == _RESIDENT]
+        self.n_done += int(idx.shape[0])
+
+    def _overflow(
+        self,
+        run: np.ndarray,
+        ch: np.ndarray,
+        rem: np.ndarray,
+        new_pre: np.ndarray,
+        new_gen: np.ndarray,
+        emit: np.ndarray,
+        kv_end: int,
+    ) -> tuple[np.ndarray, ...]:
+        """Evict residents in the policy's victim order until the iteration fits in C."""
+        policy = self.policy
+        if policy.overflow_free:
+            raise PolicyError(
+                f"{policy.name} declared overflow_free but its batch would end with {kv_end} KV tokens "
+                f"> capacity {self.C} at iteration {self.iters}"
+            )
+        res = self.res
+        scratch = self.scratch
+        scratch[res] = self.prefilled[res] + self.generated[res]
+        scratch[run] = new_pre + new_gen
+        self.view.resident = _ro(res)
+        self.view.waiting = _ro(self.waiting.array())
+        self.view.kv_used = self.kv
+        cand = res.copy()
+        cand.flags.writeable = False
+        vict = self._as_index(policy.victims(self.view, cand), "victims")
+        self._check_unique(vict, "victims")
+        if vict.shape[0] and (self.status[vict] != _RESIDENT).any():
+            raise PolicyError(f"{policy.name}: victims() returned a request that is not resident")
+        need = kv_end - self.C
+        cs = np.cumsum(scratch[vict])
+        m = int(np.searchsorted(cs, need, side="left")) + 1
+        if m > vict.shape[0]:
+            raise PolicyError(f"{policy.name}: victims() does not free enough KV ({need} tokens needed)")
+        out = vict[:m]
+        kv_end -= int(cs[m - 1])
+        self._evict(out)
+        keep = self.status[run] == _RESIDENT
+        run, ch, rem, new_pre, new_gen, emit = (a[keep] for a in (run, ch, rem, new_pre, new_gen, emit))
+        # kv_end already excludes the evicted residents' end-of-iteration footprints
+        return run, ch, rem, new_pre, new_gen, emit, kv_end
+
+    def _fast_forward(self, run: np.ndarray, clock: float, p: int) -> int:
+        """Run k ≥ 1 pure-decode iterations of all residents at once (``Decision.steady``).
+
+        Stops at the first completion, at the first iteration ending at/after the next
+        arrival, before a capacity overflow (memory grows by B per iteration, so the
+        last iteration is the one to check) and at ``max_iterations``. Iteration times
+        and integrals are accumulated sequentially (``np.cumsum``) in the same order as
+        the slow path, so the results are bit-identical. Returns k (0: use the slow path).
+        """
+        B = run.shape[0]
+        kv0 = self.kv
+        left = self.output[run] - self.generated[run]
+        K = int(left.min())
+        kcap = (self.C - kv0) // B
+        if kcap < 1:
+            return 0
+        K = min(K, kcap)
+        if self.max_iterations is not None:
+            K = min(K, self.max_iterations - self.iters)
+        a_next = float(self.arr_sorted[p]) if p < self.n else math.inf
+        if self.unit:
+            if a_next < math.inf:
+                K = min(K, max(1, int(math.ceil(a_next - clock))))
+            ks = np.arange(1, K + 1, dtype=np.int64)
+            taus = np.ones(K)
+            times = clock + ks.astype(np.float64)
+        else:
+            base = self.c0 + self.c_seq * B
+            tail = self.c_new * B
+            pf2 = self.c_pf2 * 0
+            taus_parts, times_parts = [], []
+            k0, t, step = 0, clock, 256
+            while k0 < K:
+                m = min(K - k0, step)
+                ks = np.arange(k0 + 1, k0 + m + 1, dtype=np.int64)
+                tau_m = base + self.c_kv * (kv0 + B * ks) + tail + pf2
+                tm = np.cumsum(np.concatenate(([t], tau_m)))[1:]
+                if tm[-1] >= a_next:
+                    j = int(np.searchsorted(tm, a_next, side="left"))
+                    taus_parts.append(tau_m[: j + 1])
+                    times_parts.append(tm[: j + 1])
+                    k0 += j + 1
+                    break
+                taus_parts.append(tau_m)
+                times_parts.append(tm)
+                k0 += m
+                t = float(tm[-1])
+                step *= 4
+            K = k0
+            taus = np.concatenate(taus_parts) if len(taus_parts) > 1 else taus_parts[0]
+            times = np.concatenate(times_parts) if len(times_parts) > 1 else times_parts[0]
+            ks = np.arange(1, K + 1, dtype=np.int64)
+        kvs = kv0 + B * ks
+        n_wait = len(self.waiting)
+        n_res = self.res.shape[0]
+        self.wait_int = float(np.cumsum(np.concatenate(([self.wait_int], taus * n_wait)))[-1])
+        self.sys_int = float(np.cumsum(np.concatenate(([self.sys_int], taus * (n_wait + n_res))))[-1])
+        self.kv_int = float(np.cumsum(np.concatenate(([self.kv_int], taus * kvs)))[-1])
+        self.busy = float(np.cumsum(np.concatenate(([self.busy], taus)))[-1])
+        kv_end = kv0 + B * K
+        if kv_end > self.peak:
+            self.peak = kv_end
+        self.generated[run] += K
+        self.kv = kv_end
+        self.iters += K
+        clock = float(times[-1])
+        if self.events is not None:
+            e = self.events
+            e["time"].extend(times.tolist())
+            e["duration"].extend(taus.tolist())
+            e["batch"].extend([B] * K)
+            e["kv"].extend(kvs.tolist())
+            e["new_tokens"].extend([B] * K)
+            e["evictions"].extend([0] * K)
+            e["waiting"].extend([n_wait] * K)
+        fin = left == K
+        if fin.any():
+            self._complete(run[fin], clock)
+        self.clock_after = clock
+        return K
+
+    # ------------------------------------------------------------------ result
+    def _result(self, clock: float, start_time: float, stop_reason: str) -> RunResult:
+        w = self.w
+        finished = self.status == _DONE
+        # an unfinished resident's start is the start of its current run
+        start = np.where(self.status == _RESIDENT, self.admitted_at, self.start)
+        records = pd.DataFrame(
+            {
+                "id": np.asarray(w.id, dtype=np.int64),
+                "arrival": self.arrival,
+                "prompt": self.prompt,
+                "output": self.output,
+                "first_admitted": self.first_admitted,
+                "start": start,
+                "first_token": self.first_token,
+                "completion": self.completion,
+                "finished": finished,
+                "evictions": self.evictions,
+                "wasted_tokens": self.wasted,
+            },
+            columns=list(RECORD_COLUMNS),
+        )
+        events = None
+        if self.events is not None:
+            events = pd.DataFrame(self.events)
+            events.insert(0, "iteration", np.arange(1, len(events) + 1, dtype=np.int64))
+        params = dict(self.policy.params())
+        run = {
+            "iterations": int(self.iters),
+            "start_time": start_time,
+            "end_time": float(clock),
+            "peak_kv": int(self.peak),
+            "kv_integral": float(self.kv_int),
+            "waiting_integral": float(self.wait_int),
+            "in_system_integral": float(self.sys_int),
+            "busy_time": float(self.busy),
+            "stop_reason": stop_reason,
+        }
+        return RunResult(
+            records=records,
+            events=events,
+            policy=self.policy.name,
+            params=params,
+            workload_name=getattr(w, "name", "workload"),
+            workload_digest=w.digest(),
+            workload_meta=dict(getattr(w, "meta", {}) or {}),
+            deployment=self.dep.name,
+            time_model=self.dep.time.kind,
+            capacity=self.C,
+            run=run,
+        )

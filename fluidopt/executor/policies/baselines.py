@@ -1,0 +1,395 @@
+"""Baseline policies: FCFS, vLLM-like, Sarathi-like, shortest-first, α-protection.
+
+All of them run every model of ``system-model.md`` (unit, linear-kv, affine). Memory
+quantities are KV tokens; "projected" usage means the end-of-iteration sum of footprints
+if the iteration ran as decided (each decoding resident grows by one token, an admitted
+request with whole-prompt prefill ends its first iteration at s + 1). None of them looks
+further ahead than the next iteration, so all of them can overflow; the engine then evicts
+by :meth:`Policy.victims` (default: most recently admitted first, recomputed on restart).
+
+Every baseline respects the deployment's ``max_batch`` and ``max_tokens`` caps, and
+returns ``Decision(steady=True)`` whenever its rule guarantees the same decision until
+the next arrival or completion (nothing was admitted, nothing is mid-prefill): the usage
+only grows between those events, so an admission test that failed keeps failing.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from fluidopt.errors import InputError
+from fluidopt.executor.policy import Decision, Policy, StateView, register
+
+_EMPTY = np.empty(0, dtype=np.int64)
+
+
+def _positive_int(value: Any, what: str) -> int | None:
+    if value is None:
+        return None
+    if int(value) != value or value < 1:
+        raise InputError(f"{what} must be a positive integer (got {value!r})")
+    return int(value)
+
+
+def _fraction(value: Any, what: str) -> float:
+    value = float(value)
+    if not 0.0 <= value < 1.0:
+        raise InputError(f"{what} must be in [0, 1) (got {value})")
+    return value
+
+
+class _WholePrefill(Policy):
+    """Shared machinery of the whole-prompt-prefill baselines.
+
+    Subclasses give the admission order (:meth:`_candidates`) and the usage limit
+    (:meth:`_limit`). The rule: all residents run (each decodes one token); waiting
+    requests are admitted in candidate order while the projected end-of-iteration usage
+    ``kv_used + |resident| + Σ (s_j + 1)`` stays ≤ the limit and the caps hold; the
+    first candidate that does not fit stops admission (no skipping ahead).
+    """
+
+    def __init__(self, max_batch: int | None = None) -> None:
+        self.max_batch = _positive_int(max_batch, "max_batch")
+        self._batch_cap: int | None = None
+        self._token_cap: int | None = None
+
+    def reset(self, workload: Any, deployment: Any) -> None:
+        caps = [c for c in (self.max_batch, deployment.max_batch) if c is not None]
+        self._batch_cap = min(caps) if caps else None
+        self._token_cap = deployment.max_tokens
+        if self._token_cap is not None and int(np.max(workload.prompt)) + 1 > self._token_cap:
+            raise InputError(
+                f"policy {self.name!r} prefills whole prompts, but a prompt of {int(np.max(workload.prompt))} "
+                f"tokens does not fit the deployment's max_tokens {self._token_cap}"
+            )
+
+    def params(self) -> dict[str, Any]:
+        return {"max_batch": self.max_batch}
+
+    def _candidates(self, state: StateView) -> np.ndarray:
+        return state.waiting
+
+    def _limit(self, state: StateView) -> float:
+        return float(state.capacity)
+
+    def _admit(self, state: StateView, used: int, n_res: int, new_tokens: int) -> list[int]:
+        """Admit candidates in order while ``used`` (projected usage) fits the limit."""
+        cand = self._candidates(state)
+        admitted: list[int] = []
+        if cand.shape[0] == 0:
+            return admitted
+        limit = self._limit(state)
+        bcap, tcap = self._batch_cap, self._token_cap
+        prompt = state.prompt
+        for j in cand.tolist() if cand.shape[0] <= 64 else cand:
+            s = int(prompt[j])
+            if used + s + 1 > limit:
+                break
+            if bcap is not None and n_res + len(admitted) + 1 > bcap:
+                break
+            if tcap is not None and new_tokens + s > tcap:
+                break
+            admitted.append(int(j))
+            used += s + 1
+            new_tokens += s
+        return admitted
+
+    def decide(self, state: StateView) -> Decision:
+        res = state.resident
+        n_res = res.shape[0]
+        admitted = self._admit(state, state.kv_used + n_res, n_res, n_res)
+        if not admitted:
+            return Decision(run=res, steady=True)
+        return Decision(run=np.concatenate([res, np.asarray(admitted, dtype=np.int64)]))
+
+
+@register
+class FCFS(_WholePrefill):
+    """First come, first served, no future check.
+
+    Rule: every resident runs (one decode token each); waiting requests are admitted in
+    (arrival, id) order while the projected end-of-iteration usage
+    ``kv_used + |resident| + Σ_admitted (s_j + 1)`` is ≤ C and the batch caps hold; the
+    first one that does not fit blocks the queue (strict FCFS). Whole-prompt prefill in
+    the admitting iteration, which also runs the decodes. On overflow the engine evicts
+    the most recently admitted first.
+
+    Parameters
+    ----------
+    max_batch
+        Optional cap on sequences per iteration (also bounded by the deployment's).
+    """
+
+    name = "fcfs"
+
+
+@register
+class VLLM(_WholePrefill):
+    """vLLM-like scheduler (vLLM v0 default scheduler with recompute preemption).
+
+    Rule: FCFS admission of whole prompts while, after admission, the free KV stays at
+    or above the watermark reserve: ``kv_used + Σ_admitted (s_j + 1) ≤ (1 − watermark)·C``
+    (tokens; +1 is the first output token written by the prefill). Prefills are
+    prioritised: an iteration that admits new requests runs **only** those prefills and
+    pauses the decoding residents (they keep their KV), as vLLM v0's scheduler does when
+    it schedules prompts; otherwise every resident decodes. Admission also stops at the
+    first request that does not fit, at ``max_batch`` sequences in total (vLLM's
+    ``max_num_seqs``) and at the deployment's ``max_tokens`` prefill tokens per iteration
+    (``max_num_batched_tokens``). On overflow during decoding the engine evicts the most
+    recently admitted first; the evicted request restarts from scratch (recompute) and,
+    keeping its arrival time, goes back to the head of the FCFS queue.
+
+    Parameters
+    ----------
+    watermark
+        Fraction of C kept free at admission (default 0.01, vLLM's default).
+    max_batch
+        Optional cap on resident sequences (also bounded by the deployment's).
+    """
+
+    name = "vllm"
+
+    def __init__(self, watermark: float = 0.01, max_batch: int | None = None) -> None:
+        super().__init__(max_batch=max_batch)
+        self.watermark = _fraction(watermark, "watermark")
+
+    def params(self) -> dict[str, Any]:
+        return {"watermark": self.watermark, "max_batch": self.max_batch}
+
+    def _limit(self, state: StateView) -> float:
+        return state.capacity - self.watermark * state.capacity
+
+    def decide(self, state: StateView) -> Decision:
+        res = state.resident
+        n_res = res.shape[0]
+        # a prefill-only iteration: residents are paused, so they do not grow
+        admitted = self._admit(state, state.kv_used, n_res, 0)
+        if admitted:
+            return Decision(run=np.asarray(admitted, dtype=np.int64))
+        return Decision(run=res, steady=True)
+
+
+@register
+class ShortestFirst(_WholePrefill):
+    """Shortest (predicted) output first, without a future-memory check.
+
+    Rule: as :class:`FCFS`, but candidates are ordered by the point prediction ``pred``
+    when the workload has one, else by the true output length (hence ``sees_output``);
+    ties by (arrival, id). Admission stops at the first candidate that does not fit
+    (as MC-SF does), so a long request cannot be starved by skipping, and a short one
+    behind a long one waits. No look-ahead: later growth can overflow, and the engine
+    then evicts the most recently admitted first.
+    """
+
+    name = "sf"
+    sees_output = True
+
+    def _candidates(self, state: StateView) -> np.ndarray:
+        w = state.waiting
+        if w.shape[0] <= 1:
+            return w
+        key = state.pred if state.pred is not None else state.output
+        return w[np.argsort(key[w], kind="stable")]
+
+
+@register
+class AlphaGreedy(_WholePrefill):
+    """α-protection greedy ([KV]'s baseline; the project's reading).
+
+    Rule: every resident runs; waiting requests are admitted FCFS while the projected
+    end-of-iteration usage ``kv_used + |resident| + Σ_admitted (s_j + 1)`` stays
+    ≤ (1 − α)·C — the top α·C tokens are protected for the growth of running requests.
+    The first request that does not fit stops admission. When growth still overflows C,
+    the engine evicts the most recently admitted residents until the iteration fits.
+
+    Parameters
+    ----------
+    alpha
+        Protected fraction of C (default 0.1).
+    max_batch
+        Optional cap on sequences per iteration.
+    """
+
+    name = "alpha-greedy"
+
+    def __init__(self, alpha: float = 0.1, max_batch: int | None = None) -> None:
+        super().__init__(max_batch=max_batch)
+        self.alpha = _fraction(alpha, "alpha")
+
+    def params(self) -> dict[str, Any]:
+        return {"alpha": self.alpha, "max_batch": self.max_batch}
+
+    def _limit(self, state: StateView) -> float:
+        return (1.0 - self.alpha) * state.capacity
+
+
+@register
+class AlphaBeta(AlphaGreedy):
+    """α-protection β-clearing ([KV]'s baseline; the project's reading).
+
+    Rule: as :class:`AlphaGreedy` while the next iteration fits. When running every
+    resident one more iteration would overflow (``kv_used + |resident| > C``), the
+    policy clears memory instead: it evicts residents, most recently admitted first,
+    until the projected usage of the rest, ``Σ (footprint + 1)``, is ≤ (1 − β)·C (a
+    fraction β of C is free after the iteration), admits nothing, and runs the rest.
+
+    Parameters
+    ----------
+    alpha
+        Protected fraction of C at admission (default 0.1).
+    beta
+        Fraction of C to free when clearing (default 0.2).
+    max_batch
+        Optional cap on sequences per iteration.
+    """
+
+    name = "alpha-beta"
+
+    def __init__(self, alpha: float = 0.1, beta: float = 0.2, max_batch: int | None = None) -> None:
+        super().__init__(alpha=alpha, max_batch=max_batch)
+        self.beta = _fraction(beta, "beta")
+
+    def params(self) -> dict[str, Any]:
+        return {"alpha": self.alpha, "beta": self.beta, "max_batch": self.max_batch}
+
+    def decide(self, state: StateView) -> Decision:
+        res = state.resident
+        n_res = res.shape[0]
+        if state.kv_used + n_res <= state.capacity:
+            return super().decide(state)
+        order = self.victims(state, res)
+        target = (1.0 - self.beta) * state.capacity
+        projected = state.kv_used + n_res
+        fp = state.footprint(order) + 1
+        # smallest prefix of the victim order whose removal brings projected ≤ target
+        freed = np.cumsum(fp)
+        k = int(np.searchsorted(freed, projected - target, side="left")) + 1
+        k = min(k, order.shape[0])
+        evict = order[:k]
+        keep = res[~np.isin(res, evict)]  # admission order
+        return Decision(run=keep, evict=evict)
+
+
+@register
+class Sarathi(Policy):
+    """Sarathi-like scheduler: chunked prefill under a per-iteration token budget.
+
+    Rule, per iteration (budget = ``token_budget`` new tokens):
+
+    1. every decoding resident runs (one token each, always in the batch);
+    2. residents still prefilling continue, in admission order, each with
+       ``min(remaining prompt, chunk_size, budget left)`` tokens; those that get no budget
+       are paused;
+    3. FCFS admission into the budget left: request j takes a first chunk
+       ``min(s_j, chunk_size, budget left)`` and is admitted only if the KV reserved for
+       the whole prompts stays ≤ (1 − watermark)·C, where reserved =
+       Σ_decoding (footprint + 1) + Σ_prefilling (s + 1) + Σ_admitted (s_j + 1)
+       (tokens; Sarathi-Serve, like vLLM, allocates a request's whole prompt when it is
+       first scheduled). Admission stops at the first request that does not fit, at
+       ``max_batch`` residents, or when the budget is spent.
+
+    A request's prompt can thus span several iterations; the one that finishes it emits
+    token 1. Decode growth can still overflow C; the engine then evicts the most recently
+    admitted first (recompute). The budget is capped by the deployment's ``max_tokens``.
+
+    Parameters
+    ----------
+    chunk_size
+        Maximum prefill tokens per request per iteration (default: the deployment's
+        ``chunk_size``, else 512).
+    token_budget
+        New tokens per iteration (default: ``chunk_size``).
+    watermark
+        Fraction of C kept free at admission (default 0.01).
+    max_batch
+        Optional cap on resident sequences (also bounded by the deployment's).
+    """
+
+    name = "sarathi"
+
+    def __init__(
+        self,
+        chunk_size: int | None = None,
+        token_budget: int | None = None,
+        watermark: float = 0.01,
+        max_batch: int | None = None,
+    ) -> None:
+        self.chunk_size = _positive_int(chunk_size, "chunk_size")
+        self.token_budget = _positive_int(token_budget, "token_budget")
+        self.watermark = _fraction(watermark, "watermark")
+        self.max_batch = _positive_int(max_batch, "max_batch")
+        self._chunk = 512
+        self._budget = 512
+        self._batch_cap: int | None = None
+
+    def reset(self, workload: Any, deployment: Any) -> None:
+        self._chunk = self.chunk_size or deployment.chunk_size or 512
+        budget = self.token_budget or self._chunk
+        if deployment.max_tokens is not None:
+            budget = min(budget, deployment.max_tokens)
+        self._budget = budget
+        caps = [c for c in (self.max_batch, deployment.max_batch) if c is not None]
+        self._batch_cap = min(caps) if caps else None
+
+    def params(self) -> dict[str, Any]:
+        return {
+            "chunk_size": self._chunk,
+            "token_budget": self._budget,
+            "watermark": self.watermark,
+            "max_batch": self.max_batch,
+        }
+
+    def decide(self, state: StateView) -> Decision:
+        res = state.resident
+        n_res = res.shape[0]
+        waiting = state.waiting
+        prompt = state.prompt
+        pre = state.prefilled[res]
+        pr = prompt[res]
+        partial = pre < pr
+        n_partial = int(np.count_nonzero(partial))
+        budget = self._budget - (n_res - n_partial)
+        if n_partial == 0 and (waiting.shape[0] == 0 or budget <= 0):
+            return Decision(run=res, steady=True)
+        chunk_cap = self._chunk
+        run_extra: list[int] = []
+        chunks: list[int] = []
+        if n_partial:
+            for i, r in zip(res[partial].tolist(), (pr - pre)[partial].tolist()):
+                if budget <= 0:
+                    break
+                c = min(r, chunk_cap, budget)
+                run_extra.append(i)
+                chunks.append(c)
+                budget -= c
+        n_admit = 0
+        if budget > 0 and waiting.shape[0]:
+            gen = state.generated[res]
+            # whole prompts reserved for residents (+1 for the next token each)
+            reserved = int(pr.sum() + gen.sum()) + n_res
+            limit = state.capacity - self.watermark * state.capacity
+            bcap = self._batch_cap
+            for j in waiting.tolist() if waiting.shape[0] <= 64 else waiting:
+                s = int(prompt[j])
+                if reserved + s + 1 > limit:
+                    break
+                if bcap is not None and n_res + n_admit + 1 > bcap:
+                    break
+                c = min(s, chunk_cap, budget)
+                run_extra.append(int(j))
+                chunks.append(c)
+                reserved += s + 1
+                budget -= c
+                n_admit += 1
+                if budget <= 0:
+                    break
+        decoding = res[~partial]
+        if not run_extra:
+            # nothing admitted: decodes only; steady unless a paused prefill is waiting
+            # for budget (it resumes as soon as the decodes leave some)
+            return Decision(run=decoding, steady=n_partial == 0)
+        run = np.concatenate([decoding, np.asarray(run_extra, dtype=np.int64)])
+        chunk = np.concatenate([np.zeros(decoding.shape[0], dtype=np.int64), np.asarray(chunks, dtype=np.int64)])
+        return Decision(run=run, chunk=chunk)
