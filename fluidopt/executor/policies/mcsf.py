@@ -1,0 +1,375 @@
+"""MC-SF, H-SF and MC-Benchmark ([KV] arXiv 2502.07115, [ROB] arXiv 2508.14544).
+
+All three keep every started request running (no preemption) and admit waiting requests
+one at a time, in a policy-specific order, while MC-SF's **future-memory check** passes;
+they stop at the first candidate that fails. The check (``completion-time.md`` §2): with
+the residents S and the candidate set U started now,
+
+    Σ_{i∈S, k ≤ r_i} (b_i + k) + Σ_{j∈U, k ≤ õ_j} (s_j + k) ≤ C     for every future iteration k ≥ 1,
+
+where r_i is the predicted number of service iterations resident i still needs, b_i its
+current footprint (prompt + generated tokens) and s_j, õ_j a candidate's prompt and
+predicted output length (all in tokens; k counts iterations, which are rounds in the unit
+model). Between two predicted completions every term grows with k, so the check looks
+only at the predicted completion points; :class:`FutureMemoryCheck` does this in
+O(|S ∪ U|) vectorised work per candidate after one O(|S| log |S|) sort per decision.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from fluidopt.errors import InputError
+from fluidopt.executor.policy import Decision, Policy, StateView, register
+
+if TYPE_CHECKING:
+    from fluidopt.deployment import Deployment
+    from fluidopt.workload import Workload
+
+_EMPTY = np.empty(0, dtype=np.int64)
+
+
+class FutureMemoryCheck:
+    """MC-SF's future-memory check, evaluated at predicted completion points only.
+
+    Parameters
+    ----------
+    remaining
+        Predicted service iterations each resident still needs, r_i ≥ 1.
+    footprint
+        Current KV footprint of each resident, b_i (tokens); in iteration k from now
+        it holds b_i + k tokens while k ≤ r_i.
+    capacity
+        KV capacity C, tokens.
+
+    Notes
+    -----
+    The load M(k) = Σ_{alive at k} (footprint at k) is kept at every completion point
+    k (resident ends r_i and ends õ_j of accepted candidates). Adding a candidate
+    (õ, s) raises M(k) by s + k at every point k ≤ õ and creates the point õ, so a
+    test touches each stored point at most once. Residents are sorted by r once, which
+    gives their part of M at any offset x from suffix sums (one ``searchsorted``).
+    Duplicated r values are stored once per resident; the load stored at a later copy
+    undercounts (it misses the earlier copies), but the first copy holds the true value,
+    which is the largest, so maxima are exact.
+    """
+
+    __slots__ = ("capacity", "r", "load", "bsuf", "nsuf", "ue", "us", "uload", "nu", "base_ok")
+
+    def __init__(self, remaining: np.ndarray, footprint: np.ndarray, capacity: int) -> None:
+        self.capacity = int(capacity)
+        order = np.argsort(remaining, kind="stable")
+        r = np.asarray(remaining, dtype=np.int64)[order]
+        b = np.asarray(footprint, dtype=np.int64)[order]
+        n = r.shape[0]
+        self.r = r
+        bsuf = np.zeros(n + 1, dtype=np.int64)
+        if n:
+            bsuf[:n] = np.cumsum(b[::-1])[::-1]
+        self.bsuf = bsuf  # Σ b over positions ≥ p
+        self.nsuf = np.arange(n, -1, -1, dtype=np.int64)  # residents at positions ≥ p
+        self.load = bsuf[:n] + r * self.nsuf[:n]  # M(r_p), exact at the first copy of a value
+        self.base_ok = bool(n == 0 or self.load.max() <= self.capacity)
+        self.ue = np.empty(8, dtype=np.int64)  # accepted candidates: ends õ_j,
+        self.us = np.empty(8, dtype=np.int64)  # prompts s_j,
+        self.uload = np.empty(8, dtype=np.int64)  # load at their end point
+        self.nu = 0
+
+    def resident_load(self, x: np.ndarray | int) -> np.ndarray | int:
+        """Residents' load at offsets ``x`` ≥ 1 (iterations from now), tokens."""
+        j = np.searchsorted(self.r, x, side="left")
+        return self.bsuf[j] + x * self.nsuf[j]
+
+    def try_add(self, otil: int, prompt: int) -> bool:
+        """Accept the candidate (predicted output ``otil``, prompt ``prompt``) if it fits.
+
+        Returns ``False`` and leaves the state unchanged when some completion point
+        would exceed the capacity (with the residents, the accepted candidates and it).
+        """
+        if not self.base_ok:
+            return False
+        o, s, cap = int(otil), int(prompt), self.capacity
+        r = self.r
+        i = int(np.searchsorted(r, o, side="right"))  # resident points k ≤ o
+        if i:
+            bumped = self.load[:i] + r[:i]
+            if int(bumped.max()) + s > cap:
+                return False
+        nu = self.nu
+        ue = self.ue[:nu]
+        if nu:
+            hit = ue <= o
+            uhit = self.uload[:nu][hit] + ue[hit]
+            if uhit.size and int(uhit.max()) + s > cap:
+                return False
+            later = ~hit | (ue == o)  # accepted candidates alive at k = o
+            new_load = int(self.resident_load(o)) + int(self.us[:nu][later].sum()) + o * int(later.sum()) + s + o
+        else:
+            new_load = int(self.resident_load(o)) + s + o
+        if new_load > cap:
+            return False
+        # accepted: raise the touched points and store the new one
+        if i:
+            self.load[:i] = bumped + s
+        if nu:
+            self.uload[:nu][hit] = uhit + s
+            if nu == self.ue.shape[0]:
+                self.ue = np.concatenate([self.ue, np.empty(nu, dtype=np.int64)])
+                self.us = np.concatenate([self.us, np.empty(nu, dtype=np.int64)])
+                self.uload = np.concatenate([self.uload, np.empty(nu, dtype=np.int64)])
+        self.ue[nu], self.us[nu], self.uload[nu] = o, s, new_load
+        self.nu = nu + 1
+        return True
+
+    def blocked_delays(self, otil: int, prompt: int) -> np.ndarray:
+        """For a lone candidate started d = 0 … r_min − 1 iterations from now: fails?
+
+        Valid before any candidate is accepted. Until the first resident completes
+        (r_min iterations), every resident end lies after d, so the points the
+        candidate touches are the resident ends k ≤ d + õ (load M(k) + s + k − d,
+        a prefix maximum) and its own end d + õ (load M(d + õ) + s + õ).
+
+        Returns
+        -------
+        numpy.ndarray of bool
+            Entry d is True when starting the candidate d iterations from now fails.
+        """
+        if self.r.shape[0] == 0:
+            return np.zeros(0, dtype=bool)
+        o, s = int(otil), int(prompt)
+        d = np.arange(int(self.r[0]), dtype=np.int64)
+        x = d + o
+        pm = np.maximum.accumulate(self.load + self.r)
+        i = np.searchsorted(self.r, x, side="right")
+        touched = np.where(i > 0, pm[np.maximum(i - 1, 0)] - d, np.iinfo(np.int64).min // 2)
+        own = self.resident_load(x) + o
+        return (np.maximum(touched, own) + s > self.capacity) | (not self.base_ok)
+
+
+def naive_future_check(
+    remaining: np.ndarray, footprint: np.ndarray, cand_otil: np.ndarray, cand_prompt: np.ndarray, capacity: int
+) -> bool:
+    """Reference check over every future iteration (for tests and the micro-benchmark).
+
+    Builds the load of every iteration k = 1 … max end explicitly; O((|S|+|U|)·horizon).
+    """
+    horizon = int(max(remaining.max(initial=0), cand_otil.max(initial=0)))
+    k = np.arange(1, horizon + 1)
+    load = np.zeros(horizon, dtype=np.int64)
+    for r, b in zip(remaining, footprint):
+        load[:r] += b + k[:r]
+    for o, s in zip(cand_otil, cand_prompt):
+        load[:o] += s + k[:o]
+    return bool(horizon == 0 or load.max() <= capacity)
+
+
+class _FutureCheckPolicy(Policy):
+    """Shared loop of MC-SF-style policies: run all residents, admit while the check passes.
+
+    Subclasses set the predicted lengths ``self._otil`` (tokens, per request) in
+    :meth:`reset` and choose the candidate order in :meth:`_order`.
+
+    Choices the papers leave open (documented for every subclass):
+
+    - A resident that has already generated ``õ`` tokens without finishing (an
+      under-prediction) is treated as needing one more iteration: its remaining length
+      is max(õ − generated, 1), i.e. its length is taken as "tokens seen so far + 1".
+      Overflows that this causes are resolved by the engine with :meth:`victims`.
+    - A resident's future footprint is prompt + generated + k (whole-prompt prefill;
+      with chunked prefill this over-estimates and stays safe).
+    - With a deployment batch cap (``max_batch``) admission also stops when the batch
+      is full.
+    - ``steady`` is returned when nothing is waiting, and also when nothing can be
+      admitted until the next completion or arrival: the batch is full, or (only when the
+      predicted lengths are upper bounds) the first candidate fails the check for every
+      start delay before the first predicted completion (:meth:`FutureMemoryCheck.blocked_delays`).
+    """
+
+    #: the candidate order is ascending predicted length (False: waiting order, FCFS)
+    shortest_first: bool = True
+
+    def __init__(self) -> None:
+        self._otil = _EMPTY
+        self._quiet: tuple[int, int, int, int] | None = None  # (first, n_res, iter0, iter_end)
+
+    # ------------------------------------------------------------------ hooks
+    def _remaining(self, state: StateView, res: np.ndarray) -> np.ndarray:
+        return np.maximum(self._otil[res] - state.generated[res], 1)
+
+    def _first(self, state: StateView, wait: np.ndarray) -> int:
+        """Position in ``wait`` of the first candidate."""
+        if not self.shortest_first:
+            return 0
+        return int(np.argmin(self._otil[wait]))  # first minimum: earliest (arrival, id)
+
+    def _order(self, state: StateView, wait: np.ndarray) -> np.ndarray:
+        """All candidates in admission order; ``wait`` is ordered by (arrival, id)."""
+        if not self.shortest_first:
+            return wait
+        return wait[np.argsort(self._otil[wait], kind="stable")]  # (õ, arrival, id)
+
+    # ------------------------------------------------------------------ decision
+    def decide(self, state: StateView) -> Decision:
+        res = np.asarray(state.resident, dtype=np.int64)
+        wait = np.asarray(state.waiting, dtype=np.int64)
+        if wait.size == 0:
+            return Decision(run=res, steady=bool(res.size))
+        room = _room(state, res.size)
+        if room <= 0:
+            return Decision(run=res, steady=True)
+        first = int(wait[self._first(state, wait)])
+        q = self._quiet
+        if (
+            q is not None
+            and q[0] == first
+            and q[1] == res.size
+            and q[2] <= state.iteration < q[3]
+        ):
+            return Decision(run=res)  # known to fail until iteration q[3] (see below)
+        g = state.generated[res]
+        check = FutureMemoryCheck(self._remaining(state, res), state.prompt[res] + g, state.capacity)
+        otil, prompt = self._otil, state.prompt
+        if not check.try_add(otil[first], prompt[first]):
+            return Decision(run=res, steady=self._blocked(state, check, first, res.size))
+        admitted = [first]
+        if room > 1 and wait.size > 1:
+            for c in self._order(state, wait):
+                if c == first:
+                    continue
+                if len(admitted) >= room or not check.try_add(otil[c], prompt[c]):
+                    break
+                admitted.append(int(c))
+        return Decision(run=np.concatenate([res, np.asarray(admitted, dtype=np.int64)]))
+
+    def _blocked(self, state: StateView, check: FutureMemoryCheck, first: int, n_res: int) -> bool:
+        """Whether "admit nothing" holds until the next completion or arrival.
+
+        Only with upper-bound lengths (``overflow_free``): then no resident outlives its
+        predicted end, so the first completion comes within r_min iterations. When the
+        first candidate would pass at some earlier delay d*, remember that the decisions
+        before it are "admit nothing" (same first candidate and residents).
+        """
+        self._quiet = None
+        if not self.overflow_free or n_res == 0:
+            return False
+        fails = check.blocked_delays(self._otil[first], state.prompt[first])
+        if fails.all():
+            return True
+        d_star = int(np.argmin(fails))  # first delay at which it passes
+        self._quiet = (first, n_res, state.iteration, state.iteration + d_star)
+        return False
+
+    def reset(self, workload: Workload, deployment: Deployment) -> None:
+        self._quiet = None
+
+
+def _room(state: StateView, n_res: int) -> int:
+    """Free batch slots under the deployment's ``max_batch`` (a large number if uncapped)."""
+    cap = getattr(state.deployment, "max_batch", None) if state.deployment is not None else None
+    return (1 << 62) if cap is None else int(cap) - n_res
+
+
+def _point_or_truth(workload: Workload) -> tuple[np.ndarray, str]:
+    if workload.pred is not None:
+        return np.asarray(workload.pred, dtype=np.int64), "pred"
+    return np.asarray(workload.output, dtype=np.int64), "truth"
+
+
+@register
+class MCSF(_FutureCheckPolicy):
+    """MC-SF, memory-constrained shortest first ([KV]).
+
+    Candidates in ascending (õ, arrival, request id); admit one at a time while the
+    future-memory check passes; no preemption.
+
+    Choices:
+
+    - õ is the workload's point prediction ``pred`` when it has one, otherwise the true
+      output length (then the policy is H-SF under another name; ``params()['lengths']``
+      records which). The lengths are taken from the workload in :meth:`reset`.
+    - ``overflow_free`` is True iff õ ≥ o for every request (exact or upper-bound
+      predictions); the engine then raises if an eviction is ever needed.
+    - Under-predicted residents: remaining length max(õ − generated, 1); see
+      :class:`_FutureCheckPolicy` for the other shared choices.
+    """
+
+    name = "mc-sf"
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._source = "pred"
+
+    def reset(self, workload: Workload, deployment: Deployment) -> None:
+        super().reset(workload, deployment)
+        self._otil, self._source = _point_or_truth(workload)
+        self.overflow_free = bool(np.all(self._otil >= workload.output))
+
+    def params(self) -> dict[str, Any]:
+        return {"lengths": self._source}
+
+
+@register
+class HSF(_FutureCheckPolicy):
+    """H-SF: MC-SF with the true output lengths (the hindsight benchmark of [ROB]).
+
+    Overflow-free. Not always optimal when prompts differ (compare with the MIP).
+    """
+
+    name = "h-sf"
+    sees_output = True
+    overflow_free = True
+
+    def reset(self, workload: Workload, deployment: Deployment) -> None:
+        super().reset(workload, deployment)
+        self._otil = np.asarray(workload.output, dtype=np.int64)
+
+    def params(self) -> dict[str, Any]:
+        return {"lengths": "truth"}
+
+
+@register
+class MCBenchmark(_FutureCheckPolicy):
+    """MC-Benchmark ([KV]'s memory-aware baseline): FCFS order with MC-SF's check.
+
+    Candidates in (arrival, request id) order, stop at the first that fails the
+    future-memory check. Lengths õ as in MC-SF (``pred`` if present, else the truth);
+    ``overflow_free`` iff õ ≥ o everywhere.
+    """
+
+    name = "mc-benchmark"
+    shortest_first = False
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._source = "pred"
+
+    def reset(self, workload: Workload, deployment: Deployment) -> None:
+        super().reset(workload, deployment)
+        self._otil, self._source = _point_or_truth(workload)
+        self.overflow_free = bool(np.all(self._otil >= workload.output))
+
+    def params(self) -> dict[str, Any]:
+        return {"lengths": self._source}
+
+
+def require_interval(workload: Workload, policy: str) -> tuple[np.ndarray, np.ndarray]:
+    """The workload's prediction interval (pred_lo, pred_hi), or an InputError."""
+    if workload.pred_lo is None or workload.pred_hi is None:
+        raise InputError(
+            f"policy {policy!r} needs prediction intervals (columns pred_lo, pred_hi)",
+            source=workload.source or workload.name,
+            field="pred_lo",
+        )
+    return np.asarray(workload.pred_lo, dtype=np.int64), np.asarray(workload.pred_hi, dtype=np.int64)
+
+
+__all__ = [
+    "FutureMemoryCheck",
+    "HSF",
+    "MCBenchmark",
+    "MCSF",
+    "naive_future_check",
+    "require_interval",
+]

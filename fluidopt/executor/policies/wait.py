@@ -1,0 +1,233 @@
+"""WAIT ([WAIT] arXiv 2504.11320, Algorithm 1): per-type thresholds, lengths known.
+
+Every request belongs to a type j with an integer threshold n_j ≥ 1. Requests of a type
+move through stages together: stage 0 is the waiting queue and a resident that has
+generated g tokens is at stage g. At each decision (the server is free: one iteration
+is one batch here), type j is **eligible** when at least n_j of its requests are
+waiting. The batch takes, from every eligible type, n_j new requests and up to n_j
+residents of each resident stage; residents of the other types pause with their KV.
+If no type is eligible the server idles until an arrival. The thresholds come from
+calibration (``fluid-and-wait.md`` §3, §5) through a thresholds file.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from fluidopt.errors import InputError
+from fluidopt.executor.policy import Decision, Policy, StateView, register
+from fluidopt.threshold_file import Thresholds, load_thresholds
+
+if TYPE_CHECKING:
+    from fluidopt.deployment import Deployment
+    from fluidopt.workload import Workload
+
+_EMPTY = np.empty(0, dtype=np.int64)
+
+
+def first_per_group(groups: np.ndarray, limit: np.ndarray) -> np.ndarray:
+    """Mask keeping, within each group, the first ``limit[group]`` entries (input order).
+
+    Parameters
+    ----------
+    groups
+        Non-negative group key of every entry.
+    limit
+        Per-entry cap (the cap of the entry's group), ≥ 0.
+    """
+    n = groups.shape[0]
+    if n == 0:
+        return np.zeros(0, dtype=bool)
+    order = np.argsort(groups, kind="stable")
+    g = groups[order]
+    starts = np.flatnonzero(np.r_[True, g[1:] != g[:-1]])
+    rank = np.arange(n) - np.repeat(starts, np.diff(np.r_[starts, n]))
+    keep = np.empty(n, dtype=bool)
+    keep[order] = rank < limit[order]
+    return keep
+
+
+def fit_new(state: StateView, run_res: np.ndarray, new: np.ndarray) -> np.ndarray:
+    """The longest prefix of ``new`` that keeps the next iteration within the capacity.
+
+    End-of-iteration KV = current KV (paused residents keep theirs) + the growth of the
+    running residents (rest of the prompt + 1 token each) + prompt + 1 per new request.
+    If the running residents alone overflow, no new request is admitted (the engine's
+    victim rule then resolves the overflow).
+    """
+    if new.size == 0:
+        return new
+    grow = int((state.prompt[run_res] - state.prefilled[run_res] + 1).sum()) if run_res.size else 0
+    room = int(state.capacity) - int(state.kv_used) - grow
+    k = int(np.searchsorted(np.cumsum(state.prompt[new] + 1), room, side="right"))
+    return new[:k]
+
+
+def cap_batch(run: np.ndarray, n_res: int, state: StateView) -> np.ndarray:
+    """Truncate ``run`` (residents first, then new requests) to the deployment's ``max_batch``."""
+    cap = getattr(state.deployment, "max_batch", None) if state.deployment is not None else None
+    return run if cap is None or run.size <= cap else run[: int(cap)]
+
+
+@register
+class Wait(Policy):
+    """WAIT: per-type thresholds, the rule of [WAIT] Algorithm 1.
+
+    Parameters
+    ----------
+    thresholds
+        A :class:`~fluidopt.threshold_file.Thresholds` (policy ``wait``), the path of a
+        thresholds file, or a mapping ``{type label: n_j}`` that uses the workload's
+        ``type`` column. With a file/object, types are assigned by the true lengths
+        (``Thresholds.assign_types``: first type whose output range, and prompt range
+        when given, contains the request).
+    advance_resident
+        The authors' simulator variant: resident stages of every type advance in every
+        batch (up to n_j per stage), eligible or not; only admission waits for the
+        threshold. Default False (the paper's rule: non-eligible types pause).
+    memory_guard
+        Admit only the new requests (in arrival order) that keep the next iteration
+        within C (:func:`fit_new`). The paper relies on the thresholds (Σ n_j V_j ≤ C)
+        and has no rule for a batch that does not fit; without the guard the engine
+        evicts the newest admissions and they are re-admitted at once, an evict/readmit
+        cycle. Project's choice, default True; False gives the raw rule.
+    drain
+        Once no arrival remains (``next_arrival`` is infinite), treat every type that
+        still has requests as eligible and take min(n_j, count) per stage, so a finite
+        workload finishes. The paper analyses an endless stream and has no such rule
+        (project's choice; it only affects the tail after the last arrival). Default True.
+
+    Choices the paper leaves open:
+
+    - Within a type, new requests are taken in arrival order (FCFS), and within a
+      resident stage the earliest admitted first. A stage normally never holds more than
+      n_j requests; it can after an eviction.
+    - Future memory is not checked: the thresholds are meant to keep Σ n_j V_j ≤ C. Only
+      the next iteration is guarded (``memory_guard``); if the running residents alone
+      overflow, the engine evicts by the default victim rule (most recently admitted
+      first); ``overflow_free`` is False.
+    - With a deployment batch cap, the batch is truncated (residents first).
+    - ``steady`` when the batch is exactly all residents and nothing is admitted, which
+      then holds until the next arrival or completion.
+    - Requests of no type are an InputError. The type's (prompt, output) in the file
+      are not used by the policy, only the ranges and n_j. Lengths known: ``sees_output``.
+    """
+
+    name = "wait"
+    sees_output = True
+    overflow_free = False
+
+    def __init__(
+        self,
+        thresholds: Thresholds | str | Path | dict[Any, int],
+        advance_resident: bool = False,
+        drain: bool = True,
+        memory_guard: bool = True,
+    ) -> None:
+        self.advance_resident = bool(advance_resident)
+        self.drain = bool(drain)
+        self.memory_guard = bool(memory_guard)
+        self._source = ""
+        self._by_label: dict[Any, int] | None = None
+        self._thresholds: Thresholds | None = None
+        if isinstance(thresholds, dict):
+            if not thresholds:
+                raise InputError("wait: the threshold mapping is empty")
+            for label, n in thresholds.items():
+                if int(n) != n or n < 1:
+                    raise InputError(f"wait: threshold of type {label!r} must be an integer ≥ 1 (got {n!r})")
+            self._by_label = {k: int(v) for k, v in thresholds.items()}
+            self._source = "mapping"
+        else:
+            if isinstance(thresholds, (str, Path)):
+                self._source = str(thresholds)
+                thresholds = load_thresholds(thresholds)
+            if not isinstance(thresholds, Thresholds):
+                raise InputError(f"wait: thresholds must be a file, a Thresholds or a mapping (got {type(thresholds).__name__})")
+            if thresholds.policy != "wait":
+                raise InputError(
+                    f"wait needs a thresholds file for policy 'wait' (this one is for {thresholds.policy!r})",
+                    source=self._source or None,
+                )
+            self._thresholds = thresholds
+            self._source = self._source or "object"
+        self.labels: list[Any] = []
+        self.n = _EMPTY  # n_j per type index
+        self.kind = _EMPTY  # type index per request
+
+    def reset(self, workload: Workload, deployment: Deployment) -> None:
+        src = workload.source or workload.name
+        if self._by_label is not None:
+            if workload.type is None:
+                raise InputError("wait: a threshold mapping needs the workload's 'type' column", source=src, field="type")
+            self.labels = list(self._by_label)
+            index = {label: j for j, label in enumerate(self.labels)}
+            kind = np.array([index.get(t, -1) for t in workload.type], dtype=np.int64)
+            self.n = np.array([self._by_label[label] for label in self.labels], dtype=np.int64)
+        else:
+            assert self._thresholds is not None
+            self.labels = [t.label for t in self._thresholds.types]
+            kind = self._thresholds.assign_types(workload.prompt, workload.output)
+            self.n = np.array([t.threshold for t in self._thresholds.types], dtype=np.int64)
+        bad = np.flatnonzero(kind < 0)
+        if bad.size:
+            i = int(bad[0])
+            what = (
+                f"type {workload.type[i]!r} has no threshold"
+                if self._by_label is not None
+                else f"(prompt {workload.prompt[i]}, output {workload.output[i]}) matches no threshold type"
+            )
+            raise InputError(
+                f"wait: request {workload.id[i]} {what} ({bad.size} such request(s))",
+                source=src,
+                row=i + 1,
+                field="type" if self._by_label is not None else "output",
+            )
+        self.kind = kind
+
+    def eligible(self, state: StateView) -> np.ndarray:
+        """Per-type eligibility (bool array over type indices) in the current state."""
+        m = self.n.shape[0]
+        waiting = np.bincount(self.kind[state.waiting], minlength=m)
+        ok = waiting >= self.n
+        if self.drain and not np.isfinite(state.next_arrival):
+            ok |= waiting > 0
+            ok |= np.bincount(self.kind[state.resident], minlength=m) > 0
+        return ok
+
+    def decide(self, state: StateView) -> Decision:
+        res = np.asarray(state.resident, dtype=np.int64)
+        wait = np.asarray(state.waiting, dtype=np.int64)
+        ok = self.eligible(state)
+        # new requests: the first n_j waiting of every eligible type (FCFS within a type)
+        kw = self.kind[wait]
+        sel = ok[kw]
+        new = wait[sel][first_per_group(kw[sel], self.n[kw[sel]])]
+        # residents: up to n_j per (type, stage), earliest admitted first
+        kr = self.kind[res]
+        active = np.ones(res.size, dtype=bool) if self.advance_resident else ok[kr]
+        ra, ka = res[active], kr[active]
+        stage = state.generated[ra].astype(np.int64)
+        if ra.size:
+            order = np.lexsort((np.arange(ra.size), state.admitted_at[ra]))
+            ra, ka, stage = ra[order], ka[order], stage[order]
+            group = ka * (int(stage.max()) + 1) + stage
+            ra = ra[first_per_group(group, self.n[ka])]
+        if self.memory_guard:
+            new = fit_new(state, ra, new)
+        if ra.size == 0 and new.size == 0:
+            return Decision(run=_EMPTY)  # idle until an arrival makes a type eligible
+        run = cap_batch(np.concatenate([ra, new]), ra.size, state)
+        return Decision(run=run, steady=bool(new.size == 0 and ra.size == res.size and run.size == res.size))
+
+    def params(self) -> dict[str, Any]:
+        return {
+            "thresholds": self._source,
+            "n": {str(label): int(n) for label, n in zip(self.labels, self.n)},
+            "advance_resident": self.advance_resident,
+            "drain": self.drain,
+            "memory_guard": self.memory_guard,
+        }
