@@ -347,6 +347,7 @@ def load_file(path: str | os.PathLike[str], *, seed: int | None = None, rate: fl
     if kind == ".parquet":
         try:
             raw = pd.read_parquet(p)
+            meta.update(_parquet_meta(p))
         except OSError as exc:
             raise InputError(f"cannot read file: {exc.strerror or exc}", source=src) from None
         except Exception as exc:  # pyarrow raises its own types for corrupt files
@@ -360,6 +361,43 @@ def load_file(path: str | os.PathLike[str], *, seed: int | None = None, rate: fl
     raise InputError(
         "unknown file type; use .csv, .csv.gz, .parquet, .jsonl, .jsonl.gz or .yaml", source=src
     )
+
+
+_PARQUET_META_KEY = b"fluidopt.meta"
+
+
+def write_parquet(w: Workload, path: str | os.PathLike[str]) -> None:
+    """Write ``w`` in our schema as Parquet, with ``w.meta`` (JSON) in the file metadata.
+
+    :func:`load_file` restores that metadata, so e.g. the capacity C of a [KV] synthetic
+    instance travels with it (a CSV file cannot carry it).
+    """
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    table = pa.Table.from_pandas(w.to_frame(), preserve_index=False)
+    extra = json.dumps(w.meta, default=_json_default, sort_keys=True).encode()
+    table = table.replace_schema_metadata({**(table.schema.metadata or {}), _PARQUET_META_KEY: extra})
+    pq.write_table(table, str(path))
+
+
+def _json_default(value: Any) -> Any:
+    if isinstance(value, np.generic):
+        return value.item()
+    if isinstance(value, np.ndarray):
+        return value.tolist()
+    return str(value)
+
+
+def _parquet_meta(p: Path) -> dict[str, Any]:
+    import pyarrow.parquet as pq
+
+    raw = (pq.read_schema(str(p)).metadata or {}).get(_PARQUET_META_KEY)
+    try:
+        meta = json.loads(raw) if raw else {}
+    except ValueError:
+        return {}
+    return meta if isinstance(meta, dict) else {}
 
 
 def _open_text(p: Path) -> str:
@@ -426,7 +464,19 @@ def _azure_frame(raw: pd.DataFrame, src: str) -> pd.DataFrame:
             row=i + 1,
             field="TIMESTAMP",
         )
-    # Seconds after the first request (the file is sorted; from_frame checks it).
+    # Checked here, before the shift to the first request, so that a decreasing timestamp is
+    # reported as such (not as a negative arrival) with the file's own values.
+    dec = np.flatnonzero(np.diff(ts.to_numpy()) < np.timedelta64(0))
+    if dec.size:
+        i = int(dec[0]) + 1
+        raise InputError(
+            f"timestamp {raw['TIMESTAMP'].iloc[i]} is earlier than the previous row's "
+            f"{raw['TIMESTAMP'].iloc[i - 1]} (arrivals must be sorted)",
+            source=src,
+            row=i + 1,
+            field="TIMESTAMP",
+        )
+    # Seconds after the first request.
     arrival = (ts - ts.iloc[0]).dt.total_seconds().to_numpy()
     return pd.DataFrame({"arrival": arrival, "prompt": raw["ContextTokens"], "output": raw["GeneratedTokens"]})
 

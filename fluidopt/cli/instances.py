@@ -186,7 +186,9 @@ def register(app: click.Group) -> None:
         frame = w.to_frame()
         with atomic_path(target) as tmp:
             if suffix == ".parquet":
-                frame.to_parquet(tmp, index=False)
+                from fluidopt.traces import write_parquet
+
+                write_parquet(w, tmp)
             else:
                 frame.to_csv(tmp, index=False, compression="gzip" if suffix == ".csv.gz" else None)
         data = {

@@ -1,0 +1,150 @@
+"""Bad input through the CLI: one line on stderr naming file, row and field; exit 2;
+no traceback; and `instances generate` leaves no output (or temporary) file behind."""
+
+from __future__ import annotations
+
+import gzip
+from pathlib import Path
+
+import pytest
+
+HEADER = "arrival,prompt,output\n"
+
+# name: (file name, content, expected row, expected field, words in the message)
+CASES = {
+    "empty-file": ("w.csv", "", None, None, "empty file"),
+    "header-only": ("w.csv", HEADER, None, None, "no requests"),
+    "missing-column": ("w.csv", "arrival,prompt\n0,5\n", None, None, "missing column(s) output"),
+    "misnamed-column": ("w.csv", "arrival,prompt,outptu\n0,5,3\n", None, "outptu", "unknown column(s) outptu"),
+    "non-numeric": ("w.csv", HEADER + "0,5,3\n1,abc,3\n", 2, "prompt", "not a finite number"),
+    "zero-tokens": ("w.csv", HEADER + "0,5,3\n1,5,0\n", 2, "output", "positive token count"),
+    "negative-tokens": ("w.csv", HEADER + "0,-5,3\n", 1, "prompt", "positive token count"),
+    "fractional-tokens": ("w.csv", HEADER + "0,5,3\n1,5,2.5\n2,5,3\n", 2, "output", "integer"),
+    "nan": ("w.csv", HEADER + "0,5,3\n1,5,\n", 2, "output", "NaN"),
+    "nan-arrival": ("w.csv", HEADER + "0,5,3\nnan,5,3\n", 2, "arrival", "NaN"),
+    "decreasing": ("w.csv", HEADER + "0,5,3\n2,5,3\n1,5,3\n", 3, "arrival", "earlier"),
+    "negative-arrival": ("w.csv", HEADER + "-1,5,3\n", 1, "arrival", "negative"),
+    "bad-interval": ("w.csv", "arrival,prompt,output,pred_lo,pred_hi\n0,5,3,4,6\n", 1, "pred_lo", "exceeds"),
+    "azure-decreasing": (
+        "a.csv",
+        "TIMESTAMP,ContextTokens,GeneratedTokens\n2023-11-16 18:00:02.0000000,10,2\n"
+        "2023-11-16 18:00:01.0000000,10,2\n",
+        2, "TIMESTAMP", "earlier",
+    ),
+    "azure-bad-timestamp": (
+        "a.csv", "TIMESTAMP,ContextTokens,GeneratedTokens\nyesterday,10,2\n", 1, "TIMESTAMP", "not a timestamp",
+    ),
+    "azure-zero-tokens": (
+        "a.csv", "TIMESTAMP,ContextTokens,GeneratedTokens\n2023-11-16 18:00:02.0000000,0,2\n", 1, "ContextTokens",
+        "positive",
+    ),
+    "mooncake-decreasing": (
+        "m.jsonl",
+        '{"timestamp": 500, "input_length": 5, "output_length": 2}\n'
+        '{"timestamp": 100, "input_length": 5, "output_length": 2}\n',
+        2, "timestamp", "earlier",
+    ),
+    "mooncake-bad-json": ("m.jsonl", '{"timestamp": 0, "input_length": 5, "output_length": 2}\n{oops\n', 2, None,
+                          "not valid JSON"),
+    "mooncake-nan": ("m.jsonl", '{"timestamp": 0, "input_length": 5, "output_length": null}\n', 1, "output_length",
+                     "NaN"),
+    "stats-negative": ("s.csv", "num_prefill_tokens,num_decode_tokens\n5,3\n7,-1\n", 2, "num_decode_tokens",
+                       "positive"),
+    "bad-yaml": ("spec.yaml", "generator: [unclosed\n", None, None, "not valid YAML"),
+    "bad-spec-generator": ("spec.yaml", "generator: nope\n", None, "generator", "unknown generator"),
+    "unknown-suffix": ("w.txt", "arrival,prompt,output\n0,1,1\n", None, None, "unknown file type"),
+}
+
+
+def check_one_line(res, *words):
+    assert res.code == 2, (res.code, res.out, res.err)
+    assert "Traceback" not in res.err
+    lines = [ln for ln in res.err.splitlines() if ln.strip()]
+    assert len(lines) == 1, res.err
+    for w in words:
+        assert w in lines[0], (w, lines[0])
+    return lines[0]
+
+
+def write_case(tmp_path: Path, case: str) -> tuple[Path, int | None, str | None, str]:
+    fname, content, row, field, words = CASES[case]
+    p = tmp_path / fname
+    p.write_text(content)
+    return p, row, field, words
+
+
+@pytest.mark.parametrize("case", list(CASES))
+def test_show_reports_file_row_field(cli, tmp_path, case):
+    p, row, field, words = write_case(tmp_path, case)
+    expected = [str(p), words]
+    if row is not None:
+        expected.append(f"row {row}")
+    if field is not None:
+        expected.append(f"field '{field}'")
+    check_one_line(cli("instances", "show", str(p)), *expected)
+
+
+@pytest.mark.parametrize("case", ["empty-file", "misnamed-column", "nan", "decreasing", "azure-decreasing",
+                                  "mooncake-bad-json", "bad-yaml"])
+@pytest.mark.parametrize("suffix", [".csv", ".parquet"])
+def test_generate_leaves_no_file_behind(cli, tmp_path, case, suffix):
+    p, _, _, words = write_case(tmp_path, case)
+    outdir = tmp_path / "out"
+    outdir.mkdir()
+    out = outdir / f"result{suffix}"
+    check_one_line(cli("instances", "generate", str(p), "-o", str(out)), str(p), words)
+    assert list(outdir.iterdir()) == []
+
+
+def test_request_larger_than_capacity(cli, tmp_path):
+    p = tmp_path / "w.csv"
+    p.write_text(HEADER + "0,5,3\n1,30,20\n2,5,3\n")
+    line = check_one_line(cli("instances", "show", str(p), "--capacity", "40"), str(p), "row 2", "field 'output'",
+                          "50 KV tokens", "capacity 40")
+    assert "1 such request" in line
+    assert cli("instances", "show", str(p), "--capacity", "50").code == 0
+    out = tmp_path / "o.csv"
+    check_one_line(cli("instances", "generate", str(p), "-o", str(out), "--capacity", "40"), "capacity 40")
+    assert not out.exists() and sorted(x.name for x in tmp_path.iterdir()) == ["w.csv"]
+
+
+def test_shipped_trace_against_a_small_capacity(cli):
+    check_one_line(cli("instances", "show", "azure-code", "--capacity", "4096"), "azure-code", "field 'output'",
+                   "capacity 4096")
+
+
+def test_unknown_name(cli):
+    line = check_one_line(cli("instances", "show", "azure-conversation"), "azure-conversation", "unknown workload")
+    assert "azure-conv" in line  # lists the valid names
+    check_one_line(cli("instances", "generate", "no-such-spec", "-o", "x.csv"), "unknown workload")
+
+
+def test_unreadable_paths(cli, tmp_path):
+    missing = tmp_path / "nope" / "w.csv"
+    check_one_line(cli("instances", "show", str(missing)), str(missing), "no such file")
+    d = tmp_path / "dir.csv"
+    d.mkdir()
+    check_one_line(cli("instances", "show", str(d)), str(d), "directory")
+    gz = tmp_path / "broken.csv.gz"
+    gz.write_bytes(gzip.compress(b"arrival,prompt,output\n0,1,1\n" * 50)[:40])
+    check_one_line(cli("instances", "show", str(gz)), str(gz), "gzip")
+    pq = tmp_path / "broken.parquet"
+    pq.write_bytes(b"PAR1 this is not parquet")
+    check_one_line(cli("instances", "show", str(pq)), str(pq), "Parquet")
+    binary = tmp_path / "bin.csv"
+    binary.write_bytes(b"\xff\xfe\x00\x81garbage")
+    check_one_line(cli("instances", "show", str(binary)), str(binary))
+
+
+def test_bad_output_path(cli, tmp_path):
+    check_one_line(cli("instances", "generate", "kv-synthetic-1", "-o", str(tmp_path / "x.txt")), "output must end")
+    check_one_line(cli("instances", "generate", "kv-synthetic-1", "-o", str(tmp_path / "no" / "x.csv")),
+                   "does not exist")
+
+
+def test_bad_options(cli):
+    check_one_line(cli("instances", "show", "kv-synthetic-2", "--rate", "3"), "rate")
+    check_one_line(cli("instances", "show", "sharegpt", "--requests", "0"), "requests")
+    check_one_line(cli("instances", "show", "sharegpt", "--rate", "-1"), "rate")
+    check_one_line(cli("instances", "show", "azure-conv", "--output-edges", "20,x"), "output_edges")
+    check_one_line(cli("instances", "show", "azure-conv", "--output-edges", "50,20"), "strictly increasing")
