@@ -472,9 +472,7 @@ def generate(
     except InputError as exc:
         if exc.source:
             raise
-        raise InputError(str(exc), source=source, field=exc.field and f"params.{exc.field}") from None
-    except TypeError as exc:  # unexpected or missing keyword in params
-        raise InputError(f"bad params for generator {gen}: {exc}", source=source, field="params") from None
+        raise InputError(_bare_message(exc), source=source, field=exc.field and f"params.{exc.field}") from None
     pred = spec.get("prediction")
     if pred:
         if not isinstance(pred, Mapping) or len(pred) != 1 or next(iter(pred)) not in ("interval_alpha", "point_eps"):
@@ -495,17 +493,54 @@ def generate(
     return w.replace(name=name, source=source, meta=meta)
 
 
+def _bare_message(exc: InputError) -> str:
+    """The message of an InputError without its location prefix (to re-locate it)."""
+    text = str(exc)
+    where = [str(exc.source)] if exc.source else []
+    if exc.row is not None:
+        where.append(f"row {exc.row}")
+    if exc.field is not None:
+        where.append(f"field '{exc.field}'")
+    prefix = ": ".join(where) + ": " if where else ""
+    return text[len(prefix):] if prefix and text.startswith(prefix) else text
+
+
+def _check_params(func: Any, params: Mapping[str, Any], gen: str, reserved: tuple[str, ...] = ()) -> None:
+    """Reject params the generator does not take, or required ones that are missing."""
+    import inspect
+
+    sig = inspect.signature(func)
+    allowed = [p for p in sig.parameters if p not in ("seed", "name", *reserved)]
+    unknown = sorted(set(params) - set(allowed))
+    if unknown:
+        raise InputError(
+            f"bad params for generator {gen}: unknown {', '.join(unknown)}; allowed: {', '.join(allowed)}",
+            field=unknown[0],
+        )
+    missing = [
+        p for p, par in sig.parameters.items()
+        if par.default is inspect.Parameter.empty and p not in ("seed", "name", *reserved) and p not in params
+    ]
+    if missing:
+        raise InputError(f"bad params for generator {gen}: missing {', '.join(missing)}", field=missing[0])
+
+
 def _run_generator(gen: str, params: dict[str, Any], seed: int, rate: float | None, name: str) -> Workload:
     if gen == "kv-synthetic":
         if rate is not None:
             raise InputError("kv-synthetic draws its own arrival rate; --rate does not apply", field="rate")
-        w, _ = kv_synthetic(int(params.pop("arrival_model", 1)), seed, **params)
+        model = params.pop("arrival_model", 1)
+        _check_params(kv_synthetic, params, gen, reserved=("arrival_model",))
+        w, _ = kv_synthetic(model, seed, **params)
         return w
     if gen == "poisson-types":
-        return poisson_types(_types_from_params(params, rate), seed=seed, name=name, **params)
+        types = _types_from_params(params, rate)
+        _check_params(poisson_types, params, gen, reserved=("types",))
+        return poisson_types(types, seed=seed, name=name, **params)
     if gen == "lengths-matching":
         if rate is not None:
             params["rate"] = rate
+        _check_params(lengths_matching, params, gen)
         return lengths_matching(seed=seed, name=name, **params)
     # gen == "trace": a registered trace or a file, possibly re-timed
     from fluidopt.traces import load_workload
@@ -513,7 +548,9 @@ def _run_generator(gen: str, params: dict[str, Any], seed: int, rate: float | No
     trace = params.pop("name", None)
     if not trace:
         raise InputError("generator 'trace' needs params.name (a trace name or path)", field="name")
-    return load_workload(str(trace), seed=seed, rate=rate if rate is not None else params.pop("rate", None), **params)
+    spec_rate = params.pop("rate", None)
+    _check_params(load_workload, params, gen, reserved=("name_or_path", "rate"))
+    return load_workload(str(trace), seed=seed, rate=rate if rate is not None else spec_rate, **params)
 
 
 def _types_from_params(params: dict[str, Any], rate: float | None) -> list[tuple[float, int, int, str]]:

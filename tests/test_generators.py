@@ -7,6 +7,8 @@ import math
 import numpy as np
 import pandas as pd
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from fluidopt.errors import InputError
 from fluidopt.generators import (
@@ -229,3 +231,23 @@ def test_generate_overrides_and_prediction_key():
         generate({"generator": "kv-synthetic", "sed": 1})
     with pytest.raises(InputError, match="bad params"):
         generate({"generator": "kv-synthetic", "params": {"arrival_model": 1, "size": 3}})
+
+
+# ---------------------------------------------------------------- properties
+@settings(max_examples=60, deadline=None)
+@given(
+    outputs=st.lists(st.integers(1, 5000), min_size=1, max_size=40),
+    alpha=st.floats(0.01, 1.0),
+    eps=st.floats(0.0, 3.0),
+    seed=st.integers(0, 2**32 - 1),
+)
+def test_predictions_always_valid(outputs, alpha, eps, seed):
+    n = len(outputs)
+    w = Workload.from_frame(pd.DataFrame({"arrival": np.zeros(n), "prompt": np.ones(n, int), "output": outputs}))
+    iv = with_prediction_interval(w, alpha, seed)
+    assert np.all(iv.pred_lo >= 1) and np.all(iv.pred_lo <= iv.output) and np.all(iv.output <= iv.pred_hi)
+    # before rounding lo/hi = α; rounding moves lo down by < 1 and hi up by < 1 token
+    assert np.all(iv.pred_lo >= alpha * iv.pred_hi - alpha - 1)
+    pt = with_point_prediction(w, eps, seed)
+    o = np.asarray(outputs)
+    assert np.all(pt.pred >= np.maximum(1, np.floor((1 - eps) * o) - 1)) and np.all(pt.pred <= np.ceil((1 + eps) * o))
