@@ -506,5 +506,9 @@ def _own_frame(raw: pd.DataFrame, src: str) -> pd.DataFrame:
         )
     frame = raw.copy()
     if "type" in frame.columns:
-        frame["type"] = frame["type"].astype(object)
+        missing = np.flatnonzero(frame["type"].isna().to_numpy())
+        if missing.size:
+            raise InputError("missing type label", source=src, row=int(missing[0]) + 1, field="type")
+        # Labels are text whatever the file's column type, so 1 in CSV and 1 in Parquet agree.
+        frame["type"] = np.array([str(v) for v in frame["type"]], dtype=object)
     return frame

@@ -50,6 +50,7 @@ CASES = {
                      "NaN"),
     "stats-negative": ("s.csv", "num_prefill_tokens,num_decode_tokens\n5,3\n7,-1\n", 2, "num_decode_tokens",
                        "positive"),
+    "missing-type": ("w.csv", "arrival,prompt,output,type\n0,5,3,a\n1,5,3,\n", 2, "type", "missing type label"),
     "bad-yaml": ("spec.yaml", "generator: [unclosed\n", None, None, "not valid YAML"),
     "bad-spec-generator": ("spec.yaml", "generator: nope\n", None, "generator", "unknown generator"),
     "unknown-suffix": ("w.txt", "arrival,prompt,output\n0,1,1\n", None, None, "unknown file type"),

@@ -186,6 +186,14 @@ def test_own_schema_roundtrip(tmp_path, suffix):
     assert w.name == "w"
 
 
+def test_type_labels_are_text_in_every_format(tmp_path):
+    df = pd.DataFrame({"arrival": [0.0, 1.0], "prompt": [1, 1], "output": [1, 2], "type": [1, 2]})
+    df.to_parquet(tmp_path / "a.parquet", index=False)
+    df.to_csv(tmp_path / "a.csv", index=False)
+    assert list(load_workload(str(tmp_path / "a.parquet")).type) == ["1", "2"]
+    assert list(load_workload(str(tmp_path / "a.csv")).type) == ["1", "2"]
+
+
 def test_csv_with_upstream_header_uses_that_loader(tmp_path):
     p = tmp_path / "mini_azure.csv"
     p.write_text(
