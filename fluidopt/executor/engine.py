@@ -274,7 +274,7 @@ class _Engine:
         self.iters = 0
         self.iter_evictions = 0
         self.events: dict[str, list[Any]] | None = (
-            {k: [] for k in ("time", "duration", "batch", "kv", "new_tokens", "evictions", "waiting")}
+            {k: [] for k in ("time", "duration", "batch", "kv", "new_tokens", "emitted", "evictions", "waiting")}
             if event_log
             else None
         )
@@ -535,6 +535,7 @@ class _Engine:
             e["batch"].append(B)
             e["kv"].append(kv_end)
             e["new_tokens"].append(n_new)
+            e["emitted"].append(int(np.count_nonzero(emit)))
             e["evictions"].append(self.iter_evictions)
             e["waiting"].append(n_wait)
         first = emit & (new_gen == 1)
@@ -674,6 +675,7 @@ class _Engine:
             e["batch"].extend([B] * K)
             e["kv"].extend(kvs.tolist())
             e["new_tokens"].extend([B] * K)
+            e["emitted"].extend([B] * K)
             e["evictions"].extend([0] * K)
             e["waiting"].extend([n_wait] * K)
         fin = left == K

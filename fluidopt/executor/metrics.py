@@ -70,7 +70,8 @@ class RunResult:
     events
         Per-iteration event log (``time`` = end of the iteration, ``duration``,
         ``batch``, ``kv`` = end-of-iteration KV of all residents, ``new_tokens``,
-        ``evictions``, ``waiting``) or ``None``.
+        ``emitted`` output tokens, ``evictions`` in the iteration, ``waiting`` after
+        admission) or ``None``.
     policy, params
         Policy registry name and its parameters.
     workload_name, workload_digest, workload_meta

@@ -47,7 +47,10 @@ class _WholePrefill(Policy):
     (:meth:`_limit`). The rule: all residents run (each decodes one token); waiting
     requests are admitted in candidate order while the projected end-of-iteration usage
     ``kv_used + |resident| + Σ (s_j + 1)`` stays ≤ the limit and the caps hold; the
-    first candidate that does not fit stops admission (no skipping ahead).
+    first candidate that does not fit stops admission (no skipping ahead). A reserve
+    below C (watermark, α) protects the growth of residents; when nothing is resident
+    and nothing admitted yet, the first candidate is tested against C itself, so a
+    request with s_j + 1 above the reserved limit is not starved forever.
     """
 
     def __init__(self, max_batch: int | None = None) -> None:
@@ -85,7 +88,8 @@ class _WholePrefill(Policy):
         prompt = state.prompt
         for j in cand.tolist() if cand.shape[0] <= 64 else cand:
             s = int(prompt[j])
-            if used + s + 1 > limit:
+            # the reserve protects residents' growth: with none, the capacity is the limit
+            if used + s + 1 > (limit if n_res or admitted else state.capacity):
                 break
             if bcap is not None and n_res + len(admitted) + 1 > bcap:
                 break
@@ -288,7 +292,9 @@ class Sarathi(Policy):
        Σ_decoding (footprint + 1) + Σ_prefilling (s + 1) + Σ_admitted (s_j + 1)
        (tokens; Sarathi-Serve, like vLLM, allocates a request's whole prompt when it is
        first scheduled). Admission stops at the first request that does not fit, at
-       ``max_batch`` residents, or when the budget is spent.
+       ``max_batch`` residents, or when the budget is spent. With nothing resident the
+       first request is tested against C itself (nothing to protect), so a prompt above
+       the watermark limit is not starved.
 
     A request's prompt can thus span several iterations; the one that finishes it emits
     token 1. Decode growth can still overflow C; the engine then evicts the most recently
@@ -373,7 +379,7 @@ class Sarathi(Policy):
             bcap = self._batch_cap
             for j in waiting.tolist() if waiting.shape[0] <= 64 else waiting:
                 s = int(prompt[j])
-                if reserved + s + 1 > limit:
+                if reserved + s + 1 > (limit if n_res or n_admit else state.capacity):
                     break
                 if bcap is not None and n_res + n_admit + 1 > bcap:
                     break
