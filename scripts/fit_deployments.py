@@ -42,6 +42,8 @@ import numpy as np
 import yaml
 from scipy.optimize import nnls
 
+from fluidopt.io import atomic_path
+
 REPO = Path(__file__).resolve().parents[1]
 PROFILING = REPO / "instances" / "profiling"
 OUT = REPO / "instances" / "deployments"
@@ -585,11 +587,9 @@ def render(doc: dict[str, Any]) -> str:
 
 
 def _write(path: Path, text: str) -> None:
-    # Complete file or none: a temporary file next to the target, then an atomic rename.
-    # (fluidopt.io.atomic_path does the same; this script must also run without the package.)
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(text)
-    tmp.replace(path)
+    # Complete file or none (a temporary file next to the target, renamed on success).
+    with atomic_path(path) as tmp:
+        tmp.write_text(text, encoding="utf-8")
 
 
 def _compare(new: dict[str, Any], path: Path) -> list[str]:

@@ -49,6 +49,10 @@ def fit_module():
     return module
 
 
+def test_writes_exactly_the_three_files(fitted):
+    assert sorted(p.name for p in fitted.iterdir()) == sorted(f"{n}.yaml" for n in NAMES)
+
+
 def test_output_matches_committed_files(fitted, fit_module):
     for name in NAMES:
         new = yaml.safe_load((fitted / f"{name}.yaml").read_text())

@@ -98,7 +98,10 @@ def test_wheel_alone_imports_models_and_loads_deployments(wheel, tmp_path):
     out = json.loads(res.stdout.strip().splitlines()[-1])
     assert out["fluidopt"].startswith(str(wheel))
     assert out["models"].startswith(str(wheel))
-    expected = {p.stem for p in (REPO / "models").glob("*.py") if p.stem != "__init__"}
+    in_wheel = zipfile.ZipFile(wheel).namelist()
+    expected = {
+        Path(n).stem for n in in_wheel if n.startswith("fluidopt/models/") and n.endswith(".py")
+    } - {"__init__"}
     assert set(out["modules"]) == expected
     assert all(path.startswith(str(wheel)) for path in out["modules"].values())
     assert "llama2-7b-a100" in out["names"] and out["capacity"] == 118_784
