@@ -464,25 +464,38 @@ def generate(
     gen = spec.get("generator")
     if gen not in GENERATORS:
         raise InputError(f"unknown generator {gen!r}; use one of {', '.join(GENERATORS)}", source=source, field="generator")
-    params = dict(spec.get("params") or {})
-    use_seed = int(spec.get("seed", 0)) if seed is None else seed
+    raw_params = spec.get("params") or {}
+    if not isinstance(raw_params, Mapping):
+        raise InputError("params must be a mapping of generator arguments", source=source, field="params")
+    params = dict(raw_params)
+    raw_seed = spec.get("seed", 0) if seed is None else seed
+    if isinstance(raw_seed, bool) or not isinstance(raw_seed, (int, np.integer)) or raw_seed < 0:
+        raise InputError(f"seed must be a non-negative integer (got {raw_seed!r})", source=source, field="seed")
+    use_seed = int(raw_seed)
     name = str(spec.get("name") or gen)
+    pred = spec.get("prediction")
+    if pred and (
+        not isinstance(pred, Mapping)
+        or len(pred) != 1
+        or next(iter(pred)) not in ("interval_alpha", "point_eps")
+        or not isinstance(next(iter(pred.values())), (int, float))
+    ):
+        raise InputError("prediction must be {interval_alpha: A} or {point_eps: E}", source=source, field="prediction")
+    step = "params"
     try:
-        w = _run_generator(gen, params, use_seed, rate, name)
+        w = _run_generator(gen, dict(params), use_seed, rate, name)  # a copy: the generator pops keys
+        if pred:
+            step = "prediction"
+            ((kind, value),) = pred.items()
+            pseed = _child_seed(use_seed, 1)  # independent of the generator's stream
+            if kind == "interval_alpha":
+                w = with_prediction_interval(w, float(value), pseed)
+            else:
+                w = with_point_prediction(w, float(value), pseed)
     except InputError as exc:
         if exc.source:
             raise
-        raise InputError(_bare_message(exc), source=source, field=exc.field and f"params.{exc.field}") from None
-    pred = spec.get("prediction")
-    if pred:
-        if not isinstance(pred, Mapping) or len(pred) != 1 or next(iter(pred)) not in ("interval_alpha", "point_eps"):
-            raise InputError("prediction must be {interval_alpha: A} or {point_eps: E}", source=source, field="prediction")
-        (kind, value), = pred.items()
-        pseed = _child_seed(use_seed, 1)
-        if kind == "interval_alpha":
-            w = with_prediction_interval(w, float(value), pseed)
-        else:
-            w = with_point_prediction(w, float(value), pseed)
+        raise InputError(_bare_message(exc), source=source, field=exc.field and f"{step}.{exc.field}") from None
     meta = {
         **w.meta,
         "spec": {"name": name, "generator": gen, "params": params, "seed": use_seed},

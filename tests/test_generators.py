@@ -251,3 +251,21 @@ def test_predictions_always_valid(outputs, alpha, eps, seed):
     pt = with_point_prediction(w, eps, seed)
     o = np.asarray(outputs)
     assert np.all(pt.pred >= np.maximum(1, np.floor((1 - eps) * o) - 1)) and np.all(pt.pred <= np.ceil((1 + eps) * o))
+
+
+@pytest.mark.parametrize(
+    "spec, field",
+    [
+        ({"generator": "kv-synthetic", "params": [1]}, "params"),
+        ({"generator": "kv-synthetic", "seed": "x"}, "seed"),
+        ({"generator": "kv-synthetic", "prediction": {"interval_alpha": 2}}, "prediction.alpha"),
+        ({"generator": "kv-synthetic", "prediction": {"width": 2}}, "prediction"),
+        ({"generator": "poisson-types", "params": {"rate": 1, "mix": [{"share": 1, "prompt": 0, "output": 3}],
+                                                   "n": 4}}, "params.prompt"),
+        ({"generator": "lengths-matching", "params": {"n": 3}}, "params.prompt_mean"),
+    ],
+)
+def test_bad_specs_name_the_field(spec, field):
+    with pytest.raises(InputError) as info:
+        generate(spec)
+    assert info.value.field == field and info.value.source == "spec"
