@@ -1,9 +1,225 @@
-"""`fluidopt` subcommands: fluid (being filled in by its issue)."""
+"""`fluidopt` subcommands: fluid, fluid-lp, calibrate, plan.
+
+Thin over ``fluidopt.bounds.fluid``, ``fluidopt.calibrate`` and ``fluidopt.models``;
+heavy imports happen inside the commands so ``fluidopt --help`` stays fast.
+"""
 
 from __future__ import annotations
 
+from typing import Any
+
 import click
+
+from fluidopt.cli.output import emit, json_option, print_mapping, print_table
+from fluidopt.errors import FluidoptError, InputError
+
+
+def _types_and_deployment(
+    workload: str | None,
+    types: str | None,
+    deployment: str | None,
+    d0: float | None,
+    d1: float | None,
+    capacity: int | None,
+    output_bins: int | None,
+    seed: int | None,
+) -> tuple[list[Any], Any, dict[str, Any]]:
+    """Resolve (--workload | --types) and (--deployment, --d0/--d1/--capacity)."""
+    from fluidopt.bounds.fluid import parse_types
+    from fluidopt.calibrate import resolve_deployment, types_from_workload
+
+    dep = resolve_deployment(deployment, d0=d0, d1=d1, capacity=capacity)
+    if (workload is None) == (types is None):
+        raise InputError("give exactly one of --workload W or --types RATE:PROMPT:OUTPUT[,...]")
+    info: dict[str, Any] = {"deployment": dep.name, "capacity": dep.capacity}
+    if types is not None:
+        return parse_types(types), dep, {**info, "types_from": "command line"}
+    from fluidopt.traces import load_workload
+
+    w = load_workload(workload, seed=seed)
+    fluid_types, bins = types_from_workload(w, n_output_bins=output_bins)
+    return fluid_types, dep, {**info, "workload": w.name, "workload_digest": w.digest(), "types_from": "binning"}
+
+
+def _common(f: Any) -> Any:
+    opts = [
+        click.option("--workload", "-w", help="Workload name or file; binned into types by output length."),
+        click.option("--types", "types_spec", help="Explicit types RATE:PROMPT:OUTPUT[,...] (1/s, tokens, tokens)."),
+        click.option("--deployment", "-d", help="Deployment name or YAML file (e.g. llama2-7b-a100)."),
+        click.option("--d0", type=float, help="linear-kv fixed iteration cost, s (overrides the deployment)."),
+        click.option("--d1", type=float, help="linear-kv cost per cached KV token, s (overrides)."),
+        click.option("--capacity", type=int, help="KV capacity C, tokens (overrides)."),
+        click.option("--output-bins", type=int, default=None, help="Output-length bins when binning a workload."),
+        click.option("--seed", type=int, default=None, help="Seed for generated workloads."),
+        json_option,
+    ]
+    for o in reversed(opts):
+        f = o(f)
+    return f
+
+
+def _render_fluid(d: dict[str, Any]) -> None:
+    print_mapping(d, title="fluid benchmark", skip=("c0",))
+    print_table(
+        [
+            (t["label"], t["rate"], t["prompt"], t["output"], t["n_per_stage"], t["n_in_service"], t["latency"])
+            for t in d["types"]
+        ],
+        ["type", "rate 1/s", "prompt", "output", "n per stage", "N in service", "latency s"],
+    )
+
+
+def _floats(spec: str | None, name: str) -> list[float | None] | float | None:
+    """'3' → 3.0; '3,-,5' → [3.0, None, 5.0]."""
+    if spec is None:
+        return None
+    parts = [p.strip() for p in spec.split(",")]
+    try:
+        vals = [None if p in ("-", "") else float(p) for p in parts]
+    except ValueError:
+        raise InputError(f"expected numbers separated by commas (got {spec!r})", field=name) from None
+    return vals[0] if len(vals) == 1 else vals
 
 
 def register(app: click.Group) -> None:
-    """Add this module's commands to ``app``."""
+    """Add fluid, fluid-lp, calibrate and plan to ``app``."""
+
+    @app.command("fluid")
+    @_common
+    def fluid_cmd(workload, types_spec, deployment, d0, d1, capacity, output_bins, seed, as_json) -> None:
+        """Fluid benchmark: ΔT*, n*_j, M*, Thr* and the stable-region test.
+
+        Times in seconds, rates per second, memory in KV tokens.
+        """
+        from fluidopt.bounds.fluid import fluid_benchmark
+
+        types, dep, info = _types_and_deployment(workload, types_spec, deployment, d0, d1, capacity, output_bins, seed)
+        out = {**fluid_benchmark(types, dep).to_dict(), "inputs": info}
+        emit(out, as_json, _render_fluid)
+
+    @app.command("fluid-lp")
+    @_common
+    @click.option("--latency-target", help="End-to-end latency target L_j, s: one value or one per type ('-' = none).")
+    @click.option("--ttft-target", type=float, help="TTFT target (bound on ΔT), s.")
+    @click.option("--fairness", help="Admit at least φ_j·λ_j: one value or one per type.")
+    @click.option("--values", "values_spec", help="Value per output token, one per type (default 1).")
+    @click.option("--interface", type=click.Choice(["pyomo", "cvxpy"]), default="pyomo", show_default=True)
+    def fluid_lp_cmd(
+        workload, types_spec, deployment, d0, d1, capacity, output_bins, seed, as_json,
+        latency_target, ttft_target, fairness, values_spec, interface,
+    ) -> None:
+        """Fluid LP: the admitted rates that maximise throughput under capacity and targets."""
+        from fluidopt.bounds.fluid import fluid_lp
+
+        types, dep, info = _types_and_deployment(workload, types_spec, deployment, d0, d1, capacity, output_bins, seed)
+        vals = _floats(values_spec, "values")
+        res = fluid_lp(
+            types,
+            dep,
+            latency_targets=_floats(latency_target, "latency-target"),
+            ttft_target=ttft_target,
+            fairness=_floats(fairness, "fairness"),
+            values=[vals] * len(types) if isinstance(vals, float) else vals,
+            interface=interface,
+        )
+        out = {**res.to_dict(), "demand_rates": [t.rate for t in types], "inputs": info}
+
+        def render(d: dict[str, Any]) -> None:
+            print_mapping(d, title="fluid LP", skip=("labels",))
+            if d["admitted_rates"] is not None:
+                print_table(
+                    [
+                        (lab, lam, x, lam - x)
+                        for lab, lam, x in zip(d["labels"], d["demand_rates"], d["admitted_rates"])
+                    ],
+                    ["type", "demand 1/s", "admitted 1/s", "shed 1/s"],
+                )
+                print_table(sorted(d["duals"].items()), ["row", "shadow price"])
+
+        emit(out, as_json, render)
+
+    @app.command("calibrate")
+    @click.option("--workload", "-w", required=True, help="Workload name or file (a trace).")
+    @click.option("--deployment", "-d", required=True, help="Deployment name or YAML file.")
+    @click.option("--policy", type=click.Choice(["wait", "nested-wait"]), default="wait", show_default=True)
+    @click.option("--objective", type=click.Choice(["memory", "latency"]), default="latency", show_default=True,
+                  help="WAIT: minimum pipeline memory or the queue-bound latency proxy.")
+    @click.option("--epsilon", type=float, default=0.05, show_default=True, help="Threshold slack ε.")
+    @click.option("--output-bins", type=int, default=None, help="Output-length bins (WAIT types).")
+    @click.option("--window", type=float, default=300.0, show_default=True, help="Rate-estimation window, s.")
+    @click.option("--delta", type=float, default=0.01, show_default=True, help="Nested WAIT overflow probability δ.")
+    @click.option("--horizon", type=float, default=3600.0, show_default=True, help="Nested WAIT horizon T, s.")
+    @click.option("--capacity", type=int, help="KV capacity C, tokens (overrides).")
+    @click.option("--seed", type=int, default=None)
+    @click.option("-o", "--output", "output_path", required=True, type=click.Path(dir_okay=False))
+    @json_option
+    def calibrate_cmd(
+        workload, deployment, policy, objective, epsilon, output_bins, window, delta, horizon, capacity, seed,
+        output_path, as_json,
+    ) -> None:
+        """Calibrate WAIT / Nested WAIT thresholds from a trace and write a thresholds file."""
+        from fluidopt.calibrate import calibrate
+        from fluidopt.traces import load_workload
+
+        w = load_workload(workload, seed=seed)
+        dep = _resolve(deployment, capacity)
+        report = calibrate(
+            w, dep, policy=policy, objective=objective, epsilon=epsilon, n_output_bins=output_bins,
+            window=window, delta=delta, horizon=horizon, path=output_path,
+        )
+
+        def render(d: dict[str, Any]) -> None:
+            print_mapping(d, title=f"calibrated {policy} thresholds → {output_path}")
+            print_mapping(d.get("solution", {}), title="solution")
+            rows = d.get("thresholds", [])
+            if rows:
+                print_table([list(r.values()) for r in rows], list(rows[0].keys()))
+
+        emit(report, as_json, render)
+
+    @app.command("plan")
+    @click.option("--workload", "-w", help="Workload name or file (binned into types).")
+    @click.option("--types", "types_spec", help="Explicit types RATE:PROMPT:OUTPUT[,...].")
+    @click.option("--gpus", required=True,
+                  help="GPU kinds DEPLOYMENT:COST_PER_HOUR[:MAX_COUNT][,...], e.g. llama2-7b-a100:2.0.")
+    @click.option("--latency-target", type=float, help="End-to-end fluid latency target for every type, s.")
+    @click.option("--headroom", type=float, default=0.0, show_default=True,
+                  help="Keep this fraction of every GPU's capacity free.")
+    @click.option("--output-bins", type=int, default=None)
+    @click.option("--seed", type=int, default=None)
+    @json_option
+    def plan_cmd(workload, types_spec, gpus, latency_target, headroom, output_bins, seed, as_json) -> None:
+        """Capacity planning: the cheapest GPU mix keeping every GPU inside its stable region."""
+        from fluidopt.bounds.fluid import parse_types
+        from fluidopt.calibrate import types_from_workload
+        from fluidopt.models.fleet import parse_gpus, plan
+
+        if (workload is None) == (types_spec is None):
+            raise InputError("give exactly one of --workload W or --types RATE:PROMPT:OUTPUT[,...]")
+        if types_spec is not None:
+            types = parse_types(types_spec)
+        else:
+            from fluidopt.traces import load_workload
+
+            types, _ = types_from_workload(load_workload(workload, seed=seed), n_output_bins=output_bins)
+        res = plan(types, parse_gpus(gpus), latency_target=latency_target, headroom=headroom)
+        if res.status == "infeasible":
+            raise FluidoptError(
+                "no plan: the demand cannot be served within the GPU count limits"
+                + (" and the latency target" if latency_target is not None else "")
+            )
+        out = res.to_dict()
+
+        def render(d: dict[str, Any]) -> None:
+            print_mapping(d, title="capacity plan")
+            print_table([list(r.values()) for r in d["gpus"]], list(d["gpus"][0].keys()) if d["gpus"] else [])
+            if d["routing"]:
+                print_table([list(r.values()) for r in d["routing"]], list(d["routing"][0].keys()))
+
+        emit(out, as_json, render)
+
+
+def _resolve(deployment: str, capacity: int | None) -> Any:
+    from fluidopt.deployment import load_deployment
+
+    return load_deployment(deployment, capacity=capacity)

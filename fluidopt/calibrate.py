@@ -1,0 +1,513 @@
+"""Threshold calibration: trace → types → rates → thresholds → thresholds file.
+
+Pipeline (``fluid-and-wait.md`` §5):
+
+1. **Types**: the trace is binned by output length (``fluidopt.binning.bin_types``).
+   Per type the fluid quantities are *means over its requests* of the additive
+   per-request terms — volume V (token·iterations), marginal work u (s), output o and
+   S2 = Σ_{i=1..o}(s + i)² — so that Σ_j λ_j E[V_j] is exactly the workload's KV-time
+   per second (plugging mean lengths into V would under-count long requests).
+2. **Rates**: λ_j = count_j / span of the arrivals; a window estimate (counts per window
+   of ``window`` s) gives the per-window spread, and the thresholds are recomputed at
+   the 90th-percentile window rates to show how sensitive they are.
+3. **Thresholds**: ``models.thresholds`` (WAIT integer programs solved with HiGHS,
+   Nested WAIT boundary search).
+4. **File**: ``fluidopt.threshold_file`` schema with every input recorded.
+
+Outside the stable region the WAIT programs are infeasible; the error says why and
+gives the fluid LP's admissible rates.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from fluidopt.bounds.fluid import FluidArrays, FluidType, fluid_from_arrays, fluid_lp
+from fluidopt.deployment import Deployment, TimeModel, load_deployment
+from fluidopt.errors import FluidoptError, InputError
+from fluidopt.workload import Workload
+
+#: Version of the calibration method recorded in every thresholds file.
+METHOD_VERSION = "fluidopt.calibrate/1"
+
+
+class ThresholdInfeasible(FluidoptError):
+    """No thresholds satisfy the conditions; carries the fluid LP's admissible rates."""
+
+    def __init__(self, message: str, admissible: np.ndarray | None = None) -> None:
+        self.admissible = admissible
+        super().__init__(message)
+
+
+# ----------------------------------------------------------------------------- inputs
+def resolve_deployment(
+    name: str | None, *, d0: float | None = None, d1: float | None = None, capacity: int | None = None
+) -> Deployment:
+    """A deployment by name/file, optionally overridden by a linear-kv (d0, d1) and C.
+
+    ``--d0/--d1`` replace the time model by τ = d0 + d1·ΣKV (s, s per token); without a
+    deployment they define one (then ``capacity`` is needed for the memory tests).
+    """
+    if (d0 is None) != (d1 is None):
+        raise InputError("give both --d0 and --d1 (linear-kv: τ = d0 + d1·ΣKV)")
+    if name is None and d0 is None:
+        raise InputError("give a deployment (--deployment) or a linear-kv model (--d0, --d1)")
+    dep = load_deployment(name) if name is not None else None
+    if d0 is not None:
+        time = TimeModel.linear_kv(float(d0), float(d1))  # type: ignore[arg-type]
+        cap = capacity if capacity is not None else (dep.capacity if dep is not None else None)
+        return Deployment(
+            name=f"{dep.name if dep else 'linear-kv'}(d0={d0},d1={d1})",
+            capacity=cap,
+            time=time,
+            provenance={"override": "command line"},
+        )
+    assert dep is not None
+    return dep.with_capacity(capacity) if capacity is not None else dep
+
+
+def _bins(w: Workload, n_output_bins: int | None, output_edges: Any = None) -> Any:
+    from fluidopt.binning import MAX_DISTINCT, bin_types
+
+    if n_output_bins is None and output_edges is None and np.unique(w.output).size > MAX_DISTINCT:
+        n_output_bins = 8  # a trace: eight quantile bins unless told otherwise
+    return bin_types(w, n_output_bins=n_output_bins, output_edges=output_edges)
+
+
+def types_from_workload(
+    w: Workload, *, n_output_bins: int | None = None, output_edges: Any = None
+) -> tuple[list[FluidType], Any]:
+    """Types (mean lengths, rates) of a binned workload and the binning table.
+
+    Note: for fluid quantities use :func:`arrays_from_workload`, which averages V and u
+    per request; the mean lengths here are for display and for ``--types``-like use.
+    """
+    table = _bins(w, n_output_bins, output_edges)
+    types = [FluidType(float(t.rate or 0.0), t.prompt_mean, t.output_mean, t.label) for t in table.types]
+    return types, table
+
+
+@dataclass(frozen=True)
+class TypeStats:
+    """Per-type means of additive per-request quantities of a binned workload."""
+
+    arrays: FluidArrays
+    stage_sq: np.ndarray  # E[Σ_{i=1..o}(s+i)²], tokens²
+    table: Any
+    span: float
+
+
+def arrays_from_workload(
+    w: Workload,
+    deployment: Deployment,
+    *,
+    n_output_bins: int | None = None,
+    output_edges: Any = None,
+    rates: np.ndarray | None = None,
+) -> TypeStats:
+    """Fluid arrays of a binned workload: λ_j = count/span, E[V_j], E[u_j], E[o_j]."""
+    table = _bins(w, n_output_bins, output_edges)
+    labels = table.labels
+    s = w.prompt.astype(np.float64)
+    o = w.output.astype(np.float64)
+    v = o * s + o * (o + 1) / 2
+    u = np.asarray(deployment.marginal_work(s, o), dtype=np.float64)
+    # Σ_{i=1..o} (s+i)² = o s² + s o(o+1) + o(o+1)(2o+1)/6
+    sq = o * s**2 + s * o * (o + 1) + o * (o + 1) * (2 * o + 1) / 6
+    span = float(w.arrival[-1] - w.arrival[0])
+    if span <= 0:
+        raise InputError("the arrivals span no time: rates cannot be estimated", source=w.name)
+    m = len(table.types)
+    cols = {k: np.zeros(m) for k in ("rate", "prompt", "output", "volume", "work", "sq")}
+    for j, t in enumerate(table.types):
+        mask = labels == t.label
+        cols["rate"][j] = mask.sum() / span
+        cols["prompt"][j] = s[mask].mean()
+        cols["output"][j] = o[mask].mean()
+        cols["volume"][j] = v[mask].mean()
+        cols["work"][j] = u[mask].mean()
+        cols["sq"][j] = sq[mask].mean()
+    arrays = FluidArrays(
+        rate=cols["rate"] if rates is None else np.asarray(rates, dtype=np.float64),
+        prompt=cols["prompt"],
+        output=cols["output"],
+        volume=cols["volume"],
+        work=cols["work"],
+        c0=float(deployment.time.c0),
+        capacity=None if deployment.capacity is None else float(deployment.capacity),
+        labels=tuple(t.label for t in table.types),
+    )
+    return TypeStats(arrays, cols["sq"], table, span)
+
+
+def window_rates(w: Workload, table: Any, window: float) -> dict[str, Any]:
+    """Per-type arrival rates over consecutive windows of ``window`` seconds.
+
+    Returns mean, standard deviation and 90th percentile per type (1/s) and the number
+    of whole windows used (a trailing partial window is dropped).
+    """
+    t0 = float(w.arrival[0])
+    n_win = int((float(w.arrival[-1]) - t0) // window)
+    if n_win < 2:
+        return {"windows": n_win, "window_s": window}
+    idx = ((w.arrival - t0) // window).astype(np.int64)
+    keep = idx < n_win
+    out: dict[str, Any] = {"windows": n_win, "window_s": window, "types": []}
+    for t in table.types:
+        mask = (table.labels == t.label) & keep
+        counts = np.bincount(idx[mask], minlength=n_win)[:n_win] / window
+        out["types"].append(
+            {
+                "label": t.label,
+                "mean": float(counts.mean()),
+                "std": float(counts.std(ddof=1)),
+                "p90": float(np.quantile(counts, 0.9)),
+            }
+        )
+    total = np.bincount(idx[keep], minlength=n_win)[:n_win] / window
+    out["total"] = {"mean": float(total.mean()), "std": float(total.std(ddof=1)), "p90": float(np.quantile(total, 0.9))}
+    return out
+
+
+# ----------------------------------------------------------------------------- WAIT
+@dataclass
+class WaitSolution:
+    """WAIT thresholds with their accounting (times in s, memory in KV tokens)."""
+
+    thresholds: np.ndarray
+    objective: str
+    memory_rule: str
+    pipeline_memory: float
+    delta_t: float
+    latency_proxy: float
+    cap_d: float | None
+    seconds: float
+    solves: int
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "thresholds": [int(x) for x in self.thresholds],
+            "objective": self.objective,
+            "memory_rule": self.memory_rule,
+            "pipeline_memory": self.pipeline_memory,
+            "delta_t": self.delta_t,
+            "latency_proxy": self.latency_proxy,
+            "delta_t_cap": self.cap_d,
+            "seconds": self.seconds,
+            "solves": self.solves,
+        }
+
+
+def _infeasible(arrays: FluidArrays, epsilon: float, extra: str = "") -> ThresholdInfeasible:
+    bench = fluid_from_arrays(arrays)
+    lp = fluid_lp(arrays)
+    adm = lp.admitted_rates
+    slack_scale = 1 / (1 + epsilon)
+    why = bench.reason or extra or "the thresholds' memory does not fit in C"
+    msg = (
+        f"no WAIT thresholds: {why}"
+        + (f" (with slack ε = {epsilon}, rates up to {slack_scale:.3g}× the fluid limit)" if bench.stable else "")
+        + (
+            "; the fluid LP admits rates "
+            + ", ".join(f"{lab}={x:.4g}/s" for lab, x in zip(arrays.labels, adm))
+            + f" (max stable scale {bench.max_stable_scale:.4g}×)"
+            if adm is not None
+            else ""
+        )
+    )
+    return ThresholdInfeasible(msg, adm)
+
+
+def solve_wait(
+    arrays: FluidArrays,
+    *,
+    objective: str = "latency",
+    epsilon: float = 0.05,
+    memory_rule: str = "auto",
+    stage_sq: np.ndarray | None = None,
+    z: float = 3.0,
+    grid: int = 24,
+) -> WaitSolution:
+    """WAIT thresholds by integer programming (``models.thresholds``).
+
+    Parameters
+    ----------
+    arrays
+        Fluid arrays (rates 1/s, volumes, work s, c0 s, capacity tokens).
+    objective
+        ``"memory"`` (min Σ V n, pipeline rule) or ``"latency"`` (proxy; a scan of the
+        iteration-length cap D over ``grid`` geometric points between the smallest
+        feasible cap and the memory limit, each a MILP; the best by the proxy evaluated
+        at the thresholds' own ΔT is kept).
+    memory_rule
+        ``"pipeline"`` (Σ V n ≤ C, the spec's), ``"chance"`` (normal approximation with
+        z standard deviations, needs ``stage_sq``), or ``"auto"``: pipeline when Σ_j V_j
+        ≤ C (n = 1 fits), else chance.
+
+    Raises
+    ------
+    ThresholdInfeasible
+        Outside the stable region or no thresholds fit; names the reason and the fluid
+        LP's admissible rates.
+    """
+    import time
+
+    from fluidopt.models import thresholds as th
+    from fluidopt.solver import SolveOptions, solve
+
+    if arrays.capacity is None:
+        raise InputError("WAIT thresholds need a KV capacity (--capacity)")
+    if objective not in ("memory", "latency"):
+        raise InputError(f"unknown objective {objective!r} (memory, latency)")
+    rule = memory_rule
+    if rule == "auto":
+        rule = "pipeline" if float(arrays.volume.sum()) <= arrays.capacity else "chance"
+    if rule == "chance" and objective == "memory":
+        raise InputError("the memory objective uses the pipeline rule; use --objective latency")
+    data = th.WaitData(
+        rate=arrays.rate,
+        output=arrays.output,
+        volume=arrays.volume,
+        work=arrays.work,
+        c0=arrays.c0,
+        capacity=arrays.capacity,
+        epsilon=epsilon,
+        labels=arrays.labels,
+        stage_sq=stage_sq,
+        memory_rule=rule,
+        z=z,
+    )
+    load = (1 + epsilon) * float(np.dot(arrays.rate, arrays.work))
+    if load >= 1:
+        raise _infeasible(arrays, epsilon, f"load (1+ε)·A = {load:.4g} ≥ 1")
+    start = time.perf_counter()
+    if objective == "memory":
+        if rule != "pipeline":
+            raise InputError("the memory objective needs the pipeline rule")
+        model = th.build_wait_memory(data)
+        res = solve(model, SolveOptions(time_limit=30))
+        if not res.has_solution:
+            raise _infeasible(
+                arrays, epsilon, f"the full pipeline needs more than C = {arrays.capacity:,.0f} KV tokens"
+            )
+        n = th.thresholds_of(model, data.m)
+        solves, cap_d = 1, None
+    else:
+        d_fluid = arrays.c0 / (1 - load)
+        w = float(np.dot(arrays.rate, arrays.volume))
+        if rule == "chance":
+            # one MILP at the expected iteration length (see models.thresholds)
+            d_grid = [d_fluid]
+            d_min, d_max = d_fluid, d_fluid
+        else:
+            # the full-pipeline iteration is at least c0 + Σ u_j (every n_j ≥ 1)
+            d_min = max(d_fluid, arrays.c0 + float(arrays.work.sum())) * 1.0005
+            d_max = max(arrays.capacity / w, d_min * 4)
+            d_grid = list(np.geomspace(d_min, d_max, grid))
+        best: tuple[float, np.ndarray, float] | None = None
+        solves = 0
+
+        def attempt(d: float) -> np.ndarray | None:
+            nonlocal best, solves
+            model = th.build_wait_latency(data, d)
+            res = solve(model, SolveOptions(time_limit=10))
+            solves += 1
+            if not res.has_solution:
+                return None
+            cand = th.thresholds_of(model, data.m)
+            val = th.latency_proxy(data, cand)
+            if best is None or val < best[0] - 1e-12:
+                best = (val, cand, d)
+            return cand
+
+        for d in d_grid:
+            attempt(float(d))
+        # polish: re-solve with the cap at the incumbent's own ΔT until it stops improving
+        for _ in range(5 if rule == "pipeline" else 0):
+            if best is None:
+                break
+            before = best[0]
+            attempt(arrays.c0 + float(np.dot(arrays.work, best[1])) + 1e-12)
+            if best[0] >= before - 1e-12:
+                break
+        if best is None:
+            raise _infeasible(
+                arrays, epsilon, f"no cap on ΔT in [{d_min:.4g}, {d_max:.4g}] s admits thresholds that fit C"
+            )
+        _, n, cap_d = best
+    delta_t = arrays.c0 + float(np.dot(arrays.work, n)) if rule == "pipeline" else arrays.c0 / (1 - load)
+    return WaitSolution(
+        thresholds=n,
+        objective=objective,
+        memory_rule=rule,
+        pipeline_memory=float(np.dot(arrays.volume, n)),
+        delta_t=delta_t,
+        latency_proxy=th.latency_proxy(data, n),
+        cap_d=cap_d,
+        seconds=time.perf_counter() - start,
+        solves=solves,
+    )
+
+
+# ----------------------------------------------------------------------------- Nested WAIT
+def nested_data(
+    w: Workload,
+    deployment: Deployment,
+    *,
+    epsilon: float = 0.05,
+    delta: float = 0.01,
+    horizon: float = 3600.0,
+) -> Any:
+    """Nested WAIT inputs from a workload: s = mean prompt, the empirical output
+    distribution as lengths with rates, and w(j) per service iteration for the mean
+    prompt (E[s²] in the prefill term)."""
+    from fluidopt.models.thresholds import NestedData
+
+    if deployment.capacity is None:
+        raise InputError("Nested WAIT calibration needs a KV capacity (--capacity)")
+    span = float(w.arrival[-1] - w.arrival[0])
+    if span <= 0:
+        raise InputError("the arrivals span no time: rates cannot be estimated", source=w.name)
+    lengths, counts = np.unique(w.output, return_counts=True)
+    s = float(w.prompt.mean())
+    s2 = float(np.mean(w.prompt.astype(np.float64) ** 2))
+    tm = deployment.time
+    j = np.arange(1, int(lengths.max()) + 1, dtype=np.float64)
+    stage = tm.c_seq + tm.c_kv * (s + j) + tm.c_new * 1.0
+    stage[0] = tm.c_seq + tm.c_kv * (s + 1) + tm.c_new * s + tm.c_pf2 * s2
+    if tm.is_unit:
+        stage[:] = 0.0
+    return NestedData(
+        prompt=s,
+        lengths=lengths.astype(np.int64),
+        rates=counts / span,
+        stage_work=stage,
+        c0=float(tm.c0),
+        capacity=float(deployment.capacity),
+        epsilon=epsilon,
+        delta=delta,
+        horizon=horizon,
+    )
+
+
+def nested_candidates(data: Any, k: int = 9) -> list[int]:
+    """Candidate cut points: the output-length quantiles j/(k+1), j = 1..k (observed values)."""
+    lengths, rates = data.lengths, data.rates
+    cdf = np.cumsum(rates) / rates.sum()
+    return sorted({int(lengths[np.searchsorted(cdf, q)]) for q in np.arange(1, k + 1) / (k + 1)})
+
+
+# ----------------------------------------------------------------------------- pipeline
+def calibrate(
+    w: Workload,
+    deployment: Deployment,
+    *,
+    policy: str = "wait",
+    objective: str = "latency",
+    epsilon: float = 0.05,
+    n_output_bins: int | None = None,
+    output_edges: Any = None,
+    memory_rule: str = "auto",
+    window: float = 300.0,
+    delta: float = 0.01,
+    horizon: float = 3600.0,
+    max_segments: int = 4,
+    path: str | Path | None = None,
+) -> dict[str, Any]:
+    """Calibrate thresholds for ``policy`` on ``w`` and write them to ``path``.
+
+    Returns a JSON-safe report: the thresholds, the fluid benchmark, the rate window
+    estimate and the sensitivity of the thresholds to it, and the inputs.
+    """
+    from fluidopt.threshold_file import Segment, ThresholdType, Thresholds, save_thresholds
+
+    inputs: dict[str, Any] = {
+        "method": METHOD_VERSION,
+        "deployment": deployment.name,
+        "capacity": deployment.capacity,
+        "time_model": {"kind": deployment.time.kind, **{k: getattr(deployment.time, k) for k in ("c0", "c_seq", "c_kv", "c_new", "c_pf2")}},
+        "workload": w.name,
+        "workload_source": w.source,
+        "workload_digest": w.digest(),
+        "workload_meta": w.meta,
+        "n_requests": len(w),
+        "epsilon": epsilon,
+    }
+    report: dict[str, Any] = {"policy": policy}
+    if policy == "wait":
+        stats = arrays_from_workload(w, deployment, n_output_bins=n_output_bins, output_edges=output_edges)
+        arrays = stats.arrays
+        bench = fluid_from_arrays(arrays)
+        sol = solve_wait(arrays, objective=objective, epsilon=epsilon, memory_rule=memory_rule, stage_sq=stats.stage_sq)
+        win = window_rates(w, stats.table, window)
+        sensitivity: dict[str, Any] = {}
+        if "types" in win:
+            p90 = np.array([t["p90"] for t in win["types"]])
+            scaled = FluidArrays(**{**arrays.__dict__, "rate": p90})
+            try:
+                alt = solve_wait(scaled, objective=objective, epsilon=epsilon, memory_rule=sol.memory_rule, stage_sq=stats.stage_sq)
+                sensitivity = {
+                    "rates": "p90 of window rates",
+                    "thresholds": [int(x) for x in alt.thresholds],
+                    "changed_types": int(np.sum(alt.thresholds != sol.thresholds)),
+                    "max_abs_change": int(np.max(np.abs(alt.thresholds - sol.thresholds))),
+                }
+            except FluidoptError as exc:
+                sensitivity = {"rates": "p90 of window rates", "error": str(exc)}
+        types = tuple(
+            ThresholdType(
+                label=t.label,
+                output_range=tuple(t.output_range),
+                prompt_range=tuple(t.prompt_range) if t.prompt_range else None,
+                prompt=float(arrays.prompt[j]),
+                output=float(arrays.output[j]),
+                rate=float(arrays.rate[j]),
+                threshold=int(sol.thresholds[j]),
+            )
+            for j, t in enumerate(stats.table.types)
+        )
+        inputs.update(
+            objective=objective,
+            memory_rule=sol.memory_rule,
+            z=3.0 if sol.memory_rule == "chance" else None,
+            binning={"n_output_bins": n_output_bins, "output_edges": output_edges},
+            rate_estimate="count / arrival span",
+            span_s=stats.span,
+        )
+        thresholds = Thresholds("wait", types=types, inputs=inputs)
+        report.update(
+            solution=sol.to_dict(),
+            fluid=bench.to_dict(),
+            window_rates=win,
+            sensitivity=sensitivity,
+            thresholds=[
+                {"type": t.label, "output_range": f"{t.output_range[0]}-{t.output_range[1]}", "rate": t.rate,
+                 "n_star": float(bench.n_per_stage[j]) if bench.stable else None, "threshold": t.threshold}
+                for j, t in enumerate(types)
+            ],
+        )
+    elif policy == "nested-wait":
+        from fluidopt.models import thresholds as th
+
+        data = nested_data(w, deployment, epsilon=epsilon, delta=delta, horizon=horizon)
+        cands = nested_candidates(data)
+        plan = th.nested_search(data, cands, max_segments=max_segments)
+        segments = tuple(Segment(a, b, n) for a, b, n in plan.segments())
+        inputs.update(delta=delta, horizon=horizon, candidates=cands, max_segments=max_segments, prompt_mean=data.prompt)
+        thresholds = Thresholds("nested-wait", segments=segments, inputs=inputs)
+        report.update(
+            solution=plan.to_dict(),
+            thresholds=[{"start": a, "end": b, "threshold": n} for a, b, n in plan.segments()],
+        )
+    else:
+        raise InputError(f"unknown policy {policy!r} (wait, nested-wait)")
+    if path is not None:
+        save_thresholds(thresholds, path)
+        report["path"] = str(path)
+    report["inputs"] = inputs
+    return report

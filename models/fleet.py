@@ -1,0 +1,242 @@
+"""Capacity planning over GPU kinds (``fluid-and-wait.md`` §2, "natural extension").
+
+GPU kinds g have a cost per hour, a KV capacity C_g (tokens), a fixed iteration cost
+c0_g (s) and per-type marginal work u_jg (s). Demand λ_j (requests/s) is routed as
+x_jg ≥ 0 (total rate of type j sent to kind g, split evenly over its y_g ∈ Z≥0 GPUs).
+One GPU of kind g then sees rates x_jg / y_g, and its fluid conditions multiply out to
+rows that are linear in (x, y):
+
+    demand[j]        Σ_g x_jg = λ_j
+    capacity[g]      Σ_j x_jg (c0_g V_j + C'_g u_jg) ≤ C'_g y_g   (M ≤ C'_g, which also
+                                                                   forces A < 1)
+    latency[g,j]     Σ_k x_kg u_kg ≤ (1 − c0_g o_j / L) y_g      (o_j ΔT ≤ L, if given)
+    count[g]         y_g ≤ max count (if given)
+
+    minimise Σ_g cost_g y_g
+
+with C'_g = (1 − headroom)·C_g and V_j = o_j s_j + o_j(o_j+1)/2 (our volume). The
+latency row is imposed for every type on every kind (conservative: it holds whether or
+not type j is routed there), which keeps the model a MILP without routing binaries.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+
+@dataclass(frozen=True)
+class FleetData:
+    """Inputs of the fleet MILP.
+
+    Attributes
+    ----------
+    rate, output, volume
+        λ_j (1/s), o_j (tokens), V_j (token·iterations), length m.
+    work
+        u_jg, s, shape (m, G).
+    c0, capacity, cost
+        Per kind: s, KV tokens (already reduced by the headroom), cost per hour.
+    max_count
+        Per kind: upper bound on y_g (``inf`` = none).
+    latency_target
+        L, s (``None`` = none).
+    kinds, labels
+        Names.
+    """
+
+    rate: np.ndarray
+    output: np.ndarray
+    volume: np.ndarray
+    work: np.ndarray
+    c0: np.ndarray
+    capacity: np.ndarray
+    cost: np.ndarray
+    max_count: np.ndarray
+    latency_target: float | None
+    kinds: tuple[str, ...]
+    labels: tuple[str, ...]
+
+
+def build(data: FleetData) -> Any:
+    """Pyomo MILP: variables ``x[j, g]`` (requests/s) and integer ``y[g]`` (GPUs)."""
+    import pyomo.environ as pyo
+
+    m, G = data.work.shape
+    model = pyo.ConcreteModel(name="fleet")
+    model.J = pyo.RangeSet(0, m - 1)
+    model.G = pyo.RangeSet(0, G - 1)
+    model.x = pyo.Var(model.J, model.G, domain=pyo.NonNegativeReals)
+    model.y = pyo.Var(
+        model.G,
+        domain=pyo.NonNegativeIntegers,
+        bounds=lambda _, g: (0, None if not np.isfinite(data.max_count[g]) else int(data.max_count[g])),
+    )
+    model.cost = pyo.Objective(expr=sum(float(data.cost[g]) * model.y[g] for g in model.G))
+    model.demand = pyo.Constraint(model.J, rule=lambda mm, j: sum(mm.x[j, g] for g in mm.G) == float(data.rate[j]))
+    model.capacity = pyo.Constraint(
+        model.G,
+        rule=lambda mm, g: sum(
+            float(data.c0[g] * data.volume[j] + data.capacity[g] * data.work[j, g]) * mm.x[j, g] for j in mm.J
+        )
+        <= float(data.capacity[g]) * mm.y[g],
+    )
+    if data.latency_target is not None:
+        L = float(data.latency_target)
+
+        def lat(mm: Any, g: int, j: int) -> Any:
+            rhs = 1.0 - float(data.c0[g] * data.output[j]) / L
+            lhs = sum(float(data.work[k, g]) * mm.x[k, g] for k in mm.J)
+            if rhs <= 0:  # even an empty GPU of this kind misses the target: route nothing here
+                return lhs <= 0
+            return lhs <= rhs * mm.y[g]
+
+        model.latency = pyo.Constraint(model.G, model.J, rule=lat)
+    return model
+
+
+def solution(model: Any, data: FleetData) -> tuple[np.ndarray, np.ndarray]:
+    """(x[j, g] in requests/s, y[g] GPU counts) read from a solved model."""
+    m, G = data.work.shape
+    x = np.array([[model.x[j, g].value or 0.0 for g in range(G)] for j in range(m)], dtype=np.float64)
+    y = np.array([int(round(model.y[g].value or 0)) for g in range(G)], dtype=np.int64)
+    return np.maximum(x, 0.0), y
+
+
+# ----------------------------------------------------------------------------- driver
+@dataclass(frozen=True)
+class GpuKind:
+    """A GPU kind: a deployment, its price and an optional count limit."""
+
+    deployment: Any
+    cost_per_hour: float
+    max_count: int | None = None
+
+
+def parse_gpus(spec: str) -> list[GpuKind]:
+    """``DEPLOYMENT:COST[:MAX][,...]`` → GPU kinds (cost per hour, any currency).
+
+    Raises
+    ------
+    InputError
+        Naming the bad item.
+    """
+    from fluidopt.deployment import load_deployment
+    from fluidopt.errors import InputError
+
+    kinds = []
+    for k, item in enumerate(p.strip() for p in spec.split(",") if p.strip()):
+        parts = item.split(":")
+        if len(parts) not in (2, 3):
+            raise InputError(f"GPU kind {k + 1} {item!r}: expected DEPLOYMENT:COST[:MAX]", field="gpus")
+        try:
+            cost = float(parts[1])
+            mx = int(parts[2]) if len(parts) == 3 else None
+        except ValueError:
+            raise InputError(f"GPU kind {k + 1} {item!r}: COST must be a number and MAX an integer", field="gpus") from None
+        if cost < 0 or (mx is not None and mx < 0):
+            raise InputError(f"GPU kind {k + 1} {item!r}: COST and MAX must be ≥ 0", field="gpus")
+        dep = load_deployment(parts[0])
+        if dep.capacity is None:
+            raise InputError(f"GPU kind {parts[0]!r} has no KV capacity", field="gpus")
+        kinds.append(GpuKind(dep, cost, mx))
+    if not kinds:
+        raise InputError("no GPU kinds given (DEPLOYMENT:COST[:MAX][,...])", field="gpus")
+    return kinds
+
+
+@dataclass
+class FleetPlan:
+    """Result of :func:`plan`."""
+
+    status: str
+    cost_per_hour: float | None
+    counts: np.ndarray | None
+    routing: np.ndarray | None
+    data: FleetData
+    seconds: float
+
+    def to_dict(self) -> dict[str, Any]:
+        d = self.data
+        gpus, routing = [], []
+        if self.counts is not None and self.routing is not None:
+            for g, name in enumerate(d.kinds):
+                y = int(self.counts[g])
+                per = self.routing[:, g] / y if y > 0 else np.zeros(len(d.labels))
+                load = float(np.dot(per, d.work[:, g]))
+                dt = float(d.c0[g] / (1 - load)) if y > 0 and load < 1 else None
+                kv = float(dt * np.dot(per, d.volume)) if dt is not None else None
+                gpus.append(
+                    {
+                        "kind": name,
+                        "count": y,
+                        "cost_per_hour": float(d.cost[g]),
+                        "load_per_gpu": load if y > 0 else None,
+                        "delta_t": dt,
+                        "kv_in_use_per_gpu": kv,
+                        "capacity": float(d.capacity[g]),
+                    }
+                )
+                for j, lab in enumerate(d.labels):
+                    if self.routing[j, g] > 1e-9:
+                        routing.append({"type": lab, "kind": name, "rate": float(self.routing[j, g])})
+        return {
+            "status": self.status,
+            "cost_per_hour": self.cost_per_hour,
+            "total_gpus": int(self.counts.sum()) if self.counts is not None else None,
+            "seconds": self.seconds,
+            "gpus": gpus,
+            "routing": routing,
+        }
+
+
+def plan(
+    types: Sequence[Any],
+    kinds: Sequence[GpuKind],
+    *,
+    latency_target: float | None = None,
+    headroom: float = 0.0,
+    time_limit: float = 30.0,
+) -> FleetPlan:
+    """Minimum-cost GPU counts and routing keeping every GPU inside its stable region.
+
+    Parameters
+    ----------
+    types
+        ``FluidType``-like objects (rate 1/s, prompt, output tokens).
+    kinds
+        GPU kinds (:func:`parse_gpus`).
+    latency_target
+        Fluid end-to-end latency target L (s) for every type.
+    headroom
+        Fraction of each GPU's KV capacity kept free, in [0, 1).
+    """
+    from fluidopt.errors import InputError
+    from fluidopt.solver import SolveOptions, solve
+
+    if not 0 <= headroom < 1:
+        raise InputError(f"headroom must lie in [0, 1) (got {headroom})", field="headroom")
+    prompt = np.array([t.prompt for t in types], dtype=np.float64)
+    output = np.array([t.output for t in types], dtype=np.float64)
+    data = FleetData(
+        rate=np.array([t.rate for t in types], dtype=np.float64),
+        output=output,
+        volume=output * prompt + output * (output + 1) / 2,
+        work=np.column_stack([np.asarray(k.deployment.marginal_work(prompt, output), dtype=np.float64).reshape(-1) for k in kinds]),
+        c0=np.array([k.deployment.time.c0 for k in kinds], dtype=np.float64),
+        capacity=np.array([(1 - headroom) * k.deployment.capacity for k in kinds], dtype=np.float64),
+        cost=np.array([k.cost_per_hour for k in kinds], dtype=np.float64),
+        max_count=np.array([np.inf if k.max_count is None else k.max_count for k in kinds], dtype=np.float64),
+        latency_target=latency_target,
+        kinds=tuple(k.deployment.name for k in kinds),
+        labels=tuple(getattr(t, "label", "") or f"type{j + 1}" for j, t in enumerate(types)),
+    )
+    model = build(data)
+    res = solve(model, SolveOptions(time_limit=time_limit, mip_gap=1e-9))
+    if not res.has_solution:
+        return FleetPlan(res.status, None, None, None, data, res.seconds)
+    x, y = solution(model, data)
+    return FleetPlan(res.status, float(np.dot(data.cost, y)), y, x, data, res.seconds)

@@ -1,0 +1,92 @@
+"""Calibration pipeline: per-type means, window rates, thresholds file, executor run."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from fluidopt.calibrate import arrays_from_workload, calibrate, resolve_deployment, window_rates
+from fluidopt.deployment import Deployment, TimeModel
+from fluidopt.errors import InputError
+from fluidopt.threshold_file import load_thresholds
+from fluidopt.workload import Workload
+
+LIN = Deployment("toy", 5000, TimeModel.linear_kv(0.01, 1e-4))
+
+
+def tiny() -> Workload:
+    """Four requests over 3 s: outputs 2, 4 (bin ≤ 4) and 10, 10 (bin 5..10), prompt 10."""
+    frame = pd.DataFrame({"arrival": [0.0, 1.0, 2.0, 3.0], "prompt": [10, 10, 10, 10], "output": [2, 4, 10, 10]})
+    return Workload.from_frame(frame, name="tiny")
+
+
+def test_type_means_are_per_request_means() -> None:
+    """Bin 1: V = 2·10 + 3 = 23 and 4·10 + 10 = 50 → E[V] = 36.5 (V at the mean length 3
+    would be 36: the per-request mean is the one the fluid model needs). Rate 2/3 s."""
+    st = arrays_from_workload(tiny(), LIN, output_edges=[4])
+    a = st.arrays
+    assert a.rate == pytest.approx([2 / 3, 2 / 3])
+    assert a.volume == pytest.approx([36.5, 155])
+    assert a.work == pytest.approx([1e-4 * 36.5, 1e-4 * 155])
+    assert a.output == pytest.approx([3, 10])
+    # Σ_{i=1..o}(s+i)²: o = 2 → 121 + 144 = 265; o = 4 → 265 + 169 + 196 = 630
+    assert st.stage_sq[0] == pytest.approx((265 + 630) / 2)
+
+
+def test_window_rates() -> None:
+    w = tiny()
+    st = arrays_from_workload(w, LIN, output_edges=[4])
+    win = window_rates(w, st.table, 1.0)
+    # windows [0,1), [1,2), [2,3): one request each; bin 1 has 1, 1, 0
+    assert win["windows"] == 3
+    assert win["types"][0]["mean"] == pytest.approx(2 / 3)
+    assert win["total"]["mean"] == pytest.approx(1.0)
+
+
+def test_calibrate_writes_a_file_the_executor_runs(tmp_path) -> None:
+    from fluidopt.executor.engine import simulate
+    from fluidopt.traces import load_workload
+
+    dep = resolve_deployment("llama2-7b-a100")
+    w = load_workload("wait-two-type", rate=20, requests=1500)
+    path = tmp_path / "t.json"
+    rep = calibrate(w, dep, policy="wait", objective="latency", path=path)
+    th = load_thresholds(path)
+    assert th.policy == "wait" and [t.label for t in th.types] == ["d20", "d50"]
+    assert th.inputs["workload_digest"] == w.digest() and th.inputs["epsilon"] == 0.05
+    assert all(t.threshold >= 1 for t in th.types)
+    # keep-up holds at the thresholds' own ΔT
+    sol = rep["solution"]
+    for t in th.types:
+        assert t.threshold >= 1.05 * t.rate * sol["delta_t"] - 1e-9
+    run = simulate(w, dep, _wait(th)).summary()
+    assert run["evictions"] == 0 and run["unfinished"] == 0
+
+
+def _wait(th):
+    from fluidopt.executor.policy import make_policy
+
+    return make_policy("wait", thresholds=th)
+
+
+def test_calibrate_nested(tmp_path) -> None:
+    from fluidopt.traces import load_workload
+
+    dep = resolve_deployment("llama2-7b-a100")
+    w = load_workload("wait-two-type", rate=20, requests=1500)
+    rep = calibrate(w, dep, policy="nested-wait", path=tmp_path / "n.json")
+    th = load_thresholds(tmp_path / "n.json")
+    assert th.policy == "nested-wait" and th.segments[-1].end == 50
+    assert rep["solution"]["feasible"] and rep["solution"]["total_memory"] <= 118784
+
+
+def test_resolve_deployment_overrides() -> None:
+    dep = resolve_deployment(None, d0=0.02, d1=1e-6, capacity=1000)
+    assert dep.time.kind == "linear-kv" and dep.time.c0 == 0.02 and dep.capacity == 1000
+    with pytest.raises(InputError):
+        resolve_deployment(None)
+    with pytest.raises(InputError):
+        resolve_deployment("llama2-7b-a100", d0=0.1)
