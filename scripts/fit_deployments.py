@@ -42,6 +42,7 @@ import numpy as np
 import yaml
 from scipy.optimize import nnls
 
+from fluidopt.deployment import TimeModel
 from fluidopt.io import atomic_path
 
 REPO = Path(__file__).resolve().parents[1]
@@ -307,6 +308,18 @@ def _ms(theta_ms: np.ndarray, names: tuple[str, ...] = COEFFS) -> dict[str, floa
     return {name: _sig(float(v), 4) for name, v in zip(names, theta_ms)}
 
 
+def p512d20_note(time: dict[str, Any]) -> dict[str, Any]:
+    """Single-type fluid stability limit λ < 1/u for prompt 512, output 20 (memory aside)."""
+    tm = TimeModel(**time)
+    u = float(tm.marginal_work(512, 20))
+    return {
+        "marginal_work_s": _sig(u, 4),
+        "rate_limit_per_s": _sig(1.0 / u, 4),
+        "note": "fluid stability needs λ·u < 1; [WAIT] reports observed limits λ* ≈ 23 (WAIT), 22 "
+        "(Sarathi-like), 19 (vLLM-like) requests/s for this workload on this deployment",
+    }
+
+
 def build_7b(folder: Path) -> tuple[dict[str, Any], dict[str, Any]]:
     """The affine and the linear-kv deployment for Llama-2-7B on one A100-80GB."""
     comp = load_vidur_7b(folder)
@@ -400,6 +413,7 @@ def build_7b(folder: Path) -> tuple[dict[str, Any], dict[str, Any]]:
             "grid": grid,
             "coefficients_ms": _ms(theta),
             "fit_quality": q,
+            "p512d20": None,
             "decode_only_fit_ms": {
                 "form": "a + b·B + c·ΣKV on the decode family alone (compare SOURCES.md §8)",
                 "a": _sig(float(decode_only[0]), 4),
@@ -416,6 +430,8 @@ def build_7b(folder: Path) -> tuple[dict[str, Any], dict[str, Any]]:
             ],
         },
     }
+
+    affine["provenance"]["p512d20"] = p512d20_note(affine["time"])
 
     # Linear-kv variant: τ = d0 + d1·ΣKV on the decode-only iterations.
     xl = x[dmask][:, [0, 2]]
@@ -444,6 +460,7 @@ def build_7b(folder: Path) -> tuple[dict[str, Any], dict[str, Any]]:
             "grid": {"decode": grid["decode"]},
             "coefficients_ms": {"d0": _sig(float(theta_l[0]), 4), "d1": _sig(float(theta_l[1]), 4)},
             "fit_quality": q_l,
+            "p512d20": None,
             "error_outside_fit": {
                 "note": "the same d0, d1 applied to the other families of the grid; linear-kv has no "
                 "prefill compute term, so prompts are badly under-priced",
@@ -456,6 +473,7 @@ def build_7b(folder: Path) -> tuple[dict[str, Any], dict[str, Any]]:
             ],
         },
     }
+    linear["provenance"]["p512d20"] = p512d20_note(linear["time"])
     return affine, linear
 
 
