@@ -350,7 +350,10 @@ class Deployment:
         name = data["name"]
         if not isinstance(name, str) or not name.strip():
             raise InputError(f"must be a non-empty string (got {name!r})", source=src, field="name")
-        counts = {key: _check_count(data.get(key), key, src) for key in ("capacity", "max_batch", "max_tokens", "chunk_size")}
+        counts = {
+            key: _check_count(data.get(key), key, src)
+            for key in ("capacity", "max_batch", "max_tokens", "chunk_size")
+        }
         block = _check_count(data.get("block_size", 1), "block_size", src, optional=False)
         description = data.get("description", "") or ""
         if not isinstance(description, str):
@@ -378,7 +381,9 @@ class Deployment:
             raise InputError(problem[1], source=src, field=f"time.{problem[0]}")
         time = TimeModel(spec["kind"], **{k: float(v) for k, v in coeffs.items()})
         if block != 1:
-            raise InputError("only exact token accounting (block_size 1) is supported", source=src, field="block_size")
+            raise InputError(
+                "only exact token accounting (block_size 1) is supported", source=src, field="block_size"
+            )
         return cls(
             name=name,
             time=time,
@@ -408,7 +413,8 @@ def _deployment_dir() -> Traversable:
 def deployment_names() -> list[str]:
     """Names of the shipped deployments (plus ``unit``)."""
     folder = _deployment_dir()
-    shipped = [p.name[: -len(".yaml")] for p in folder.iterdir() if p.name.endswith(".yaml")] if folder.is_dir() else []
+    files = folder.iterdir() if folder.is_dir() else []
+    shipped = [p.name[: -len(".yaml")] for p in files if p.name.endswith(".yaml")]
     return sorted(["unit", *shipped])
 
 

@@ -444,7 +444,7 @@ def build_7b(folder: Path) -> tuple[dict[str, Any], dict[str, Any]]:
         "name": "llama2-7b-a100-linear",
         "description": "Llama-2-7B fp16, one A100-80GB; linear-kv fit to decode steps",
         "capacity": CAPACITY_7B,
-        "time": {"kind": "linear-kv", "c0": _sig(float(theta_l[0]) / 1000.0), "c_kv": _sig(float(theta_l[1]) / 1000.0)},
+        "time": _time_block("linear-kv", theta_l, ("c0", "c_kv")),
         "max_batch": None,
         "max_tokens": None,
         "chunk_size": 512,

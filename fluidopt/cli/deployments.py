@@ -127,7 +127,12 @@ def register(app: click.Group) -> None:
         for name in deployment_names():
             dep = load_deployment(name)
             rows.append(
-                {"name": dep.name, "capacity": dep.capacity, "time_model": dep.time.kind, "description": dep.description}
+                {
+                    "name": dep.name,
+                    "capacity": dep.capacity,
+                    "time_model": dep.time.kind,
+                    "description": dep.description,
+                }
             )
         emit(
             {"deployments": rows},
