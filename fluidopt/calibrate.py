@@ -214,7 +214,8 @@ def _infeasible(arrays: FluidArrays, epsilon: float, extra: str = "") -> Thresho
         + (f" (with slack ε = {epsilon}, rates up to {slack_scale:.3g}× the fluid limit)" if bench.stable else "")
         + (
             "; the fluid LP admits rates "
-            + ", ".join(f"{lab}={x:.4g}/s" for lab, x in zip(arrays.labels, adm))
+            + ", ".join(f"{lab}={x:.4g}/s" for lab, x in list(zip(arrays.labels, adm))[:8])
+            + (f", … ({len(adm) - 8} more: run fluid-lp)" if len(adm) > 8 else "")
             + f" (max stable scale {bench.max_stable_scale:.4g}×)"
             if adm is not None
             else ""
@@ -231,7 +232,8 @@ def solve_wait(
     memory_rule: str = "auto",
     stage_sq: np.ndarray | None = None,
     z: float = 3.0,
-    grid: int = 24,
+    grid: int = 8,
+    refine: int = 5,
 ) -> WaitSolution:
     """WAIT thresholds by integer programming (``models.thresholds``).
 
@@ -242,8 +244,10 @@ def solve_wait(
     objective
         ``"memory"`` (min Σ V n, pipeline rule) or ``"latency"`` (proxy; a scan of the
         iteration-length cap D over ``grid`` geometric points between the smallest
-        feasible cap and the memory limit, each a MILP; the best by the proxy evaluated
-        at the thresholds' own ΔT is kept).
+        feasible cap and the memory limit, each a MILP, then ``refine`` points between
+        the best point's neighbours, then re-solves at the incumbent's own ΔT; the best
+        by the proxy evaluated at the thresholds' own ΔT is kept — a scan, so the
+        result is the best over the caps tried, not a proven optimum over all D).
     memory_rule
         ``"pipeline"`` (Σ V n ≤ C, the spec's), ``"chance"`` (normal approximation with
         z standard deviations, needs ``stage_sq``), or ``"auto"``: pipeline when Σ_j V_j
@@ -327,6 +331,12 @@ def solve_wait(
 
         for d in d_grid:
             attempt(float(d))
+        if best is not None and len(d_grid) > 2:
+            # refine between the neighbours of the best cap on the coarse grid
+            k = int(np.argmin(np.abs(np.asarray(d_grid) - best[2])))
+            lo_d, hi_d = d_grid[max(k - 1, 0)], d_grid[min(k + 1, len(d_grid) - 1)]
+            for d in np.geomspace(lo_d, hi_d, refine + 2)[1:-1]:
+                attempt(float(d))
         # polish: re-solve with the cap at the incumbent's own ΔT until it stops improving
         for _ in range(5 if rule == "pipeline" else 0):
             if best is None:

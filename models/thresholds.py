@@ -145,7 +145,7 @@ def latency_proxy(data: WaitData, n: np.ndarray) -> float:
     return float((np.sum(q) + delta_t * np.dot(data.rate, data.output)) / data.rate.sum())
 
 
-def _breakpoints(lo: int, hi: int, dense: int = 64) -> list[int]:
+def _breakpoints(lo: int, hi: int, dense: int = 24) -> list[int]:
     """Integers lo..hi: every one up to lo + dense, then geometric steps (×1.15)."""
     pts = list(range(lo, min(hi, lo + dense) + 1))
     x = float(pts[-1])
