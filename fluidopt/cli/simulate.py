@@ -1,9 +1,182 @@
-"""`fluidopt` subcommands: simulate (being filled in by its issue)."""
+"""`fluidopt simulate`: run a policy on a workload and a deployment with the executor."""
 
 from __future__ import annotations
 
+import sys
+from pathlib import Path
+from typing import Any
+
 import click
+
+from fluidopt.cli.output import emit, json_option, print_mapping
+from fluidopt.errors import InputError
+
+#: Runs with at least this many requests show a progress bar (when stderr is a terminal).
+PROGRESS_MIN_REQUESTS = 20_000
+
+
+def parse_param(text: str) -> tuple[str, Any]:
+    """``KEY=VALUE`` → (key, value); numbers, booleans and ``none`` are parsed.
+
+    Dashes in the key become underscores (``--param token-budget=256``).
+    """
+    if "=" not in text:
+        raise InputError(f"--param expects KEY=VALUE (got {text!r})")
+    key, raw = text.split("=", 1)
+    key = key.strip().replace("-", "_")
+    if not key:
+        raise InputError(f"--param expects KEY=VALUE (got {text!r})")
+    low = raw.strip().lower()
+    value: Any
+    if low in ("true", "false"):
+        value = low == "true"
+    elif low in ("none", "null"):
+        value = None
+    else:
+        try:
+            value = int(raw)
+        except ValueError:
+            try:
+                value = float(raw)
+            except ValueError:
+                value = raw
+    return key, value
+
+
+def _write_frame(frame: Any, path: Path) -> None:
+    """Write a DataFrame as Parquet or CSV (by extension), atomically."""
+    from fluidopt.io import atomic_path
+
+    suffix = path.suffix.lower()
+    if suffix not in (".parquet", ".csv"):
+        raise InputError("output must end in .parquet or .csv", source=str(path))
+    with atomic_path(path) as tmp:
+        if suffix == ".parquet":
+            frame.to_parquet(tmp, engine="pyarrow", index=False)
+        else:
+            frame.to_csv(tmp, index=False)
 
 
 def register(app: click.Group) -> None:
     """Add this module's commands to ``app``."""
+
+    @app.command("simulate")
+    @click.option("--workload", "-w", "workload_name", required=True, help="Trace or spec name, or a workload file.")
+    @click.option("--deployment", "-d", "deployment_name", required=True, help="Deployment name or YAML; 'unit' for unit time.")
+    @click.option("--policy", "-p", "policy_name", required=True, help="Registered policy name.")
+    @click.option("--thresholds", type=click.Path(dir_okay=False, path_type=Path), help="Thresholds file (wait, nested-wait).")
+    @click.option("--capacity", type=int, help="KV capacity C in tokens (overrides the deployment's; required for unit).")
+    @click.option("--seed", type=int, default=None, help="Seed of generated workloads and arrival processes.")
+    @click.option("--requests", "-n", "requests", type=int, help="Use only the first K requests.")
+    @click.option("--rate", type=float, help="Arrival rate (requests/s) passed to the workload loader.")
+    @click.option("--interval-alpha", type=float, help="Add prediction intervals of accuracy α = lo/hi (Amax, Amin).")
+    @click.option("--point-eps", type=float, help="Add point predictions õ ~ U[(1−ε)o, (1+ε)o] (MC-SF, SF).")
+    @click.option("--param", "params", multiple=True, metavar="KEY=VALUE", help="Policy parameter (repeatable).")
+    @click.option("--warmup", type=float, default=0.0, show_default=True, help="Fraction of requests dropped at the start of the summary window.")
+    @click.option("--cooldown", type=float, default=0.0, show_default=True, help="Fraction of requests dropped at the end of the summary window.")
+    @click.option("--max-iterations", type=int, help="Stop after this many iterations (rest reported unfinished).")
+    @click.option("-o", "--output", "output", type=click.Path(dir_okay=False, path_type=Path), help="Per-request records (.parquet or .csv).")
+    @click.option("--events", "events_path", type=click.Path(dir_okay=False, path_type=Path), help="Per-iteration event log (.parquet or .csv).")
+    @json_option
+    def simulate_cmd(
+        workload_name: str,
+        deployment_name: str,
+        policy_name: str,
+        thresholds: Path | None,
+        capacity: int | None,
+        seed: int | None,
+        requests: int | None,
+        rate: float | None,
+        interval_alpha: float | None,
+        point_eps: float | None,
+        params: tuple[str, ...],
+        warmup: float,
+        cooldown: float,
+        max_iterations: int | None,
+        output: Path | None,
+        events_path: Path | None,
+        as_json: bool,
+    ) -> None:
+        """Run POLICY on a workload served by a deployment and report the metrics.
+
+        Times are in seconds (rounds for --deployment unit, where tct = Σ c_i with
+        c_i = start epoch + o_i for uninterrupted runs). Without --capacity, a
+        deployment without its own capacity (unit) uses the workload's capacity when
+        its generator recorded one (e.g. the [KV] synthetic specs). Predictions added
+        with --interval-alpha / --point-eps are seeded with --seed (default 0).
+        """
+        from fluidopt.deployment import load_deployment
+        from fluidopt.executor.engine import simulate
+        from fluidopt.executor.policy import make_policy
+
+        for path in (output, events_path):
+            if path is not None and path.suffix.lower() not in (".parquet", ".csv"):
+                raise InputError("output must end in .parquet or .csv", source=str(path))
+        if requests is not None and requests < 1:
+            raise InputError(f"--requests must be ≥ 1 (got {requests})")
+        workload = _load_workload(workload_name, seed=seed, requests=requests, rate=rate)
+        pseed = seed if seed is not None else 0
+        if interval_alpha is not None or point_eps is not None:
+            from fluidopt.generators import with_point_prediction, with_prediction_interval
+
+            if interval_alpha is not None:
+                workload = with_prediction_interval(workload, interval_alpha, pseed)
+            if point_eps is not None:
+                workload = with_point_prediction(workload, point_eps, pseed)
+        deployment = load_deployment(deployment_name, capacity=capacity)
+        if deployment.capacity is None and isinstance(workload.meta.get("capacity"), int):
+            deployment = deployment.with_capacity(workload.meta["capacity"])
+        kwargs = dict(parse_param(p) for p in params)
+        if thresholds is not None:
+            from fluidopt.threshold_file import load_thresholds
+
+            key = "segments" if policy_name == "nested-wait" else "thresholds"
+            kwargs[key] = load_thresholds(thresholds)
+        policy = make_policy(policy_name, **kwargs)
+        progress = sys.stderr.isatty() and len(workload) >= PROGRESS_MIN_REQUESTS
+        result = simulate(
+            workload,
+            deployment,
+            policy,
+            event_log=events_path is not None,
+            progress=progress,
+            max_iterations=max_iterations,
+        )
+        if output is not None:
+            _write_frame(result.to_frame(), output)
+        if events_path is not None and result.events is not None:
+            _write_frame(result.events, events_path)
+        data = result.to_dict(warmup=warmup, cooldown=cooldown)
+        data["seed"] = seed if seed is not None else workload.meta.get("seed")
+        data["thresholds"] = str(thresholds) if thresholds is not None else None
+        data["records_file"] = str(output) if output is not None else None
+
+        def render(d: dict[str, Any]) -> None:
+            print_mapping(
+                d,
+                title=f"{d['policy']} on {d['workload']} · {d['deployment']} (C = {d['capacity']:,} tokens)",
+                skip=("workload_meta", "params", "run", "warmup", "cooldown"),
+            )
+
+        emit(data, as_json, render)
+
+
+def _load_workload(name: str, *, seed: int | None, requests: int | None, rate: float | None) -> Any:
+    """A workload by trace/spec name or path, through ``fluidopt.traces`` when present."""
+    try:
+        from fluidopt.traces import load_workload
+    except ModuleNotFoundError:  # loader not installed: our own file schema only
+        import pandas as pd
+
+        from fluidopt.workload import Workload
+
+        path = Path(name)
+        if not path.exists():
+            raise InputError(f"no such workload file {name!r}") from None
+        frame = pd.read_parquet(path) if path.suffix == ".parquet" else pd.read_csv(path)
+        w = Workload.from_frame(frame, name=path.stem, source=str(path))
+        return w.head(requests) if requests else w
+    kwargs: dict[str, Any] = {"seed": seed, "requests": requests}
+    if rate is not None:
+        kwargs["rate"] = rate
+    return load_workload(name, **kwargs)

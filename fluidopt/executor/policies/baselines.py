@@ -238,6 +238,9 @@ class AlphaBeta(AlphaGreedy):
     policy clears memory instead: it evicts residents, most recently admitted first,
     until the projected usage of the rest, ``Σ (footprint + 1)``, is ≤ (1 − β)·C (a
     fraction β of C is free after the iteration), admits nothing, and runs the rest.
+    The last resident in victim order (the earliest admitted) is never evicted by the
+    clearing, so the batch is never emptied: otherwise a lone request with
+    footprint + 1 > (1 − β)·C would be evicted and readmitted forever.
 
     Parameters
     ----------
@@ -270,7 +273,7 @@ class AlphaBeta(AlphaGreedy):
         # smallest prefix of the victim order whose removal brings projected ≤ target
         freed = np.cumsum(fp)
         k = int(np.searchsorted(freed, projected - target, side="left")) + 1
-        k = min(k, order.shape[0])
+        k = min(k, order.shape[0] - 1)  # keep the last one in victim order running
         evict = order[:k]
         keep = res[~np.isin(res, evict)]  # admission order
         return Decision(run=keep, evict=evict)
