@@ -1,0 +1,1 @@
+"""The reproduction notebooks (jupytext percent-format scripts); see fluidopt.reproduce."""
