@@ -457,3 +457,15 @@ def load_deployment(name_or_path: str, *, capacity: int | None = None) -> Deploy
             raise InputError("expected a mapping of deployment fields", source=source)
         dep = Deployment.from_dict(data, source=source)
     return dep.with_capacity(capacity) if capacity is not None else dep
+
+
+def deployment_for(name_or_path: str, meta: dict[str, Any], *, capacity: int | None = None) -> Deployment:
+    """:func:`load_deployment` with the capacity a run needs.
+
+    The KV capacity is, in order: ``capacity`` if given, the deployment's own, or the
+    workload's ``meta["capacity"]`` (the [KV] synthetic instances carry their C there).
+    """
+    dep = load_deployment(name_or_path, capacity=capacity)
+    if dep.capacity is None and isinstance(meta.get("capacity"), (int, np.integer)):
+        dep = dep.with_capacity(int(meta["capacity"]))
+    return dep

@@ -189,15 +189,15 @@ def _grid(params: dict[str, Any]) -> Iterator[dict[str, Any]]:
 
 def run_cell(cell: Cell) -> dict[str, Any]:
     """Run one cell in the executor and return its result row (JSON-safe values)."""
-    from fluidopt.deployment import load_deployment
+    from fluidopt.deployment import deployment_for
     from fluidopt.executor.engine import simulate
     from fluidopt.executor.policy import make_policy
     from fluidopt.traces import load_workload
 
     start = time.perf_counter()
     workload = load_workload(cell.workload, seed=cell.seed, **cell.workload_params)
-    deployment = load_deployment(cell.deployment)
-    result = simulate(workload, deployment, make_policy(cell.policy, **cell.policy_params), capacity=cell.capacity)
+    deployment = deployment_for(cell.deployment, workload.meta, capacity=cell.capacity)
+    result = simulate(workload, deployment, make_policy(cell.policy, **cell.policy_params))
     summary = result.summary(warmup=cell.warmup, cooldown=cell.cooldown)
     row: dict[str, Any] = {"key": cell.key, "cell": json.dumps(cell.to_dict(), sort_keys=True, default=str)}
     row.update({"sweep": cell.sweep, "workload": cell.workload, "deployment": cell.deployment,
@@ -239,6 +239,7 @@ def run_sweep(
     scheduler: str | None = None,
     progress: ProgressFn | None = None,
     runner: Callable[[Cell], dict[str, Any]] = run_cell,
+    connect_timeout: float = 10.0,
 ) -> pd.DataFrame:
     """Run every unfinished cell of ``spec`` and return all its rows, in cell order.
 
@@ -256,6 +257,8 @@ def run_sweep(
         Called as ``progress(done, total)`` after each finished cell.
     runner
         The function that runs one cell (module-level, so it pickles).
+    connect_timeout
+        Seconds to wait for the Dask scheduler to answer.
 
     Raises
     ------
@@ -271,7 +274,7 @@ def run_sweep(
     if progress:
         progress(finished, total)
     failures: list[str] = []
-    for outcome in _execute(todo, workers, scheduler, runner):
+    for outcome in _execute(todo, workers, scheduler, runner, connect_timeout):
         if isinstance(outcome, BaseException):
             failures.append(f"{type(outcome).__name__}: {outcome}")
             continue
@@ -292,13 +295,17 @@ def run_sweep(
 
 
 def _execute(
-    cells: list[Cell], workers: int | None, scheduler: str | None, runner: Callable[[Cell], dict[str, Any]]
+    cells: list[Cell],
+    workers: int | None,
+    scheduler: str | None,
+    runner: Callable[[Cell], dict[str, Any]],
+    connect_timeout: float,
 ) -> Iterable[dict[str, Any] | BaseException]:
     """Yield each cell's row (or its exception) as it finishes."""
     if not cells:
         return
     if scheduler:
-        yield from _execute_dask(cells, scheduler, runner)
+        yield from _execute_dask(cells, scheduler, runner, connect_timeout)
         return
     workers = min(workers or os.cpu_count() or 1, len(cells))
     if workers <= 1:
@@ -318,14 +325,14 @@ def _execute(
 
 
 def _execute_dask(
-    cells: list[Cell], scheduler: str, runner: Callable[[Cell], dict[str, Any]]
+    cells: list[Cell], scheduler: str, runner: Callable[[Cell], dict[str, Any]], connect_timeout: float
 ) -> Iterable[dict[str, Any] | BaseException]:
     try:
         from distributed import Client, as_completed
     except ImportError:
         raise FluidoptError("--scheduler needs dask.distributed: pip install 'distributed>=2024.1'") from None
     try:
-        client = Client(scheduler, timeout=10)
+        client = Client(scheduler, timeout=connect_timeout)
     except (OSError, TimeoutError) as exc:
         raise FluidoptError(f"cannot reach the Dask scheduler at {scheduler} ({exc})") from None
     try:

@@ -113,3 +113,40 @@ def test_cli_bad_spec_is_one_line(cli, tmp_path: Path):
     res = cli("sweep", spec)
     assert res.code == 2 and res.err.count("\n") == 1 and "policies" in res.err
     assert not (tmp_path / "s.parquet").exists()
+
+
+REAL = {
+    "name": "real",
+    "workload": "kv-synthetic-2",
+    "deployment": "unit",
+    "policies": ["mc-sf", {"name": "alpha-greedy", "params": {"alpha": [0.1, 0.3]}}],
+    "seeds": 2,
+}
+
+
+def _comparable(frame: pd.DataFrame) -> pd.DataFrame:
+    return frame.drop(columns=["wall_seconds"]).reset_index(drop=True)
+
+
+@pytest.mark.slow
+def test_real_cells_are_identical_in_process_in_local_processes_and_on_dask(tmp_path: Path):
+    from distributed import LocalCluster
+
+    spec = SweepSpec.from_dict(REAL)
+    serial = run_sweep(spec, tmp_path / "serial.parquet", workers=1)
+    assert len(serial) == 6 and serial["completed"].gt(0).all()
+    local = run_sweep(spec, tmp_path / "local.parquet", workers=2)
+    with LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None) as cluster:
+        dask = run_sweep(spec, tmp_path / "dask.parquet", scheduler=cluster.scheduler_address)
+        # resuming against the cluster recomputes nothing and returns the same rows
+        again = run_sweep(spec, tmp_path / "dask.parquet", scheduler=cluster.scheduler_address)
+    pd.testing.assert_frame_equal(_comparable(serial), _comparable(local))
+    pd.testing.assert_frame_equal(_comparable(serial), _comparable(dask))
+    pd.testing.assert_frame_equal(dask, again)
+
+
+def test_unreachable_scheduler_is_a_clear_error(tmp_path: Path):
+    spec = SweepSpec.from_dict(REAL)
+    with pytest.raises(FluidoptError, match="cannot reach the Dask scheduler"):
+        run_sweep(spec, tmp_path / "r.parquet", scheduler="tcp://127.0.0.1:1", connect_timeout=1)
+    assert not (tmp_path / "r.parquet").exists()
