@@ -121,6 +121,26 @@ def test_check_matches_every_round_reference(res, cands, capacity) -> None:
             acc_s.append(s)
 
 
+@settings(max_examples=150, deadline=None)
+@given(
+    res=st.lists(st.tuples(st.integers(1, 12), st.integers(1, 15)), max_size=8),
+    cands=st.lists(st.tuples(st.integers(1, 12), st.integers(1, 8)), min_size=1, max_size=10),
+    capacity=st.integers(5, 80),
+    chunk=st.integers(1, 4),
+)
+def test_prefix_admission_matches_reference(res, cands, capacity, chunk) -> None:
+    """admit_prefix = the longest prefix of candidates that passes the every-round check
+    (each prefix checked from scratch); small chunks exercise the loop after the block."""
+    r = np.array([a for a, _ in res], dtype=np.int64)
+    b = np.array([c for _, c in res], dtype=np.int64)
+    o = np.array([a for a, _ in cands], dtype=np.int64)
+    s = np.array([c for _, c in cands], dtype=np.int64)
+    want = 0
+    while want < len(cands) and naive_future_check(r, b, o[: want + 1], s[: want + 1], capacity):
+        want += 1
+    assert FutureMemoryCheck(r, b, capacity).admit_prefix(o, s, chunk=chunk) == want
+
+
 @settings(max_examples=100, deadline=None)
 @given(
     res=st.lists(st.tuples(st.integers(1, 10), st.integers(1, 12)), min_size=1, max_size=6),

@@ -43,44 +43,85 @@ class FutureMemoryCheck:
         it holds b_i + k tokens while k ≤ r_i.
     capacity
         KV capacity C, tokens.
+    points
+        Predicted lengths õ of the candidates that may be tested (optional): their end
+        points are laid out in advance, so a test is a few array operations.
 
     Notes
     -----
-    The load M(k) = Σ_{alive at k} (footprint at k) is kept at every completion point
-    k (resident ends r_i and ends õ_j of accepted candidates). Adding a candidate
-    (õ, s) raises M(k) by s + k at every point k ≤ õ and creates the point õ, so a
-    test touches each stored point at most once. Residents are sorted by r once, which
-    gives their part of M at any offset x from suffix sums (one ``searchsorted``).
-    Duplicated r values are stored once per resident; the load stored at a later copy
-    undercounts (it misses the earlier copies), but the first copy holds the true value,
-    which is the largest, so maxima are exact.
+    The load M(k) = Σ_{alive at k} (footprint at k) is kept on a sorted grid G of
+    offsets: the resident ends r_i and the candidates' ends õ_j. A candidate (õ, s) is
+    alive at every k ≤ õ, so adding it raises M by s + k on the grid prefix G ≤ õ and
+    nowhere else; the test is max_{G ≤ õ}(M(k) + k) + s ≤ C, and an accepted candidate
+    adds s + k to that prefix (arrays hold M(k) + k). Grid points that are not
+    completion points are real rounds too, so checking them never changes the answer;
+    the completion points are all on the grid, so nothing is missed. A candidate whose
+    end is not on the grid is inserted (slower path). Residents alone: M at offset x is
+    a suffix sum over residents sorted by r (one ``searchsorted``).
     """
 
-    __slots__ = ("capacity", "r", "load", "bsuf", "nsuf", "ue", "us", "uload", "nu", "base_ok")
+    __slots__ = ("capacity", "r", "n", "res_load", "bsuf", "base_ok", "grid", "lk", "u_end", "u_prompt")
 
-    def __init__(self, remaining: np.ndarray, footprint: np.ndarray, capacity: int) -> None:
+    def __init__(
+        self, remaining: np.ndarray, footprint: np.ndarray, capacity: int, points: np.ndarray | None = None
+    ) -> None:
+        # hot path (once per decision): method calls, no conversions of int64 inputs
         self.capacity = int(capacity)
-        order = np.argsort(remaining, kind="stable")
-        r = np.asarray(remaining, dtype=np.int64)[order]
+        remaining = np.asarray(remaining, dtype=np.int64)
+        order = remaining.argsort()  # the order among equal r does not matter
+        r = remaining[order]
         b = np.asarray(footprint, dtype=np.int64)[order]
         n = r.shape[0]
-        self.r = r
+        self.r, self.n = r, n
         bsuf = np.zeros(n + 1, dtype=np.int64)
         if n:
-            bsuf[:n] = np.cumsum(b[::-1])[::-1]
-        self.bsuf = bsuf  # Σ b over positions ≥ p
-        self.nsuf = np.arange(n, -1, -1, dtype=np.int64)  # residents at positions ≥ p
-        self.load = bsuf[:n] + r * self.nsuf[:n]  # M(r_p), exact at the first copy of a value
-        self.base_ok = bool(n == 0 or self.load.max() <= self.capacity)
-        self.ue = np.empty(8, dtype=np.int64)  # accepted candidates: ends õ_j,
-        self.us = np.empty(8, dtype=np.int64)  # prompts s_j,
-        self.uload = np.empty(8, dtype=np.int64)  # load at their end point
-        self.nu = 0
+            bsuf[:n] = b[::-1].cumsum()[::-1]
+        self.bsuf = bsuf  # Σ b over sorted positions ≥ p (n − p residents there)
+        # M at the resident ends; a later copy of a repeated r undercounts, the first
+        # copy is exact and is the largest, so maxima are exact
+        self.res_load = bsuf[:n] + r * np.arange(n, 0, -1, dtype=np.int64)
+        self.base_ok = bool(n == 0 or self.res_load.max() <= self.capacity)
+        self.grid: np.ndarray | None = None
+        self.lk = _EMPTY
+        self.u_end: list[int] = []  # accepted candidates
+        self.u_prompt: list[int] = []
+        if points is not None:
+            self.layout(points)
 
     def resident_load(self, x: np.ndarray | int) -> np.ndarray | int:
         """Residents' load at offsets ``x`` ≥ 1 (iterations from now), tokens."""
-        j = np.searchsorted(self.r, x, side="left")
-        return self.bsuf[j] + x * self.nsuf[j]
+        if isinstance(x, (int, np.integer)):
+            j = int(self.r.searchsorted(x, side="left"))
+            return int(self.bsuf[j]) + int(x) * (self.n - j)
+        j = self.r.searchsorted(x, side="left")
+        return self.bsuf[j] + x * (self.n - j)
+
+    def layout(self, points: np.ndarray) -> None:
+        """(Re)build the grid from the resident ends, ``points`` and accepted candidates.
+
+        Repeated values are kept (a prefix ``G ≤ õ`` covers all copies), which saves a
+        ``unique``.
+        """
+        parts = [self.r, np.asarray(points, dtype=np.int64)]
+        if self.u_end:
+            parts.append(np.asarray(self.u_end, dtype=np.int64))
+        g = np.concatenate(parts)
+        g.sort()
+        lk = self.resident_load(g) + g
+        for o, s in zip(self.u_end, self.u_prompt):
+            e = int(g.searchsorted(o, side="right"))
+            lk[:e] += g[:e] + s
+        self.grid, self.lk = g, lk
+
+    def fits_alone(self, otil: int, prompt: int) -> bool:
+        """The test for the first candidate (none accepted yet), without a grid."""
+        if not self.base_ok:
+            return False
+        o, s, cap = int(otil), int(prompt), self.capacity
+        i = int(self.r.searchsorted(o, side="right"))  # resident ends k ≤ o
+        if i and int((self.res_load[:i] + self.r[:i]).max()) + s > cap:
+            return False
+        return self.resident_load(o) + o + s <= cap
 
     def try_add(self, otil: int, prompt: int) -> bool:
         """Accept the candidate (predicted output ``otil``, prompt ``prompt``) if it fits.
@@ -90,46 +131,79 @@ class FutureMemoryCheck:
         """
         if not self.base_ok:
             return False
-        o, s, cap = int(otil), int(prompt), self.capacity
-        r = self.r
-        i = int(np.searchsorted(r, o, side="right"))  # resident points k ≤ o
-        if i:
-            bumped = self.load[:i] + r[:i]
-            if int(bumped.max()) + s > cap:
-                return False
-        nu = self.nu
-        ue = self.ue[:nu]
-        if nu:
-            hit = ue <= o
-            uhit = self.uload[:nu][hit] + ue[hit]
-            if uhit.size and int(uhit.max()) + s > cap:
-                return False
-            later = ~hit | (ue == o)  # accepted candidates alive at k = o
-            new_load = int(self.resident_load(o)) + int(self.us[:nu][later].sum()) + o * int(later.sum()) + s + o
-        else:
-            new_load = int(self.resident_load(o)) + s + o
-        if new_load > cap:
+        o, s = int(otil), int(prompt)
+        g = self.grid
+        e = 0 if g is None else int(g.searchsorted(o, side="right"))
+        if e == 0 or g[e - 1] != o:  # not laid out: slower path
+            self.layout(np.array([o]))
+            g = self.grid
+            e = int(g.searchsorted(o, side="right"))
+        head = self.lk[:e]
+        if int(head.max()) + s > self.capacity:
             return False
-        # accepted: raise the touched points and store the new one
-        if i:
-            self.load[:i] = bumped + s
-        if nu:
-            self.uload[:nu][hit] = uhit + s
-            if nu == self.ue.shape[0]:
-                self.ue = np.concatenate([self.ue, np.empty(nu, dtype=np.int64)])
-                self.us = np.concatenate([self.us, np.empty(nu, dtype=np.int64)])
-                self.uload = np.concatenate([self.uload, np.empty(nu, dtype=np.int64)])
-        self.ue[nu], self.us[nu], self.uload[nu] = o, s, new_load
-        self.nu = nu + 1
+        head += g[:e]
+        head += s
+        self.u_end.append(o)
+        self.u_prompt.append(s)
         return True
+
+    def admit_prefix(self, otil: np.ndarray, prompt: np.ndarray, chunk: int = 64) -> int:
+        """Accept candidates in the given order until the first that fails; returns how many.
+
+        Same result as calling :meth:`try_add` in a loop, but the first ``chunk``
+        candidates are tested together: with the grid G of resident and candidate ends,
+        row j of A holds candidate j's load at every grid point (s_j + k where k ≤ õ_j),
+        the cumulative sum over rows is the load of every prefix of candidates, and a
+        prefix fits iff its row maximum is ≤ C (loads only grow, so the first failing
+        prefix ends the admission). Work O(chunk · |G|) in a handful of array operations.
+        """
+        otil = np.asarray(otil, dtype=np.int64)
+        prompt = np.asarray(prompt, dtype=np.int64)
+        if not self.base_ok or otil.size == 0:
+            return 0
+        if self.u_end:  # candidates already accepted: the plain loop
+            return self._loop(otil, prompt)
+        m = min(otil.size, chunk)
+        co, cs = otil[:m], prompt[:m]
+        g = np.concatenate([self.r, co])
+        g.sort()
+        base = self.resident_load(g)
+        alive = co[:, None] >= g[None, :]
+        load = np.where(alive, cs[:, None] + g[None, :], 0).cumsum(axis=0)
+        load += base
+        ok = load.max(axis=1) <= self.capacity
+        k = m if ok.all() else int(ok.argmin())
+        self.u_end.extend(co[:k].tolist())
+        self.u_prompt.extend(cs[:k].tolist())
+        self.grid = None
+        if k == m and otil.size > m:
+            self.layout(otil[m:])
+            k += self._loop(otil[m:], prompt[m:])
+        return k
+
+    def _loop(self, otil: np.ndarray, prompt: np.ndarray) -> int:
+        k = 0
+        for o, s in zip(otil.tolist(), prompt.tolist()):
+            if not self.try_add(o, s):
+                break
+            k += 1
+        return k
+
+    def snapshot(self) -> tuple:
+        """State to restore with :meth:`restore` (to undo tentative additions)."""
+        return (self.grid, self.lk.copy(), len(self.u_end))
+
+    def restore(self, snap: tuple) -> None:
+        self.grid, self.lk, n_u = snap[0], snap[1], snap[2]
+        del self.u_end[n_u:], self.u_prompt[n_u:]
 
     def blocked_delays(self, otil: int, prompt: int) -> np.ndarray:
         """For a lone candidate started d = 0 … r_min − 1 iterations from now: fails?
 
-        Valid before any candidate is accepted. Until the first resident completes
-        (r_min iterations), every resident end lies after d, so the points the
-        candidate touches are the resident ends k ≤ d + õ (load M(k) + s + k − d,
-        a prefix maximum) and its own end d + õ (load M(d + õ) + s + õ).
+        Uses the residents only (valid while no candidate is accepted). Until the first
+        resident completes (r_min iterations), every resident end lies after d, so the
+        points the candidate touches are the resident ends k ≤ d + õ (load
+        M(k) + s + k − d, a prefix maximum) and its own end d + õ (load M(d + õ) + s + õ).
 
         Returns
         -------
@@ -141,7 +215,7 @@ class FutureMemoryCheck:
         o, s = int(otil), int(prompt)
         d = np.arange(int(self.r[0]), dtype=np.int64)
         x = d + o
-        pm = np.maximum.accumulate(self.load + self.r)
+        pm = np.maximum.accumulate(self.res_load + self.r)
         i = np.searchsorted(self.r, x, side="right")
         touched = np.where(i > 0, pm[np.maximum(i - 1, 0)] - d, np.iinfo(np.int64).min // 2)
         own = self.resident_load(x) + o
@@ -198,17 +272,17 @@ class _FutureCheckPolicy(Policy):
     def _remaining(self, state: StateView, res: np.ndarray) -> np.ndarray:
         return np.maximum(self._otil[res] - state.generated[res], 1)
 
-    def _first(self, state: StateView, wait: np.ndarray) -> int:
-        """Position in ``wait`` of the first candidate."""
-        if not self.shortest_first:
-            return 0
-        return int(np.argmin(self._otil[wait]))  # first minimum: earliest (arrival, id)
+    def _key(self, state: StateView, wait: np.ndarray) -> np.ndarray | None:
+        """Sort key of the waiting requests (``None``: keep the waiting order, FCFS)."""
+        return self._otil[wait] if self.shortest_first else None
 
-    def _order(self, state: StateView, wait: np.ndarray) -> np.ndarray:
+    def _first(self, key: np.ndarray | None) -> int:
+        """Position in ``wait`` of the first candidate."""
+        return 0 if key is None else int(key.argmin())  # first minimum: earliest (arrival, id)
+
+    def _order(self, key: np.ndarray | None, wait: np.ndarray) -> np.ndarray:
         """All candidates in admission order; ``wait`` is ordered by (arrival, id)."""
-        if not self.shortest_first:
-            return wait
-        return wait[np.argsort(self._otil[wait], kind="stable")]  # (õ, arrival, id)
+        return wait if key is None else wait[key.argsort(kind="stable")]  # (key, arrival, id)
 
     # ------------------------------------------------------------------ decision
     def decide(self, state: StateView) -> Decision:
@@ -219,7 +293,8 @@ class _FutureCheckPolicy(Policy):
         room = _room(state, res.size)
         if room <= 0:
             return Decision(run=res, steady=True)
-        first = int(wait[self._first(state, wait)])
+        key = self._key(state, wait)
+        first = int(wait[self._first(key)])
         q = self._quiet
         if (
             q is not None
@@ -227,21 +302,23 @@ class _FutureCheckPolicy(Policy):
             and q[1] == res.size
             and q[2] <= state.iteration < q[3]
         ):
-            return Decision(run=res)  # known to fail until iteration q[3] (see below)
+            return Decision(run=res)  # known to fail until iteration q[3] (see _blocked)
+        self._quiet = None  # any fresh decision drops it: residents change only after one
         g = state.generated[res]
         check = FutureMemoryCheck(self._remaining(state, res), state.prompt[res] + g, state.capacity)
         otil, prompt = self._otil, state.prompt
-        if not check.try_add(otil[first], prompt[first]):
+        if not check.fits_alone(otil[first], prompt[first]):
             return Decision(run=res, steady=self._blocked(state, check, first, res.size))
-        admitted = [first]
-        if room > 1 and wait.size > 1:
-            for c in self._order(state, wait):
-                if c == first:
-                    continue
-                if len(admitted) >= room or not check.try_add(otil[c], prompt[c]):
-                    break
-                admitted.append(int(c))
-        return Decision(run=np.concatenate([res, np.asarray(admitted, dtype=np.int64)]))
+        if room == 1 or wait.size == 1:
+            return Decision(run=np.concatenate([res, [first]]))
+        order = self._order(key, wait)
+        # every admitted request adds s + 1 in the next iteration, when all residents
+        # are alive: candidates beyond this prefix cannot all fit, so lay out only these
+        free = state.capacity - check.resident_load(1)
+        m = int((prompt[order] + 1).cumsum().searchsorted(free, side="right")) + 1
+        cand = order[: min(m, room + 1, order.size)]
+        k = check.admit_prefix(otil[cand], prompt[cand])
+        return Decision(run=np.concatenate([res, cand[: min(k, room)]]))
 
     def _blocked(self, state: StateView, check: FutureMemoryCheck, first: int, n_res: int) -> bool:
         """Whether "admit nothing" holds until the next completion or arrival.
@@ -251,7 +328,6 @@ class _FutureCheckPolicy(Policy):
         first candidate would pass at some earlier delay d*, remember that the decisions
         before it are "admit nothing" (same first candidate and residents).
         """
-        self._quiet = None
         if not self.overflow_free or n_res == 0:
             return False
         fails = check.blocked_delays(self._otil[first], state.prompt[first])

@@ -171,12 +171,13 @@ class SortedF(Policy):
         """Add the whole batch to ``check`` or leave it unchanged.
 
         Adding only raises loads, so the batch fits iff every prefix of it fits; on a
-        failure the accepted part is rolled back by restoring the saved arrays.
+        failure the accepted part is undone.
         """
-        saved = (check.load.copy(), check.ue.copy(), check.us.copy(), check.uload.copy(), check.nu)
+        check.layout(self._output[batch])
+        snap = check.snapshot()
         for i in batch:
             if not check.try_add(int(self._output[i]), int(state.prompt[i])):
-                check.load, check.ue, check.us, check.uload, check.nu = saved
+                check.restore(snap)
                 return False
         return True
 
