@@ -12,7 +12,6 @@ Only a model that cannot be run at all raises :class:`~fluidopt.errors.SolverErr
 from __future__ import annotations
 
 import math
-import signal
 import threading
 import time
 from dataclasses import dataclass, field
@@ -117,12 +116,26 @@ def relative_gap(objective: float | None, bound: float | None) -> float | None:
     return abs(objective - bound) / max(abs(objective), 1e-9)
 
 
-def solve(model: Any, options: SolveOptions | None = None) -> SolveResult:
-    """Solve a Pyomo model, a CVXPY problem or a ``highspy.Highs`` instance with HiGHS."""
+def solve(model: Any, options: SolveOptions | None = None, *, start: np.ndarray | None = None) -> SolveResult:
+    """Solve a Pyomo model, a CVXPY problem or a ``highspy.Highs`` instance with HiGHS.
+
+    Parameters
+    ----------
+    model
+        The model; a :class:`MatrixModel` (arrays) is turned into a ``highspy.Highs``.
+    options
+        Canonical options (time limit, gap, threads, verbosity).
+    start
+        MIP start for a highspy model: a full primal vector in column order (passed
+        with ``Highs.setSolution``; HiGHS checks it and keeps it as the first incumbent
+        if it is feasible). Ignored by the other interfaces.
+    """
     options = options or SolveOptions()
+    if _is_matrix_model(model):
+        model = highs_model(model)
     kind = type(model).__module__
     if kind.startswith("highspy"):
-        return _solve_highspy(model, options)
+        return _solve_highspy(model, options, start)
     if kind.startswith("cvxpy"):
         return _solve_cvxpy(model, options)
     if kind.startswith("pyomo"):
@@ -145,55 +158,75 @@ _HIGHS_STATUS = {
 }
 
 
+#: Thread count of the first HiGHS solve in this process (HiGHS builds its thread pool
+#: once; asking for another count later fails inside HiGHS, so later solves reuse it).
+_PROCESS_THREADS: int | None = None
+
+
+def process_threads(requested: int) -> int:
+    """The HiGHS thread count for this process: the first request wins."""
+    global _PROCESS_THREADS
+    if _PROCESS_THREADS is None:
+        _PROCESS_THREADS = max(1, int(requested))
+    return _PROCESS_THREADS
+
+
 def _apply_highs_options(h: Any, options: SolveOptions) -> None:
     h.setOptionValue("output_flag", bool(options.verbose))
-    h.setOptionValue("threads", int(options.threads))
+    h.setOptionValue("threads", process_threads(options.threads))
     if options.time_limit is not None:
         h.setOptionValue("time_limit", float(options.time_limit))
     if options.mip_gap is not None:
         h.setOptionValue("mip_rel_gap", float(options.mip_gap))
 
 
-class _InterruptOnSigint:
-    """Turn Ctrl-C during ``Highs.run`` into HiGHS's own user interrupt.
+def _run_interruptible(h: Any) -> bool:
+    """Run ``h`` so that Ctrl-C stops it cleanly; return whether it was interrupted.
 
-    HiGHS runs in C++, so Python's KeyboardInterrupt would only arrive after the
-    solve; instead a SIGINT sets a flag and ``cancelSolve`` stops the run, which then
-    returns its incumbent with status ``interrupted``.
+    ``Highs.run`` blocks in C++ and Python only delivers SIGINT between bytecodes, so a
+    handler installed around ``run`` would fire only after the solve. Instead the solve
+    runs in highspy's solver thread (``startSolve``) while this (main) thread waits in
+    short, interruptible slices; a KeyboardInterrupt there calls ``cancelSolve`` and
+    HiGHS returns its incumbent and bound with status ``kInterrupt``. Off the main
+    thread (no SIGINT can arrive) ``run`` is called directly.
     """
-
-    def __init__(self, h: Any) -> None:
-        self.h = h
-        self.hit = False
-        self._previous: Any = None
-
-    def __enter__(self) -> _InterruptOnSigint:
-        if threading.current_thread() is threading.main_thread():
-            self._previous = signal.signal(signal.SIGINT, self._handler)
-        return self
-
-    def _handler(self, signum: int, frame: Any) -> None:
-        self.hit = True
-        self.h.cancelSolve()
-
-    def __exit__(self, *exc: Any) -> None:
-        if self._previous is not None:
-            signal.signal(signal.SIGINT, self._previous)
-
-
-def _solve_highspy(h: Any, options: SolveOptions) -> SolveResult:
-    _apply_highs_options(h, options)
-    start = time.perf_counter()
-    with _InterruptOnSigint(h) as guard:
+    if threading.current_thread() is not threading.main_thread():
         h.run()
-    seconds = time.perf_counter() - start
+        return False
+    hit = False
+    h.startSolve()
+    while True:
+        try:
+            done, _ = h.wait(0.05)
+        except KeyboardInterrupt:
+            hit = True
+            h.cancelSolve()
+            continue
+        if done:
+            return hit
+
+
+def _solve_highspy(h: Any, options: SolveOptions, start: np.ndarray | None = None) -> SolveResult:
+    _apply_highs_options(h, options)
+    message = ""
+    if start is not None:
+        x = np.asarray(start, dtype=np.float64)
+        if x.shape != (h.getNumCol(),):
+            raise SolverError(f"MIP start has {x.shape} values for {h.getNumCol()} columns")
+        sol = highspy_solution(x)
+        status_set = h.setSolution(sol)
+        message = f"MIP start: {status_set.name}"
+    started = time.perf_counter()
+    hit = _run_interruptible(h)
+    seconds = time.perf_counter() - started
     status = _HIGHS_STATUS.get(h.getModelStatus().name, "error")
-    if guard.hit:
+    if hit:
         status = "interrupted"
     info = h.getInfo()
     has_sol = info.primal_solution_status >= 2  # kSolutionStatusFeasible
     objective = float(info.objective_function_value) if has_sol else None
-    is_mip = h.getLp().integrality_ and any(int(v) != 0 for v in h.getLp().integrality_)
+    integrality = h.getLp().integrality_
+    is_mip = bool(integrality) and any(int(v) != 0 for v in integrality)
     if is_mip:
         bound = float(info.mip_dual_bound) if math.isfinite(info.mip_dual_bound) else None
     else:
@@ -208,7 +241,69 @@ def _solve_highspy(h: Any, options: SolveOptions) -> SolveResult:
         names = list(lp.row_names_) if lp.row_names_ else [f"r{i}" for i in range(lp.num_row_)]
         duals = {n: float(v) for n, v in zip(names, sol.row_dual)}
     gap = 0.0 if status == "optimal" else relative_gap(objective, bound)
-    return SolveResult(status, objective, bound, gap, seconds, solution, duals, "highs/highspy")
+    return SolveResult(status, objective, bound, gap, seconds, solution, duals, "highs/highspy", message)
+
+
+def highspy_solution(x: np.ndarray) -> Any:
+    """A ``highspy.HighsSolution`` holding primal values ``x`` (column order)."""
+    import highspy
+
+    sol = highspy.HighsSolution()
+    sol.col_value = list(map(float, x))
+    sol.value_valid = True
+    return sol
+
+
+# ---------------------------------------------------------------------------- arrays
+def _is_matrix_model(model: Any) -> bool:
+    return all(hasattr(model, a) for a in ("c", "A", "row_lo", "row_hi", "col_lo", "col_hi", "integrality"))
+
+
+def highs_model(model: Any, *, relax: bool = False) -> Any:
+    """A ``highspy.Highs`` holding a matrix model (``min c·x, row_lo ≤ A x ≤ row_hi``).
+
+    Parameters
+    ----------
+    model
+        Any object with arrays ``c, A (scipy sparse), row_lo, row_hi, col_lo, col_hi,
+        integrality`` and optional ``col_names``/``row_names`` (e.g.
+        ``fluidopt.models.tct_mip.MipArrays``).
+    relax
+        Drop integrality (the LP relaxation).
+    """
+    import highspy
+    import scipy.sparse as sp
+
+    A = sp.csc_matrix(model.A)
+    A.sort_indices()
+    inf = highspy.kHighsInf
+    lp = highspy.HighsLp()
+    lp.num_col_ = int(A.shape[1])
+    lp.num_row_ = int(A.shape[0])
+    lp.col_cost_ = np.asarray(model.c, dtype=np.float64)
+    lp.col_lower_ = np.nan_to_num(np.asarray(model.col_lo, dtype=np.float64), neginf=-inf, posinf=inf)
+    lp.col_upper_ = np.nan_to_num(np.asarray(model.col_hi, dtype=np.float64), neginf=-inf, posinf=inf)
+    lp.row_lower_ = np.nan_to_num(np.asarray(model.row_lo, dtype=np.float64), neginf=-inf, posinf=inf)
+    lp.row_upper_ = np.nan_to_num(np.asarray(model.row_hi, dtype=np.float64), neginf=-inf, posinf=inf)
+    lp.a_matrix_.format_ = highspy.MatrixFormat.kColwise
+    lp.a_matrix_.start_ = A.indptr.astype(np.int32)
+    lp.a_matrix_.index_ = A.indices.astype(np.int32)
+    lp.a_matrix_.value_ = A.data.astype(np.float64)
+    if not relax and np.any(np.asarray(model.integrality) != 0):
+        lp.integrality_ = [
+            highspy.HighsVarType.kInteger if v else highspy.HighsVarType.kContinuous for v in model.integrality
+        ]
+    names_c, names_r = getattr(model, "col_names", None), getattr(model, "row_names", None)
+    if names_c:
+        lp.col_names_ = list(names_c)
+    if names_r:
+        lp.row_names_ = list(names_r)
+    h = highspy.Highs()
+    h.setOptionValue("output_flag", False)
+    status = h.passModel(lp)
+    if status.name == "kError":
+        raise SolverError("HiGHS rejected the model (passModel failed)")
+    return h
 
 
 # ---------------------------------------------------------------------------- Pyomo
@@ -224,7 +319,7 @@ def _solve_pyomo(model: Any, options: SolveOptions) -> SolveResult:
         "load_solutions": False,
         "raise_exception_on_nonoptimal_result": False,
         "tee": options.verbose,
-        "threads": options.threads,
+        "threads": process_threads(options.threads),
     }
     if options.time_limit is not None:
         kwargs["time_limit"] = options.time_limit
@@ -280,7 +375,7 @@ def _solve_cvxpy(problem: Any, options: SolveOptions) -> SolveResult:
 
     if "HIGHS" not in cp.installed_solvers():
         raise SolverError("CVXPY cannot find HiGHS (is highspy installed?)")
-    highs_options: dict[str, Any] = {"threads": options.threads}
+    highs_options: dict[str, Any] = {"threads": process_threads(options.threads)}
     if options.time_limit is not None:
         highs_options["time_limit"] = float(options.time_limit)
     if options.mip_gap is not None:
@@ -304,7 +399,7 @@ def _solve_cvxpy(problem: Any, options: SolveOptions) -> SolveResult:
     if objective is not None and not math.isfinite(objective):
         objective = None
     duals = {
-        c.constr_id and (c.name() if hasattr(c, "name") else str(c.constr_id)): float(np.sum(c.dual_value))
+        (getattr(c, "fluidopt_name", None) or c.name()): float(np.sum(c.dual_value))
         for c in problem.constraints
         if c.dual_value is not None and np.size(c.dual_value) == 1
     }

@@ -1,0 +1,167 @@
+"""The time-indexed total-completion-time MIP: both builds, and its optimum on tiny instances."""
+
+from __future__ import annotations
+
+import itertools
+import re
+import time
+
+import highspy
+import numpy as np
+import pandas as pd
+import pytest
+
+from fluidopt.models import tct_mip
+from fluidopt.models.tct_mip import TctData, build, build_arrays
+from fluidopt.tct import prepare, solve_tct
+from fluidopt.workload import Workload
+
+
+def wl(arrival, prompt, output) -> Workload:
+    return Workload.from_frame(pd.DataFrame({"arrival": arrival, "prompt": prompt, "output": output}))
+
+
+def brute_force_tct(w: Workload, capacity: int) -> int:
+    """Independent optimum: try every vector of start epochs in [a_i, max a + Σ o − o_i]."""
+    a, s, o = w.arrival.astype(int), w.prompt, w.output
+    horizon = int(a.max() + o.sum())
+    best = None
+    for starts in itertools.product(*[range(a[i], horizon - o[i] + 1) for i in range(len(w))]):
+        load = np.zeros(horizon + 2, dtype=int)
+        for t, si, oi in zip(starts, s, o):
+            load[t + 1 : t + oi + 1] += si + np.arange(1, oi + 1)
+        if load.max() <= capacity:
+            tct = int(sum(t + oi for t, oi in zip(starts, o)))
+            best = tct if best is None else min(best, tct)
+    assert best is not None
+    return best
+
+
+def test_models_package_is_importable_as_fluidopt_models() -> None:
+    assert tct_mip.build is build
+
+
+def test_memory_row_coefficients_hand_computed() -> None:
+    """One request, s = 2, o = 3, starts 0 or 1, C = 4.
+
+    Started at 0 it holds 3, 4, 5 tokens in rounds 1, 2, 3; started at 1 it holds
+    3, 4, 5 in rounds 2, 3, 4. Memory rows (columns y(0_0), y(0_1)):
+    r1: 3 0 · r2: 4 3 · r3: 5 4 · r4: 0 5; objective 3, 4.
+    """
+    data = TctData(
+        capacity=4,
+        arrival=np.array([0]),
+        prompt=np.array([2]),
+        output=np.array([3]),
+        count=np.array([1]),
+        est=np.array([0]),
+        lst=np.array([1]),
+        rounds=np.arange(1, 5),
+        members=(np.array([0]),),
+    )
+    arr = build_arrays(data, names=True)
+    dense = arr.A.toarray()
+    assert arr.row_names == ["start(0)", "memory(1)", "memory(2)", "memory(3)", "memory(4)"]
+    np.testing.assert_array_equal(dense, [[1, 1], [3, 0], [4, 3], [5, 4], [0, 5]])
+    np.testing.assert_array_equal(arr.c, [3, 4])
+    np.testing.assert_array_equal(arr.row_hi, [1, 4, 4, 4, 4])
+
+
+def _pyomo_matrix(data: TctData, tmp_path) -> dict:
+    path = tmp_path / "ref.mps"
+    build(data).write(str(path), format="mps", io_options={"symbolic_solver_labels": True})
+    h = highspy.Highs()
+    h.setOptionValue("output_flag", False)
+    h.readModel(str(path))
+    lp = h.getLp()
+    rows = [re.sub(r"^c_[eul]_(.*)_$", r"\1", name) for name in lp.row_names_]
+    return _as_dict(lp, list(lp.col_names_), rows)
+
+
+def _as_dict(lp, cols, rows) -> dict:
+    m = lp.a_matrix_
+    entries = {}
+    for j in range(lp.num_col_):
+        for k in range(m.start_[j], m.start_[j + 1]):
+            entries[(rows[m.index_[k]], cols[j])] = m.value_[k]
+    return {
+        "entries": entries,
+        "cost": dict(zip(cols, lp.col_cost_)),
+        "col_bounds": {c: (lo, hi) for c, lo, hi in zip(cols, lp.col_lower_, lp.col_upper_)},
+        "row_bounds": {r: (lo, hi) for r, lo, hi in zip(rows, lp.row_lower_, lp.row_upper_)},
+        "integer": {c: int(v) for c, v in zip(cols, lp.integrality_)},
+    }
+
+
+def _array_matrix(data: TctData) -> dict:
+    from fluidopt.solver import highs_model
+
+    arr = build_arrays(data, names=True)
+    h = highs_model(arr)
+    return _as_dict(h.getLp(), arr.col_names, arr.row_names)
+
+
+@pytest.mark.parametrize(
+    "arrival,prompt,output,capacity,aggregate",
+    [
+        ([0, 0, 1, 2], [2, 1, 3, 2], [3, 2, 2, 3], 8, False),
+        ([0, 0, 0, 0, 3], [1, 1, 2, 1, 4], [4, 4, 2, 4, 1], 9, True),  # a group of three identical requests
+        ([0, 1, 1, 4, 4, 5], [3, 1, 2, 1, 1, 2], [5, 6, 2, 1, 1, 3], 12, True),
+    ],
+)
+def test_pyomo_reference_and_array_build_give_the_same_matrix(
+    arrival, prompt, output, capacity, aggregate, tmp_path
+) -> None:
+    data = prepare(wl(arrival, prompt, output), capacity, aggregate=aggregate, executor=False).data
+    ref, fast = _pyomo_matrix(data, tmp_path), _array_matrix(data)
+    assert ref["entries"].keys() == fast["entries"].keys()
+    assert ref == fast
+    if aggregate and len(arrival) == 5:
+        assert max(b[1] for b in fast["col_bounds"].values()) == 3  # the group's count
+
+
+@pytest.mark.parametrize(
+    "arrival,prompt,output,capacity",
+    [
+        ([0, 0, 0], [1, 2, 1], [3, 2, 4], 7),
+        ([0, 0, 0, 0], [2, 2, 1, 1], [2, 2, 3, 1], 6),  # two identical requests
+        ([0, 1, 3], [3, 1, 2], [4, 2, 2], 8),
+        ([0, 0, 2, 2], [1, 3, 1, 1], [3, 1, 2, 2], 6),
+    ],
+)
+def test_optimum_matches_brute_force_with_every_strengthening_on_or_off(arrival, prompt, output, capacity) -> None:
+    w = wl(arrival, prompt, output)
+    expected = brute_force_tct(w, capacity)
+    for horizon, aggregate, mip_start in [("serial", False, False), ("incumbent", True, True), ("incumbent", False, True)]:
+        res = solve_tct(w, capacity, horizon=horizon, aggregate=aggregate, mip_start=mip_start, executor=False)
+        assert res.status == "optimal"
+        assert res.objective_tct == expected, (horizon, aggregate, mip_start)
+        assert res.best_bound == expected
+
+
+def test_pyomo_builder_solves_to_the_same_optimum() -> None:
+    w = wl([0, 0, 1, 2], [2, 1, 3, 2], [3, 2, 2, 3])
+    a = solve_tct(w, 8, builder="arrays", executor=False)
+    b = solve_tct(w, 8, builder="pyomo", executor=False)
+    assert a.objective_tct == b.objective_tct == brute_force_tct(w, 8)
+
+
+def test_array_build_of_100k_binaries_is_fast() -> None:
+    """Spec: under 1 s for 100k binaries (we allow slack for a loaded CI machine)."""
+    n, window, out = 200, 500, 30
+    data = TctData(
+        capacity=200,
+        arrival=np.zeros(n, dtype=np.int64),
+        prompt=np.full(n, 3),
+        output=np.full(n, out) - np.arange(n) % 7,
+        count=np.ones(n, dtype=np.int64),
+        est=np.zeros(n, dtype=np.int64),
+        lst=np.full(n, window - 1),
+        rounds=np.arange(1, window + out + 1),
+        members=tuple(np.array([i]) for i in range(n)),
+    )
+    started = time.perf_counter()
+    arr = build_arrays(data)
+    elapsed = time.perf_counter() - started
+    assert arr.shape[1] == 100_000
+    assert elapsed < 3.0
