@@ -139,6 +139,17 @@ def test_prefix_admission_matches_reference(res, cands, capacity, chunk) -> None
     while want < len(cands) and naive_future_check(r, b, o[: want + 1], s[: want + 1], capacity):
         want += 1
     assert FutureMemoryCheck(r, b, capacity).admit_prefix(o, s, chunk=chunk) == want
+    # in two calls (the second on top of accepted candidates), then one more by try_add
+    chk = FutureMemoryCheck(r, b, capacity)
+    half = len(cands) // 2
+    got = chk.admit_prefix(o[:half], s[:half], chunk=chunk)
+    if got == half:
+        got += chk.admit_prefix(o[half:], s[half:], chunk=chunk)
+    assert got == want
+    if want < len(cands):
+        assert not chk.try_add(o[want], s[want])
+    extra = naive_future_check(r, b, np.r_[o[:want], 3], np.r_[s[:want], 2], capacity)
+    assert chk.try_add(3, 2) == extra
 
 
 @settings(max_examples=100, deadline=None)

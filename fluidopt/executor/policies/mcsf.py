@@ -150,44 +150,44 @@ class FutureMemoryCheck:
     def admit_prefix(self, otil: np.ndarray, prompt: np.ndarray, chunk: int = 64) -> int:
         """Accept candidates in the given order until the first that fails; returns how many.
 
-        Same result as calling :meth:`try_add` in a loop, but the first ``chunk``
-        candidates are tested together: with the grid G of resident and candidate ends,
-        row j of A holds candidate j's load at every grid point (s_j + k where k ≤ õ_j),
-        the cumulative sum over rows is the load of every prefix of candidates, and a
-        prefix fits iff its row maximum is ≤ C (loads only grow, so the first failing
-        prefix ends the admission). Work O(chunk · |G|) in a handful of array operations.
+        Same result as calling :meth:`try_add` in a loop, in a few array operations per
+        block of ``chunk`` candidates: on the grid G of resident, accepted and candidate
+        ends, row j of a block matrix holds candidate j's load at every grid point
+        (s_j + k where k ≤ õ_j); its cumulative sum over rows plus the current load is
+        the load with every prefix of the block, and a prefix fits iff its row maximum
+        is ≤ C. Loads only grow, so the first failing prefix ends the admission. Work
+        O(chunk · |G|) per block.
         """
         otil = np.asarray(otil, dtype=np.int64)
         prompt = np.asarray(prompt, dtype=np.int64)
-        if not self.base_ok or otil.size == 0:
+        n = otil.size
+        if not self.base_ok or n == 0:
             return 0
-        if self.u_end:  # candidates already accepted: the plain loop
-            return self._loop(otil, prompt)
-        m = min(otil.size, chunk)
-        co, cs = otil[:m], prompt[:m]
-        g = np.concatenate([self.r, co])
+        parts = [self.r, otil]
+        if self.u_end:
+            parts.append(np.asarray(self.u_end, dtype=np.int64))
+        g = np.concatenate(parts)
         g.sort()
-        base = self.resident_load(g)
-        alive = co[:, None] >= g[None, :]
-        load = np.where(alive, cs[:, None] + g[None, :], 0).cumsum(axis=0)
-        load += base
-        ok = load.max(axis=1) <= self.capacity
-        k = m if ok.all() else int(ok.argmin())
-        self.u_end.extend(co[:k].tolist())
-        self.u_prompt.extend(cs[:k].tolist())
-        self.grid = None
-        if k == m and otil.size > m:
-            self.layout(otil[m:])
-            k += self._loop(otil[m:], prompt[m:])
-        return k
-
-    def _loop(self, otil: np.ndarray, prompt: np.ndarray) -> int:
-        k = 0
-        for o, s in zip(otil.tolist(), prompt.tolist()):
-            if not self.try_add(o, s):
+        load = self.resident_load(g)
+        for o, s in zip(self.u_end, self.u_prompt):
+            e = int(g.searchsorted(o, side="right"))
+            load[:e] += g[:e] + s
+        total = 0
+        for lo in range(0, n, chunk):
+            co, cs = otil[lo : lo + chunk], prompt[lo : lo + chunk]
+            block = np.where(co[:, None] >= g[None, :], cs[:, None] + g[None, :], 0).cumsum(axis=0)
+            block += load
+            ok = block.max(axis=1) <= self.capacity
+            k = co.size if ok.all() else int(ok.argmin())
+            if k:
+                load = block[k - 1]
+                self.u_end.extend(co[:k].tolist())
+                self.u_prompt.extend(cs[:k].tolist())
+                total += k
+            if k < co.size:
                 break
-            k += 1
-        return k
+        self.grid, self.lk = g, load + g
+        return total
 
     def snapshot(self) -> tuple:
         """State to restore with :meth:`restore` (to undo tentative additions)."""

@@ -65,11 +65,16 @@ def form_batches(
     while start < n:
         oo, ss = o[start:], s[start:]
         m = oo.size if max_batch is None else min(oo.size, max_batch)
-        # the prefix peak only grows with the prefix, so feasibility is monotone: bisect
-        lo, hi = 0, m  # invariant: prefix lo feasible (0 trivially), hi+1 infeasible or > m
+        # Sorted by o, the peak of prefix k is at a completion point o_j (j < k), where
+        # requests j..k−1 are alive: Σ_{i=j}^{k−1} s_i + (k − j)·o_j = S_k + k·o_j − c_j
+        # with S the prefix sums of s and c_j = j·o_j + S_j. It only grows with k, so
+        # the feasible prefixes are 1..K: bisect.
+        big_s = np.concatenate([[0], ss[:m].cumsum()])
+        c = np.arange(m) * oo[:m] + big_s[:m]
+        lo, hi = 0, m  # invariant: prefix lo feasible (0 trivially), prefixes > hi infeasible
         while lo < hi:
             mid = (lo + hi + 1) // 2
-            if batch_peak(ss[:mid], oo[:mid]) <= capacity:
+            if big_s[mid] + int((mid * oo[:mid] - c[:mid]).max()) <= capacity:
                 lo = mid
             else:
                 hi = mid - 1
@@ -78,7 +83,7 @@ def form_batches(
                 f"a request needs {int(ss[0] + oo[0])} KV tokens, more than the capacity {capacity}"
             )
         k = np.arange(1, lo + 1, dtype=np.float64)
-        f = np.cumsum(oo[:lo]) / k**2
+        f = oo[:lo].cumsum() / k**2
         best = int(lo - 1 - np.argmin(f[::-1]))  # smallest F, ties: longest prefix
         batches.append((np.arange(start, start + best + 1), float(f[best])))
         start += best + 1
@@ -170,16 +175,15 @@ class SortedF(Policy):
     def _fits(self, check: FutureMemoryCheck, batch: np.ndarray, state: StateView) -> bool:
         """Add the whole batch to ``check`` or leave it unchanged.
 
-        Adding only raises loads, so the batch fits iff every prefix of it fits; on a
-        failure the accepted part is undone.
+        Adding only raises loads, so the batch fits iff every prefix of it fits
+        (:meth:`FutureMemoryCheck.admit_prefix` admits all of it); on a failure the
+        accepted part is undone.
         """
-        check.layout(self._output[batch])
         snap = check.snapshot()
-        for i in batch:
-            if not check.try_add(int(self._output[i]), int(state.prompt[i])):
-                check.restore(snap)
-                return False
-        return True
+        if check.admit_prefix(self._output[batch], state.prompt[batch]) == batch.size:
+            return True
+        check.restore(snap)
+        return False
 
     def params(self) -> dict[str, Any]:
         return {"lengths": "truth", "batches": "smallest-F feasible prefix", "replan": "on arrival"}
