@@ -232,6 +232,7 @@ def solve_wait(
     memory_rule: str = "auto",
     stage_sq: np.ndarray | None = None,
     z: float = 3.0,
+    rule: str = "paper",
     grid: int = 8,
     refine: int = 5,
 ) -> WaitSolution:
@@ -252,6 +253,9 @@ def solve_wait(
         ``"pipeline"`` (Σ V n ≤ C, the spec's), ``"chance"`` (normal approximation with
         z standard deviations, needs ``stage_sq``), or ``"auto"``: pipeline when Σ_j V_j
         ≤ C (n = 1 fits), else chance.
+    rule
+        The executor rule the latency proxy models: ``"paper"`` (non-eligible types
+        pause) or ``"advance"`` (the authors' simulator: resident stages always advance).
 
     Raises
     ------
@@ -268,6 +272,9 @@ def solve_wait(
         raise InputError("WAIT thresholds need a KV capacity (--capacity)")
     if objective not in ("memory", "latency"):
         raise InputError(f"unknown objective {objective!r} (memory, latency)")
+    if rule not in ("paper", "advance"):
+        raise InputError(f"unknown WAIT rule {rule!r} (paper, advance)")
+    wait_rule = rule
     rule = memory_rule
     if rule == "auto":
         rule = "pipeline" if float(arrays.volume.sum()) <= arrays.capacity else "chance"
@@ -285,6 +292,7 @@ def solve_wait(
         stage_sq=stage_sq,
         memory_rule=rule,
         z=z,
+        rule=wait_rule,
     )
     load = (1 + epsilon) * float(np.dot(arrays.rate, arrays.work))
     if load >= 1:
@@ -423,6 +431,7 @@ def calibrate(
     n_output_bins: int | None = None,
     output_edges: Any = None,
     memory_rule: str = "auto",
+    rule: str = "paper",
     window: float = 300.0,
     delta: float = 0.01,
     horizon: float = 3600.0,
@@ -453,14 +462,19 @@ def calibrate(
         stats = arrays_from_workload(w, deployment, n_output_bins=n_output_bins, output_edges=output_edges)
         arrays = stats.arrays
         bench = fluid_from_arrays(arrays)
-        sol = solve_wait(arrays, objective=objective, epsilon=epsilon, memory_rule=memory_rule, stage_sq=stats.stage_sq)
+        sol = solve_wait(
+            arrays, objective=objective, epsilon=epsilon, memory_rule=memory_rule, stage_sq=stats.stage_sq, rule=rule
+        )
         win = window_rates(w, stats.table, window)
         sensitivity: dict[str, Any] = {}
         if "types" in win:
             p90 = np.array([t["p90"] for t in win["types"]])
             scaled = FluidArrays(**{**arrays.__dict__, "rate": p90})
             try:
-                alt = solve_wait(scaled, objective=objective, epsilon=epsilon, memory_rule=sol.memory_rule, stage_sq=stats.stage_sq)
+                alt = solve_wait(
+                    scaled, objective=objective, epsilon=epsilon, memory_rule=sol.memory_rule,
+                    stage_sq=stats.stage_sq, rule=rule,
+                )
                 sensitivity = {
                     "rates": "p90 of window rates",
                     "thresholds": [int(x) for x in alt.thresholds],
@@ -483,6 +497,7 @@ def calibrate(
         )
         inputs.update(
             objective=objective,
+            wait_rule=rule,
             memory_rule=sol.memory_rule,
             z=3.0 if sol.memory_rule == "chance" else None,
             binning={"n_output_bins": n_output_bins, "output_edges": output_edges},

@@ -14,8 +14,11 @@ and either objective
 * ``latency``: a mean-latency proxy. For a fixed cap D on the iteration length
   (row c0 + Σ u_k n_k ≤ D, keep-up with D in place of ΔT) the Kingman-type bound on
   type j's queue, q_j = 2 n_j + ρ_j / (2(n_j − ρ_j)) with ρ_j = λ_j D, is convex in n_j;
-  by Little's law the mean latency is at most (Σ_j q_j + D Σ_j λ_j o_j) / Σ_j λ_j
-  (keep-up stays exact; n_j > ρ_j is the proxy's domain).
+  by Little's law the mean latency is about (Σ_j q_j + Σ_j λ_j T_j) / Σ_j λ_j with T_j
+  the time in service: o_j n_j/λ_j under the paper's rule (a type's stages advance only
+  in batches where it is eligible, once per n_j arrivals) and o_j D under the authors'
+  simulator variant (``rule="advance"``: resident stages always advance). Keep-up stays
+  exact; n_j > ρ_j is the proxy's domain.
   :func:`build_wait_latency` writes the convex term exactly at integer n_j as the
   maximum of its secants between consecutive integers (sampled geometrically far from
   ρ_j, where the secants then over-estimate), so for a fixed D it is a MILP; the caller
@@ -83,6 +86,7 @@ class WaitData:
     stage_sq: np.ndarray | None = None
     memory_rule: str = "pipeline"
     z: float = 3.0
+    rule: str = "paper"
 
     @property
     def m(self) -> int:
@@ -142,7 +146,21 @@ def latency_proxy(data: WaitData, n: np.ndarray) -> float:
         delta_t = data.c0 + float(np.dot(data.work, n))
     busy = data.rate > 0
     q = queue_bound(n[busy], data.rate[busy] * delta_t)
-    return float((np.sum(q) + delta_t * np.dot(data.rate, data.output)) / data.rate.sum())
+    return float((np.sum(q) + service_time_sum(data, n, delta_t)) / data.rate.sum())
+
+
+def service_time_sum(data: WaitData, n: np.ndarray, delta_t: float) -> float:
+    """Σ_j λ_j × (time a type-j request spends in service), request·s per s.
+
+    Paper rule: a type's stages advance only in batches where it is eligible, once per
+    n_j arrivals, so service takes o_j·max(ΔT, n_j/λ_j) ≈ o_j n_j/λ_j (keep-up makes
+    n_j/λ_j ≥ ΔT) and the sum is Σ_j o_j n_j. Authors' simulator variant (resident
+    stages always advance): o_j ΔT, sum ΔT Σ_j λ_j o_j.
+    """
+    if data.rule == "advance":
+        return float(delta_t * np.dot(data.rate, data.output))
+    busy = data.rate > 0
+    return float(np.sum(data.output[busy] * np.maximum(n[busy], data.rate[busy] * delta_t)))
 
 
 def _breakpoints(lo: int, hi: int, dense: int = 24) -> list[int]:
@@ -223,8 +241,12 @@ def build_wait_latency(data: WaitData, cap_d: float) -> Any:
             expr=sum(float(data.volume[j]) * model.n[j] for j in model.J) <= data.capacity
         )
     total = float(data.rate.sum())
+    if data.rule == "advance":
+        service = cap_d * float(np.dot(data.rate, data.output))
+    else:  # keep-up gives n_j ≥ λ_j ΔT, so max(n_j, λ_j ΔT) = n_j
+        service = sum(float(data.output[j]) * model.n[j] for j in model.J if data.rate[j] > 0)
     model.latency = pyo.Objective(
-        expr=(sum(model.t[j] for j in model.J) + cap_d * float(np.dot(data.rate, data.output))) / total
+        expr=(sum(model.t[j] for j in model.J) + service) / total
     )
     return model
 

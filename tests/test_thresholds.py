@@ -58,12 +58,15 @@ def test_memory_ip_matches_brute_force(seed: int) -> None:
     assert sol.pipeline_memory == pytest.approx(ref[0])
 
 
+@pytest.mark.parametrize("rule", ["paper", "advance"])
 @pytest.mark.parametrize("seed", range(3))
-def test_latency_milp_at_fixed_cap_matches_brute_force(seed: int) -> None:
-    """For one cap D the MILP's optimum equals enumeration of the proxy with ρ = λD."""
+def test_latency_milp_at_fixed_cap_matches_brute_force(seed: int, rule: str) -> None:
+    """For one cap D the MILP's optimum equals enumeration of the proxy with ρ = λD:
+    (Σ_j q_j + Σ_j o_j n_j)/Λ under the paper's rule, (Σ_j q_j + D Σ_j λ_j o_j)/Λ under
+    the authors' simulator variant."""
     rng = np.random.default_rng(10 + seed)
     rate, work, vol, out = rng.uniform(0.5, 3, 2), rng.uniform(0.01, 0.05, 2), rng.uniform(5, 30, 2), np.array([3.0, 6.0])
-    data = th.WaitData(rate, out, vol, work, 0.5, 2000.0, 0.05)
+    data = th.WaitData(rate, out, vol, work, 0.5, 2000.0, 0.05, rule=rule)
     D = 1.6
     model = th.build_wait_latency(data, D)
     res = solve(model)
@@ -73,7 +76,8 @@ def test_latency_milp_at_fixed_cap_matches_brute_force(seed: int) -> None:
         dt = 0.5 + float(np.dot(work, n))
         if dt > D or np.any(n < 1.05 * rate * dt - 1e-9) or np.any(n <= rate * D) or np.dot(vol, n) > 2000:
             continue
-        v = (sum(th.queue_bound(n, rate * D)) + D * np.dot(rate, out)) / rate.sum()
+        service = np.dot(out, n) if rule == "paper" else D * np.dot(rate, out)
+        v = (sum(th.queue_bound(n, rate * D)) + service) / rate.sum()
         best = v if best is None else min(best, v)
     assert res.status == "optimal" and res.objective == pytest.approx(best, rel=1e-7)
 

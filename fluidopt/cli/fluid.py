@@ -145,6 +145,11 @@ def register(app: click.Group) -> None:
     @click.option("--objective", type=click.Choice(["memory", "latency"]), default="latency", show_default=True,
                   help="WAIT: minimum pipeline memory or the queue-bound latency proxy.")
     @click.option("--epsilon", type=float, default=0.05, show_default=True, help="Threshold slack ε.")
+    @click.option("--rule", "wait_rule", type=click.Choice(["paper", "advance"]), default="paper", show_default=True,
+                  help="WAIT rule the latency proxy models: paper (non-eligible types pause) or advance "
+                       "(the authors' simulator: resident stages always advance).")
+    @click.option("--memory-rule", type=click.Choice(["auto", "pipeline", "chance"]), default="auto",
+                  show_default=True, help="WAIT memory row: full pipeline Σ V n ≤ C, or the normal approximation.")
     @click.option("--output-bins", type=int, default=None, help="Output-length bins (WAIT types).")
     @click.option("--window", type=float, default=300.0, show_default=True, help="Rate-estimation window, s.")
     @click.option("--delta", type=float, default=0.01, show_default=True, help="Nested WAIT overflow probability δ.")
@@ -154,8 +159,8 @@ def register(app: click.Group) -> None:
     @click.option("-o", "--output", "output_path", required=True, type=click.Path(dir_okay=False))
     @json_option
     def calibrate_cmd(
-        workload, deployment, policy, objective, epsilon, output_bins, window, delta, horizon, capacity, seed,
-        output_path, as_json,
+        workload, deployment, policy, objective, epsilon, wait_rule, memory_rule, output_bins, window, delta, horizon,
+        capacity, seed, output_path, as_json,
     ) -> None:
         """Calibrate WAIT / Nested WAIT thresholds from a trace and write a thresholds file."""
         from fluidopt.calibrate import calibrate
@@ -165,7 +170,7 @@ def register(app: click.Group) -> None:
         dep = _resolve(deployment, capacity)
         report = calibrate(
             w, dep, policy=policy, objective=objective, epsilon=epsilon, n_output_bins=output_bins,
-            window=window, delta=delta, horizon=horizon, path=output_path,
+            rule=wait_rule, memory_rule=memory_rule, window=window, delta=delta, horizon=horizon, path=output_path,
         )
 
         def render(d: dict[str, Any]) -> None:
