@@ -137,3 +137,21 @@ def test_sorted_f_against_the_mip() -> None:
         starts = np.rint(r.records["completion"].to_numpy() - w.output).astype(np.int64)
         assert schedule_problems(w, cap, starts) == []
         assert r.summary()["tct"] >= sol.objective_tct
+
+
+@pytest.mark.parametrize(("cap", "sf", "sorted_f"), [(100, 451, 141), (400, 3136, 516)])
+def test_adversarial_family(cap: int, sf: int, sorted_f: int) -> None:
+    """w = ⌊√C⌋ wide requests (s C − 1, o 1), m = ⌊C/3⌋ narrow (s 1, o 2), all at 0.
+
+    C = 100: w 10, m 33. H-SF / FCFS: wide ones at 1..10 (Σ 55), narrow ones start at
+    10 and complete at 12: 55 + 33·12 = 451. Sorted-F: narrow batch first (F 2/33 < 1),
+    all complete at 2 (Σ 66), wide ones at 3..12 (Σ 75): 141. Ratio 3.2.
+    C = 400: w 20, m 133: 210 + 133·22 = 3136 against 266 + 20·25/2 = 516. Ratio 6.1:
+    twice the ratio for four times C.
+    """
+    from fluidopt.executor.policies.sorted_f import adversarial_workload
+
+    w = adversarial_workload(cap)
+    for name in ("h-sf", "mc-benchmark"):
+        assert simulate(w, unit_deployment(), name, capacity=cap).summary()["tct"] == sf
+    assert simulate(w, unit_deployment(), "sorted-f", capacity=cap).summary()["tct"] == sorted_f
