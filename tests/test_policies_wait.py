@@ -107,7 +107,9 @@ def test_wait_bad_inputs(tmp_path) -> None:  # type: ignore[no-untyped-def]
         Wait({"a": 0})
 
 
-def view(capacity: int, prompt: list[int], resident: dict[int, int], waiting: list[int], nxt: float = 99.0) -> StateView:
+def view(
+    capacity: int, prompt: list[int], resident: dict[int, int], waiting: list[int], nxt: float = 99.0
+) -> StateView:
     """Residents as {index: generated} (admitted in dict order, prompts prefilled)."""
     n = len(prompt)
     v = StateView()

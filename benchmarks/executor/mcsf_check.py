@@ -156,7 +156,9 @@ def main() -> None:
                     "decide_us": timeit(pol.decide, v, repeat=args.repeat),
                     "points_us": timeit(decide_points, rem, foot, order, output, prompt, cap, repeat=args.repeat),
                     "rounds_us": timeit(decide_rounds, rem, foot, order, output, prompt, cap, repeat=args.repeat),
-                    "loop_us": timeit(decide_loop, rem, foot, order, output, prompt, cap, repeat=max(3, args.repeat // 10)),
+                    "loop_us": timeit(
+                        decide_loop, rem, foot, order, output, prompt, cap, repeat=max(3, args.repeat // 10)
+                    ),
                 }
             )
     df = pd.DataFrame(rows)

@@ -54,7 +54,9 @@ def segments_from(spec: Thresholds | str | Path | Sequence[Sequence[int]]) -> tu
     try:
         pairs = [(int(end), int(n)) for end, n in spec]
     except (TypeError, ValueError):
-        raise InputError("nested-wait: segments must be a thresholds file or a list of (end, threshold) pairs") from None
+        raise InputError(
+            "nested-wait: segments must be a thresholds file or a list of (end, threshold) pairs"
+        ) from None
     segs, start = [], 1
     for end, n in pairs:
         segs.append(Segment(start, end, n))
@@ -81,7 +83,8 @@ class NestedWait(Policy):
         within C (:func:`~fluidopt.executor.policies.wait.fit_new`); project's choice,
         default True. Without it a batch that does not fit has its newest admissions
         evicted and re-admitted at once, and residents paused at a boundary can hold the
-        memory while segment 1 cycles forever.
+        memory while segment 1 cycles forever. With the guard, a capacity too small for
+        the thresholds shows up as idling (until an arrival or the drain phase) instead.
 
     Choices the paper leaves open:
 

@@ -116,7 +116,10 @@ def adversarial_workload(capacity: int) -> Workload:
     rows = [(0, capacity - 1, 1)] * wide + [(0, 1, 2)] * narrow
     frame = pd.DataFrame(rows, columns=["arrival", "prompt", "output"])
     return Workload.from_frame(
-        frame, name=f"sf-adversarial-C{capacity}", source="fluidopt.executor.policies.sorted_f", meta={"capacity": capacity}
+        frame,
+        name=f"sf-adversarial-C{capacity}",
+        source="fluidopt.executor.policies.sorted_f",
+        meta={"capacity": capacity},
     )
 
 

@@ -146,7 +146,10 @@ class Wait(Policy):
                 self._source = str(thresholds)
                 thresholds = load_thresholds(thresholds)
             if not isinstance(thresholds, Thresholds):
-                raise InputError(f"wait: thresholds must be a file, a Thresholds or a mapping (got {type(thresholds).__name__})")
+                raise InputError(
+                    "wait: thresholds must be a file, a Thresholds or a mapping "
+                    f"(got {type(thresholds).__name__})"
+                )
             if thresholds.policy != "wait":
                 raise InputError(
                     f"wait needs a thresholds file for policy 'wait' (this one is for {thresholds.policy!r})",
@@ -162,7 +165,9 @@ class Wait(Policy):
         src = workload.source or workload.name
         if self._by_label is not None:
             if workload.type is None:
-                raise InputError("wait: a threshold mapping needs the workload's 'type' column", source=src, field="type")
+                raise InputError(
+                    "wait: a threshold mapping needs the workload's 'type' column", source=src, field="type"
+                )
             self.labels = list(self._by_label)
             index = {label: j for j, label in enumerate(self.labels)}
             kind = np.array([index.get(t, -1) for t in workload.type], dtype=np.int64)
