@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import math
+import sys
 from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
@@ -15,7 +16,8 @@ from rich.table import Table
 #: Decorator adding ``--json`` (parameter ``as_json``) to a command.
 json_option = click.option("--json", "as_json", is_flag=True, help="Print one JSON object on stdout instead of a table.")
 
-console = Console(highlight=False, soft_wrap=True)
+# Wide enough that tables are never truncated when stdout is a file or a pipe.
+console = Console(highlight=False, soft_wrap=True, width=None if sys.stdout.isatty() else 200)
 err_console = Console(stderr=True, highlight=False)
 
 
