@@ -194,6 +194,7 @@ def _run_interruptible(h: Any) -> bool:
         h.run()
         return False
     hit = False
+    h.HandleUserInterrupt = True  # cancelSolve only acts through the interrupt callbacks
     h.startSolve()
     while True:
         try:
@@ -203,6 +204,7 @@ def _run_interruptible(h: Any) -> bool:
             h.cancelSolve()
             continue
         if done:
+            h.HandleUserInterrupt = False
             return hit
 
 
