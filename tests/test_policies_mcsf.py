@@ -353,3 +353,34 @@ def test_shortcuts_do_not_change_the_schedule(data, slack) -> None:
 def test_amax_needs_intervals() -> None:
     with pytest.raises(InputError, match="pred_lo"):
         simulate(workload([(0, 1, 2)]), unit_deployment(), "amax", capacity=10)
+
+
+def test_deployment_caps_by_hand() -> None:
+    """C = 100, all at 0, o = 1. max_batch 2, prompts 1, 1, 1: epoch 0 admits 0, 1 (batch
+    full), both done at 1; 2 starts at 1, done at 2. max_tokens 3, prompts 2, 2, 1:
+    epoch 0 admits 0 (2 tokens), 1 would make 4 > 3 → stop (2 is not tried); epoch 1:
+    1 and 2 (2 + 1 = 3) → done at 2.
+    """
+    from fluidopt.deployment import Deployment, TimeModel
+
+    batch_cap = Deployment("capped", 100, TimeModel.unit(), max_batch=2)
+    w = workload([(0, 1, 1), (0, 1, 1), (0, 1, 1)])
+    for name in ("mc-sf", "h-sf", "mc-benchmark", "sorted-f"):
+        assert list(simulate(w, batch_cap, name).records["completion"]) == [1, 1, 2]
+    token_cap = Deployment("capped", 100, TimeModel.unit(), max_tokens=3)
+    w = workload([(0, 2, 1), (0, 2, 1), (0, 1, 1)])
+    for name in ("mc-sf", "h-sf", "mc-benchmark"):
+        assert list(simulate(w, token_cap, name).records["completion"]) == [1, 2, 2]
+
+
+@settings(max_examples=25, deadline=None)
+@given(data=rows, slack=st.integers(0, 12), max_batch=st.integers(1, 4), max_tokens=st.integers(6, 12))
+def test_caps_are_respected(data, slack, max_batch, max_tokens) -> None:
+    """With max_batch and max_tokens (≥ every prompt) the engine never has to raise."""
+    from fluidopt.deployment import Deployment, TimeModel
+
+    w, cap = _frame(data, slack)
+    dep = Deployment("capped", cap, TimeModel.unit(), max_batch=max_batch, max_tokens=max_tokens)
+    for name in ("mc-sf", "h-sf", "amax", "amin", "mc-benchmark", "sorted-f"):
+        r = simulate(w, dep, make_policy(name))
+        assert r.records["finished"].all()

@@ -221,3 +221,17 @@ def test_wait_runs_on_linear_kv_time() -> None:
     w = wl([(0.1 * i, 2, 1 + i % 3, "a" if i % 3 < 2 else "b") for i in range(12)])
     assert simulate(w, dep, Wait({"a": 2, "b": 1})).records["finished"].all()
     assert simulate(w, dep, NestedWait([(1, 2), (3, 1)])).records["finished"].all()
+
+
+def test_wait_respects_deployment_caps() -> None:
+    """max_batch 2: the drain-phase batch of the WAIT trace (5 requests) is cut to the 2
+    earliest-admitted residents; the run still finishes and never exceeds the caps (the
+    engine raises otherwise). Same for Nested WAIT with max_tokens 2 (prompts are 1)."""
+    from fluidopt.deployment import Deployment, TimeModel
+
+    dep = Deployment("capped", 100, TimeModel.unit(), max_batch=2)
+    r = simulate(wl(TRACE), dep, Wait({"a": 2, "b": 1}), event_log=True)
+    assert r.records["finished"].all() and r.events["batch"].max() == 2
+    dep = Deployment("capped", 100, TimeModel.unit(), max_tokens=2)
+    r = simulate(wl(NESTED, "arrival prompt output"), dep, NestedWait(SEGS), event_log=True)
+    assert r.records["finished"].all() and r.events["new_tokens"].max() <= 2

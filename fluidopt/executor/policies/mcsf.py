@@ -253,10 +253,12 @@ class _FutureCheckPolicy(Policy):
       Overflows that this causes are resolved by the engine with :meth:`victims`.
     - A resident's future footprint is prompt + generated + k (whole-prompt prefill;
       with chunked prefill this over-estimates and stays safe).
-    - With a deployment batch cap (``max_batch``) admission also stops when the batch
-      is full.
+    - With deployment caps (``max_batch``, ``max_tokens``; a new request prefills its
+      whole prompt in one iteration) admission also stops at the first candidate that
+      does not fit them (:func:`admission_caps`). A prompt longer than ``max_tokens``
+      can never be admitted by these policies.
     - ``steady`` is returned when nothing is waiting, and also when nothing can be
-      admitted until the next completion or arrival: the batch is full, or (only when the
+      admitted until the next completion or arrival: the caps are reached, or (only when the
       predicted lengths are upper bounds) the first candidate fails the check for every
       start delay before the first predicted completion (:meth:`FutureMemoryCheck.blocked_delays`).
     """
@@ -290,7 +292,7 @@ class _FutureCheckPolicy(Policy):
         wait = np.asarray(state.waiting, dtype=np.int64)
         if wait.size == 0:
             return Decision(run=res, steady=bool(res.size))
-        room = _room(state, res.size)
+        room, tokens = admission_caps(state, res)
         if room <= 0:
             return Decision(run=res, steady=True)
         key = self._key(state, wait)
@@ -307,6 +309,8 @@ class _FutureCheckPolicy(Policy):
         g = state.generated[res]
         check = FutureMemoryCheck(self._remaining(state, res), state.prompt[res] + g, state.capacity)
         otil, prompt = self._otil, state.prompt
+        if prompt[first] > tokens:  # token budget: frees up only at a completion
+            return Decision(run=res, steady=True)
         if not check.fits_alone(otil[first], prompt[first]):
             return Decision(run=res, steady=self._blocked(state, check, first, res.size))
         if room == 1 or wait.size == 1:
@@ -316,6 +320,8 @@ class _FutureCheckPolicy(Policy):
         # are alive: candidates beyond this prefix cannot all fit, so lay out only these
         free = state.capacity - check.resident_load(1)
         m = int((prompt[order] + 1).cumsum().searchsorted(free, side="right")) + 1
+        if tokens < _UNCAPPED:
+            room = min(room, int(prompt[order].cumsum().searchsorted(tokens, side="right")))
         cand = order[: min(m, room + 1, order.size)]
         k = check.admit_prefix(otil[cand], prompt[cand])
         return Decision(run=np.concatenate([res, cand[: min(k, room)]]))
@@ -341,10 +347,35 @@ class _FutureCheckPolicy(Policy):
         self._quiet = None
 
 
-def _room(state: StateView, n_res: int) -> int:
-    """Free batch slots under the deployment's ``max_batch`` (a large number if uncapped)."""
-    cap = getattr(state.deployment, "max_batch", None) if state.deployment is not None else None
-    return (1 << 62) if cap is None else int(cap) - n_res
+_UNCAPPED = 1 << 62
+
+
+def admission_caps(state: StateView, run_res: np.ndarray) -> tuple[int, int]:
+    """Room left by the deployment's caps once the residents ``run_res`` are in the batch.
+
+    Returns
+    -------
+    (slots, tokens)
+        Sequences that may still join under ``max_batch``, and prompt tokens that new
+        requests may still process under ``max_tokens`` (a running resident uses one
+        token, or the rest of its prompt while prefilling); a large number when uncapped.
+    """
+    dep = state.deployment
+    cap_b = getattr(dep, "max_batch", None) if dep is not None else None
+    cap_t = getattr(dep, "max_tokens", None) if dep is not None else None
+    slots = _UNCAPPED if cap_b is None else int(cap_b) - run_res.size
+    if cap_t is None:
+        return slots, _UNCAPPED
+    left = state.prompt[run_res] - state.prefilled[run_res]
+    return slots, int(cap_t) - int(np.where(left > 0, left, 1).sum())
+
+
+def fit_caps(state: StateView, run_res: np.ndarray, new: np.ndarray) -> int:
+    """How many of ``new`` (in order, whole prompts) fit the deployment's caps."""
+    slots, tokens = admission_caps(state, run_res)
+    if tokens >= _UNCAPPED:
+        return max(0, min(slots, new.size))
+    return max(0, min(slots, int(state.prompt[new].cumsum().searchsorted(tokens, side="right"))))
 
 
 def _point_or_truth(workload: Workload) -> tuple[np.ndarray, str]:

@@ -98,7 +98,8 @@ class NestedWait(Policy):
       the batch within C); only the next iteration is guarded (``memory_guard``). When the
       running residents alone overflow, the engine evicts by the default victim rule
       (most recently admitted first). ``overflow_free`` is False.
-    - With a deployment batch cap, the batch is truncated (residents first).
+    - With deployment caps (``max_batch``, ``max_tokens``), the batch is truncated:
+      residents first, then new requests while they fit.
     - ``steady`` only in the drain phase, when nothing waits and every resident stage
       fits under the thresholds of all the segments still ahead of it.
     - The policy never reads the true lengths (``sees_output`` False).

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from fluidopt.errors import InputError
-from fluidopt.executor.policies.mcsf import FutureMemoryCheck, _room
+from fluidopt.executor.policies.mcsf import FutureMemoryCheck, admission_caps
 from fluidopt.executor.policy import Decision, Policy, StateView, register
 
 if TYPE_CHECKING:
@@ -38,14 +38,19 @@ def batch_peak(prompt: np.ndarray, output: np.ndarray) -> int:
 
 
 def form_batches(
-    prompt: np.ndarray, output: np.ndarray, capacity: int, max_batch: int | None = None
+    prompt: np.ndarray,
+    output: np.ndarray,
+    capacity: int,
+    max_batch: int | None = None,
+    max_tokens: int | None = None,
 ) -> list[tuple[np.ndarray, float]]:
     """Sorted-F's batches over the given requests (positions into the arrays).
 
     ``prompt`` and ``output`` must already be in the candidate order (ascending output,
     ties by arrival and id). Repeatedly: among the prefixes of the remaining requests
-    that are memory-feasible (:func:`batch_peak` ≤ C, and at most ``max_batch`` long),
-    take the one with the smallest F (ties: the longer prefix), remove it, continue.
+    that are memory-feasible (:func:`batch_peak` ≤ C; at most ``max_batch`` long and
+    with at most ``max_tokens`` prompt tokens in total when given), take the one with the
+    smallest F (ties: the longer prefix), remove it, continue.
 
     Returns
     -------
@@ -55,7 +60,7 @@ def form_batches(
     Raises
     ------
     InputError
-        A single request does not fit in the capacity.
+        A single request does not fit in the capacity (or its prompt in ``max_tokens``).
     """
     n = output.shape[0]
     o = output.astype(np.int64)
@@ -65,6 +70,10 @@ def form_batches(
     while start < n:
         oo, ss = o[start:], s[start:]
         m = oo.size if max_batch is None else min(oo.size, max_batch)
+        if max_tokens is not None:
+            m = min(m, int(ss.cumsum().searchsorted(max_tokens, side="right")))
+            if m == 0:
+                raise InputError(f"a prompt of {int(ss[0])} tokens exceeds the deployment's max_tokens {max_tokens}")
         # Sorted by o, the peak of prefix k is at a completion point o_j (j < k), where
         # requests j..k−1 are alive: Σ_{i=j}^{k−1} s_i + (k − j)·o_j = S_k + k·o_j − c_j
         # with S the prefix sums of s and c_j = j·o_j + S_j. It only grows with k, so
@@ -138,16 +147,18 @@ class SortedF(Policy):
     Choices:
 
     - **Memory-feasible** means: the batch's peak footprint when all its requests start
-      in the same iteration is ≤ C (:func:`batch_peak`); at most ``max_batch`` requests
-      when the deployment caps the batch. So every batch fits alone and is eventually
-      started.
+      in the same iteration is ≤ C (:func:`batch_peak`); within ``max_batch`` and
+      ``max_tokens`` when the deployment has them. So every batch fits alone and is
+      eventually started.
     - Only prefixes of the length-sorted list are considered ("greedy over requests
       sorted by o"); equal F: the longer prefix.
     - **Online arrivals**: when a request arrives (a waiting request not in the plan,
       including one returned by an eviction), the whole plan is rebuilt over all
       waiting requests; started batches are never revisited.
-    - A batch starts atomically: all its requests or none. With a batch cap, the head
-      batch also waits for enough free slots.
+    - A batch starts atomically: all its requests or none. With deployment caps
+      (``max_batch``, ``max_tokens``) the head batch also waits for enough free slots
+      and prefill tokens (batches are formed within both caps, so each can start once
+      the batch is empty).
     - Uses the true output lengths (``sees_output``); overflow-free.
     """
 
@@ -171,8 +182,14 @@ class SortedF(Policy):
         """Rebuild the plan over the waiting requests; returns the batches in run order."""
         wait = np.asarray(state.waiting, dtype=np.int64)
         cand = wait[np.argsort(self._output[wait], kind="stable")]  # (o, arrival, id)
-        cap = getattr(state.deployment, "max_batch", None) if state.deployment is not None else None
-        formed = form_batches(state.prompt[cand], self._output[cand], state.capacity, cap)
+        dep = state.deployment
+        formed = form_batches(
+            state.prompt[cand],
+            self._output[cand],
+            state.capacity,
+            getattr(dep, "max_batch", None),
+            getattr(dep, "max_tokens", None),
+        )
         order = sorted(range(len(formed)), key=lambda b: formed[b][1])  # stable: ties keep formation order
         self._plan = [cand[formed[b][0]] for b in order]
         self._in_plan[:] = False
@@ -192,14 +209,16 @@ class SortedF(Policy):
         check = FutureMemoryCheck(
             np.maximum(self._output[res] - g, 1), state.prompt[res] + g, state.capacity
         )
-        room = _room(state, res.size)
+        room, tokens = admission_caps(state, res)
         started: list[np.ndarray] = []
         while self._plan:
             batch = self._plan[0]
-            if batch.size > room or not self._fits(check, batch, state):
+            need = int(state.prompt[batch].sum())
+            if batch.size > room or need > tokens or not self._fits(check, batch, state):
                 break
             started.append(batch)
             room -= batch.size
+            tokens -= need
             self._plan.pop(0)
         if not started:
             return Decision(run=res)

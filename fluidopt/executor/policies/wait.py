@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from fluidopt.errors import InputError
+from fluidopt.executor.policies.mcsf import fit_caps
 from fluidopt.executor.policy import Decision, Policy, StateView, register
 from fluidopt.threshold_file import Thresholds, load_thresholds
 
@@ -67,9 +68,19 @@ def fit_new(state: StateView, run_res: np.ndarray, new: np.ndarray) -> np.ndarra
 
 
 def cap_batch(run: np.ndarray, n_res: int, state: StateView) -> np.ndarray:
-    """Truncate ``run`` (residents first, then new requests) to the deployment's ``max_batch``."""
-    cap = getattr(state.deployment, "max_batch", None) if state.deployment is not None else None
-    return run if cap is None or run.size <= cap else run[: int(cap)]
+    """Truncate ``run`` (``n_res`` residents first, then new requests) to the deployment's caps.
+
+    Residents beyond ``max_batch`` are dropped (they pause); new requests are kept while
+    they fit both ``max_batch`` and ``max_tokens`` (:func:`~fluidopt.executor.policies.mcsf.fit_caps`).
+    """
+    dep = state.deployment
+    if dep is None or (getattr(dep, "max_batch", None) is None and getattr(dep, "max_tokens", None) is None):
+        return run
+    res = run[:n_res]
+    if dep.max_batch is not None and res.size > dep.max_batch:
+        res = res[: int(dep.max_batch)]
+    new = run[n_res:]
+    return np.concatenate([res, new[: fit_caps(state, res, new)]])
 
 
 @register
@@ -109,7 +120,8 @@ class Wait(Policy):
       the next iteration is guarded (``memory_guard``); if the running residents alone
       overflow, the engine evicts by the default victim rule (most recently admitted
       first); ``overflow_free`` is False.
-    - With a deployment batch cap, the batch is truncated (residents first).
+    - With deployment caps (``max_batch``, ``max_tokens``), the batch is truncated:
+      residents first, then new requests while they fit (:func:`cap_batch`).
     - ``steady`` when the batch is exactly all residents and nothing is admitted, which
       then holds until the next arrival or completion.
     - Requests of no type are an InputError. The type's (prompt, output) in the file
