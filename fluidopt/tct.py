@@ -194,13 +194,10 @@ def executor_schedules(
         from fluidopt.executor.policy import make_policy
     except ImportError:
         return out
-    wl = workload
-    if "mc-sf" in policies and workload.pred is None:
-        wl = workload.replace(pred=workload.output)
     for name in policies:
         try:
             policy = make_policy(name)
-            run = simulate(wl, unit_deployment(capacity), policy, capacity=capacity)
+            run = simulate(workload, unit_deployment(capacity), policy, capacity=capacity)
         except Exception:  # noqa: BLE001 — a policy that is missing or fails is just not used
             continue
         rec = run.records

@@ -17,6 +17,7 @@ POLICY_MODULES = (
     "mcsf",
     "robust",
     "sorted_f",
+    "replay",
 )
 
 for _name in POLICY_MODULES:
