@@ -35,9 +35,10 @@ def test_two_types_over_capacity(interface: str) -> None:
     assert r.kv_in_use == pytest.approx(60, rel=1e-7)
 
 
-def test_single_type_admits_the_edge_of_the_region() -> None:
+@pytest.mark.parametrize("interface", ["pyomo", "cvxpy"])
+def test_single_type_admits_the_edge_of_the_region(interface: str) -> None:
     """λ = 10 of type a: x = 1/0.128333 = 7.7922, and then M = C exactly."""
-    r = fluid_lp([FluidType(10, 2, 2)], LIN)
+    r = fluid_lp([FluidType(10, 2, 2)], LIN, interface=interface)
     assert r.admitted_rates[0] == pytest.approx(1 / CA)
     assert r.shed_rates[0] == pytest.approx(10 - 1 / CA)
     assert r.admitted_rates[0] == pytest.approx(10 * fluid_benchmark([FluidType(10, 2, 2)], LIN).max_stable_scale)
@@ -60,28 +61,30 @@ def test_latency_and_ttft_targets(interface: str) -> None:
     assert r3.admitted_rates[0] == pytest.approx(5)
 
 
-def test_values_and_fairness() -> None:
+@pytest.mark.parametrize("interface", ["pyomo", "cvxpy"])
+def test_values_and_fairness(interface: str) -> None:
     # Value 10 per token of type a makes a the better use of capacity: 20/CA > 3/CB.
-    r = fluid_lp([FluidType(5, 2, 2), FluidType(5, 1, 3)], LIN, values=[10, 1])
+    r = fluid_lp([FluidType(5, 2, 2), FluidType(5, 1, 3)], LIN, values=[10, 1], interface=interface)
     assert r.admitted_rates[0] == pytest.approx(5)
     assert r.admitted_rates[1] == pytest.approx((1 - 5 * CA) / CB)
     # A floor of 80% of both demands does not fit (5·(CA + CB)·0.8 = 1.173 > 1).
-    bad = fluid_lp([FluidType(5, 2, 2), FluidType(5, 1, 3)], LIN, fairness=0.8)
+    bad = fluid_lp([FluidType(5, 2, 2), FluidType(5, 1, 3)], LIN, fairness=0.8, interface=interface)
     assert bad.status == "infeasible" and bad.admitted_rates is None
     # A 50% floor on a forces 2.5/s of a; b gets the rest.
-    f = fluid_lp([FluidType(5, 2, 2), FluidType(5, 1, 3)], LIN, fairness=[0.5, 0])
+    f = fluid_lp([FluidType(5, 2, 2), FluidType(5, 1, 3)], LIN, fairness=[0.5, 0], interface=interface)
     assert f.admitted_rates == pytest.approx([2.5, (1 - 2.5 * CA) / CB])
 
 
-def test_capacity_price_matches_finite_difference() -> None:
+@pytest.mark.parametrize("interface", ["pyomo", "cvxpy"])
+def test_capacity_price_matches_finite_difference(interface: str) -> None:
     types = [FluidType(5, 2, 2), FluidType(5, 1, 3)]
-    r = fluid_lp(types, LIN)
+    r = fluid_lp(types, LIN, interface=interface)
     h = 1e-4
-    up = fluid_lp(types, LIN, capacity=60 + h).throughput_tokens_per_s
-    down = fluid_lp(types, LIN, capacity=60 - h).throughput_tokens_per_s
+    up = fluid_lp(types, LIN, capacity=60 + h, interface=interface).throughput_tokens_per_s
+    down = fluid_lp(types, LIN, capacity=60 - h, interface=interface).throughput_tokens_per_s
     assert r.capacity_token_price == pytest.approx((up - down) / (2 * h), rel=1e-5)
     # demand price: one more request/s of b
-    bump = fluid_lp([FluidType(5, 2, 2), FluidType(5 + h, 1, 3)], LIN).throughput_tokens_per_s
+    bump = fluid_lp([FluidType(5, 2, 2), FluidType(5 + h, 1, 3)], LIN, interface=interface).throughput_tokens_per_s
     assert r.duals["demand[1]"] == pytest.approx((bump - r.throughput_tokens_per_s) / h, rel=1e-5)
 
 
