@@ -11,8 +11,14 @@ where r_i is the predicted number of service iterations resident i still needs, 
 current footprint (prompt + generated tokens) and s_j, õ_j a candidate's prompt and
 predicted output length (all in tokens; k counts iterations, which are rounds in the unit
 model). Between two predicted completions every term grows with k, so the check looks
-only at the predicted completion points; :class:`FutureMemoryCheck` does this in
-O(|S ∪ U|) vectorised work per candidate after one O(|S| log |S|) sort per decision.
+only at the predicted completion points; :class:`FutureMemoryCheck` does this on a
+grid of the residents' and candidates' ends: one O(|S| log |S|) sort per decision, a
+scalar test for the first candidate, then O(|S ∪ U|) array work per candidate, done
+for a block of candidates at once (:meth:`FutureMemoryCheck.admit_prefix`). Decisions
+that would admit nothing until the next completion are marked ``steady`` so the engine
+can skip them (see :class:`_FutureCheckPolicy`).
+
+``benchmarks/executor/mcsf_check.py`` times the check against an every-round check.
 """
 
 from __future__ import annotations
