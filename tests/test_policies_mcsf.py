@@ -18,6 +18,7 @@ from fluidopt.deployment import unit_deployment
 from fluidopt.errors import InputError
 from fluidopt.executor.engine import simulate
 from fluidopt.executor.policies.mcsf import HSF, MCSF, FutureMemoryCheck, MCBenchmark, naive_future_check
+from fluidopt.executor.policies.robust import Amax
 from fluidopt.executor.policy import StateView, make_policy
 from fluidopt.workload import Workload
 
@@ -306,6 +307,13 @@ class _NoShortcut(HSF):
         return False
 
 
+class _AmaxNoShortcut(Amax):
+    name = "amax-no-shortcut"
+
+    def _blocked(self, state, check, first, n_res):  # type: ignore[no-untyped-def]
+        return False
+
+
 rows = st.lists(
     st.tuples(st.integers(0, 12), st.integers(1, 6), st.integers(1, 9), st.integers(0, 6)),
     min_size=1,
@@ -344,10 +352,12 @@ def test_never_evict_with_right_lengths(data, slack) -> None:
 def test_shortcuts_do_not_change_the_schedule(data, slack) -> None:
     """The steady / blocked-delay shortcuts only skip decisions that would admit nothing."""
     w, cap = _frame(data, slack)
-    fast = simulate(w, unit_deployment(), HSF(), capacity=cap)
-    slow = simulate(w, unit_deployment(), _NoShortcut(), capacity=cap)
-    pd.testing.assert_frame_equal(fast.records, slow.records)
-    assert fast.run["iterations"] == slow.run["iterations"]
+    # H-SF: exact lengths; Amax: upper bounds, so requests finish before predicted
+    for fast_pol, slow_pol in ((HSF(), _NoShortcut()), (Amax(), _AmaxNoShortcut())):
+        fast = simulate(w, unit_deployment(), fast_pol, capacity=cap)
+        slow = simulate(w, unit_deployment(), slow_pol, capacity=cap)
+        pd.testing.assert_frame_equal(fast.records, slow.records)
+        assert fast.run["iterations"] == slow.run["iterations"]
 
 
 def test_amax_needs_intervals() -> None:
