@@ -200,6 +200,8 @@ def plan(
     latency_target: float | None = None,
     headroom: float = 0.0,
     time_limit: float = 30.0,
+    volume: np.ndarray | None = None,
+    work: np.ndarray | None = None,
 ) -> FleetPlan:
     """Minimum-cost GPU counts and routing keeping every GPU inside its stable region.
 
@@ -213,6 +215,9 @@ def plan(
         Fluid end-to-end latency target L (s) for every type.
     headroom
         Fraction of each GPU's KV capacity kept free, in [0, 1).
+    volume, work
+        Per-type V_j (token·iterations) and per-(type, kind) u_jg (s) to use instead of
+        the values at the types' lengths — e.g. per-request means of a binned trace.
     """
     from fluidopt.errors import InputError
     from fluidopt.solver import SolveOptions, solve
@@ -224,8 +229,14 @@ def plan(
     data = FleetData(
         rate=np.array([t.rate for t in types], dtype=np.float64),
         output=output,
-        volume=output * prompt + output * (output + 1) / 2,
-        work=np.column_stack([np.asarray(k.deployment.marginal_work(prompt, output), dtype=np.float64).reshape(-1) for k in kinds]),
+        volume=output * prompt + output * (output + 1) / 2 if volume is None else np.asarray(volume, dtype=np.float64),
+        work=(
+            np.column_stack(
+                [np.asarray(k.deployment.marginal_work(prompt, output), dtype=np.float64).reshape(-1) for k in kinds]
+            )
+            if work is None
+            else np.asarray(work, dtype=np.float64)
+        ),
         c0=np.array([k.deployment.time.c0 for k in kinds], dtype=np.float64),
         capacity=np.array([(1 - headroom) * k.deployment.capacity for k in kinds], dtype=np.float64),
         cost=np.array([k.cost_per_hour for k in kinds], dtype=np.float64),

@@ -399,7 +399,10 @@ def fluid_lp(
     from fluidopt.models import fluid_lp as lp
     from fluidopt.solver import SolveOptions, solve
 
-    arrays = types if isinstance(types, FluidArrays) else FluidArrays.build(types, deployment, capacity)  # type: ignore[arg-type]
+    if isinstance(types, FluidArrays):
+        arrays = types if capacity is None else FluidArrays(**{**types.__dict__, "capacity": float(capacity)})
+    else:
+        arrays = FluidArrays.build(types, deployment, capacity)  # type: ignore[arg-type]
     data = lp.FluidLPData.from_arrays(
         arrays, latency_targets=latency_targets, ttft_target=ttft_target, fairness=fairness, values=values
     )

@@ -26,7 +26,7 @@ def _types_and_deployment(
 ) -> tuple[list[Any], Any, dict[str, Any]]:
     """Resolve (--workload | --types) and (--deployment, --d0/--d1/--capacity)."""
     from fluidopt.bounds.fluid import parse_types
-    from fluidopt.calibrate import resolve_deployment, types_from_workload
+    from fluidopt.calibrate import resolve_deployment
 
     dep = resolve_deployment(deployment, d0=d0, d1=d1, capacity=capacity)
     if (workload is None) == (types is None):
@@ -36,9 +36,17 @@ def _types_and_deployment(
         return parse_types(types), dep, {**info, "types_from": "command line"}
     from fluidopt.traces import load_workload
 
+    from fluidopt.calibrate import arrays_from_workload
+
     w = load_workload(workload, seed=seed)
-    fluid_types, bins = types_from_workload(w, n_output_bins=output_bins)
-    return fluid_types, dep, {**info, "workload": w.name, "workload_digest": w.digest(), "types_from": "binning"}
+    # per-request means of V and u (not V at the mean lengths), rates count / span
+    arrays = arrays_from_workload(w, dep, n_output_bins=output_bins).arrays
+    return arrays, dep, {**info, "workload": w.name, "workload_digest": w.digest(), "types_from": "binning"}
+
+
+def demand_of(types: Any) -> list[float]:
+    """Rates of a list of FluidType or of FluidArrays (1/s)."""
+    return [float(x) for x in types.rate] if hasattr(types, "rate") and not isinstance(types, list) else [t.rate for t in types]
 
 
 def _common(f: Any) -> Any:
@@ -91,10 +99,11 @@ def register(app: click.Group) -> None:
 
         Times in seconds, rates per second, memory in KV tokens.
         """
-        from fluidopt.bounds.fluid import fluid_benchmark
+        from fluidopt.bounds.fluid import FluidArrays, fluid_benchmark, fluid_from_arrays
 
         types, dep, info = _types_and_deployment(workload, types_spec, deployment, d0, d1, capacity, output_bins, seed)
-        out = {**fluid_benchmark(types, dep).to_dict(), "inputs": info}
+        bench = fluid_from_arrays(types) if isinstance(types, FluidArrays) else fluid_benchmark(types, dep)
+        out = {**bench.to_dict(), "inputs": info}
         emit(out, as_json, _render_fluid)
 
     @app.command("fluid-lp")
@@ -119,10 +128,11 @@ def register(app: click.Group) -> None:
             latency_targets=_floats(latency_target, "latency-target"),
             ttft_target=ttft_target,
             fairness=_floats(fairness, "fairness"),
-            values=[vals] * len(types) if isinstance(vals, float) else vals,
+            values=[vals] * len(demand_of(types)) if isinstance(vals, float) else vals,
             interface=interface,
         )
-        out = {**res.to_dict(), "demand_rates": [t.rate for t in types], "inputs": info}
+        demand = demand_of(types)
+        out = {**res.to_dict(), "demand_rates": demand, "inputs": info}
 
         def render(d: dict[str, Any]) -> None:
             print_mapping(d, title="fluid LP", skip=("labels",))
@@ -201,13 +211,23 @@ def register(app: click.Group) -> None:
 
         if (workload is None) == (types_spec is None):
             raise InputError("give exactly one of --workload W or --types RATE:PROMPT:OUTPUT[,...]")
+        kinds = parse_gpus(gpus)
+        volume = work = None
         if types_spec is not None:
             types = parse_types(types_spec)
         else:
+            import numpy as np
+
+            from fluidopt.calibrate import arrays_from_workload
             from fluidopt.traces import load_workload
 
-            types, _ = types_from_workload(load_workload(workload, seed=seed), n_output_bins=output_bins)
-        res = plan(types, parse_gpus(gpus), latency_target=latency_target, headroom=headroom)
+            w = load_workload(workload, seed=seed)
+            types, _ = types_from_workload(w, n_output_bins=output_bins)
+            # per-request means of V and of u on every kind
+            per_kind = [arrays_from_workload(w, k.deployment, n_output_bins=output_bins).arrays for k in kinds]
+            volume = per_kind[0].volume
+            work = np.column_stack([a.work for a in per_kind])
+        res = plan(types, kinds, latency_target=latency_target, headroom=headroom, volume=volume, work=work)
         if res.status == "infeasible":
             raise FluidoptError(
                 "no plan: the demand cannot be served within the GPU count limits"
