@@ -1,0 +1,86 @@
+"""`fluidopt solve` and `fluidopt score` on instances small enough to close in a second."""
+
+from __future__ import annotations
+
+import pandas as pd
+import pytest
+
+# Three requests (s = 1, o = 2) at round 0 and C = 5: the optimum starts them at 0, 1, 2
+# (loads 2, 3+2, 3+2, 3) and Σ c = 2 + 3 + 4 = 9; two together would need 3 + 3 = 6 > 5.
+SMALL = pd.DataFrame({"id": [10, 11, 12], "arrival": [0, 0, 0], "prompt": [1, 1, 1], "output": [2, 2, 2]})
+
+
+@pytest.fixture
+def small(tmp_path):
+    path = tmp_path / "small.csv"
+    SMALL.to_csv(path, index=False)
+    return path
+
+
+def test_solve_json_reports_optimum_and_starts(cli, small) -> None:
+    res = cli("solve", "--workload", small, "--capacity", 5, "--json")
+    assert res.code == 0, res.err
+    out = res.json()
+    assert out["status"] == "optimal"
+    assert out["objective_tct"] == 9 and out["best_bound"] == 9 and out["gap"] == 0
+    assert out["n_requests"] == 3
+    assert sorted(out["starts"].values()) == [0, 1, 2]
+    assert set(out["starts"]) == {"10", "11", "12"}
+    assert out["check"]["accepted"] and out["check"]["tct_executor"] == 9
+    assert out["seconds"] >= 0
+
+
+def test_solve_table_export_and_schedule(cli, small, tmp_path) -> None:
+    mps, sched = tmp_path / "m.mps", tmp_path / "s.csv"
+    res = cli("solve", "-w", small, "-C", 5, "--export", mps, "--schedule", sched, "--builder", "pyomo")
+    assert res.code == 0, res.err
+    assert "optimal" in res.out and "accepted" in res.out
+    assert mps.read_text().startswith("*") or "ROWS" in mps.read_text()
+    frame = pd.read_csv(sched)
+    assert (frame["completion"] - frame["start"] == frame["output"]).all()
+    assert frame["completion"].sum() == 9
+
+
+def test_solve_time_limit_is_not_an_error(cli) -> None:
+    res = cli("solve", "-w", "kv-synthetic-1", "-n", "10", "--time-limit", "1", "--json")
+    assert res.code == 0, res.err
+    out = res.json()
+    assert out["status"] == "time_limit"
+    assert out["best_bound"] < out["objective_tct"] and out["gap"] > 0
+    assert out["check"]["accepted"]
+
+
+@pytest.mark.parametrize(
+    "args,needle",
+    [
+        (("-w", "no-such-workload", "-C", "5"), "unknown workload"),
+        (("-C", "2"), "more than the capacity 2"),
+        (("-C", "5", "--export", "model.txt"), ".mps or .lp"),
+    ],
+)
+def test_solve_bad_input_is_one_line_exit_2(cli, small, args, needle) -> None:
+    if "-w" not in args:
+        args = ("-w", small, *args)
+    res = cli("solve", *args)
+    assert res.code == 2
+    assert needle in res.err
+    assert len(res.err.strip().splitlines()) == 1
+
+
+def test_score_reports_ratios_to_the_optimum(cli, small) -> None:
+    res = cli("score", "-w", small, "-C", 6, "--policies", "mc-sf,h-sf,sorted-f,fcfs,amax,amin", "--json")
+    assert res.code == 0, res.err
+    out = res.json()
+    assert out["reference_kind"] == "optimum"
+    assert out["intervals_added"] == {"alpha": 0.5, "seed": 0}
+    for name, row in out["policies"].items():
+        if row["tct"] is not None:
+            assert row["ratio"] == row["tct"] / out["objective_tct"] >= 1.0, name
+    assert out["policies"]["h-sf"]["tct"] is not None
+
+
+def test_score_table_and_unknown_policy(cli, small) -> None:
+    res = cli("score", "-w", small, "-C", 5, "--policies", "mc-sf")
+    assert res.code == 0 and "ratio to optimum" in res.out
+    bad = cli("score", "-w", small, "-C", 5, "--policies", "nope")
+    assert bad.code == 2 and "unknown policy" in bad.err
