@@ -51,11 +51,15 @@ DEPLOYMENTS = {
 TOKEN_CAPPED_POLICIES = {"fcfs", "vllm", "sarathi", "sf", "alpha-greedy", "alpha-beta"}
 #: Policies that declare overflow-freedom when their lengths are right (the workloads
 #: below always have pred_hi ≥ o; ``pred`` may be wrong, so MC-SF is exercised both ways).
-NEVER_EVICT_WITH_RIGHT_LENGTHS = {"h-sf", "amax"}
+NEVER_EVICT_WITH_RIGHT_LENGTHS = {"h-sf", "amax", "fixed-schedule"}
 
 
-def policy_factory(name: str, workload: Workload, data: Any = None) -> Policy:
+def policy_factory(name: str, workload: Workload, capacity: int) -> Policy:
     """Instantiate a registered policy with parameters it needs on the test workloads."""
+    if name == "fixed-schedule":
+        # replay the (contiguous, eviction-free) schedule H-SF finds on the instance
+        hsf = simulate(workload, unit_deployment(), "h-sf", capacity=capacity).records
+        return make_policy(name, starts=dict(zip(hsf["id"].tolist(), hsf["start"].astype(int).tolist())))
     if name == "wait":
         return make_policy("wait", thresholds={0: 2, 1: 1})
     if name == "nested-wait":
@@ -274,8 +278,8 @@ def small_instances(draw: Any, unit: bool) -> tuple[Workload, int]:
 
 def _check_against_reference(name: str, dep_key: str, workload: Workload, capacity: int) -> None:
     dep = DEPLOYMENTS[dep_key]
-    res = simulate(workload, dep, policy_factory(name, workload), capacity=capacity, event_log=True)
-    ref = reference_simulate(workload, dep.with_capacity(capacity), capacity, policy_factory(name, workload))
+    res = simulate(workload, dep, policy_factory(name, workload, capacity), capacity=capacity, event_log=True)
+    ref = reference_simulate(workload, dep.with_capacity(capacity), capacity, policy_factory(name, workload, capacity))
     rec = res.records
     for col in ("first_admitted", "start", "first_token", "completion", "finished", "evictions", "wasted_tokens"):
         np.testing.assert_array_equal(rec[col].to_numpy(), np.asarray(ref[col]), err_msg=f"{name}/{dep_key}: {col}")
@@ -305,7 +309,13 @@ def _check_against_reference(name: str, dep_key: str, workload: Workload, capaci
 ALL_POLICIES = sorted(POLICIES)
 
 
+#: Policies defined for the unit-time model only.
+UNIT_ONLY_POLICIES = {"fixed-schedule"}
+
+
 def _deployments_for(name: str) -> list[str]:
+    if name in UNIT_ONLY_POLICIES:
+        return ["unit"]
     keys = ["unit", "linear-kv", "affine", "affine-capped"]
     if name in TOKEN_CAPPED_POLICIES:
         keys.append("affine-chunked")
@@ -327,7 +337,7 @@ def test_every_registered_policy_is_covered() -> None:
     frame = pd.DataFrame({"arrival": [0.0], "prompt": [1], "output": [1], "pred_lo": [1], "pred_hi": [1], "type": [0]})
     w = Workload.from_frame(frame)
     for name in POLICIES:
-        assert policy_factory(name, w).name == name
+        assert policy_factory(name, w, 2).name == name
 
 
 # ---------------------------------------------------------------------- fast path = slow path

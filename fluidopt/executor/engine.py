@@ -57,6 +57,11 @@ from fluidopt.executor.policy import Decision, Policy, StateView, make_policy
 __all__ = ["simulate", "RunResult"]
 
 _FUTURE, _WAITING, _RESIDENT, _DONE = 0, 1, 2, 3
+
+try:  # the C function behind np.count_nonzero, without its Python wrapper (hot loop)
+    from numpy._core.multiarray import count_nonzero as _cnz
+except ImportError:  # pragma: no cover - other numpy layouts
+    _cnz = np.count_nonzero
 _NO_PROGRESS_LIMIT = 10_000
 _EMPTY = np.empty(0, dtype=np.int64)
 
@@ -81,6 +86,7 @@ class _WaitingQueue:
         self.lo = 0
         self.hi = 0
         self.rank = rank
+        self.version = 0  # bumped on every change (the engine caches its read-only view)
 
     def __len__(self) -> int:
         return self.hi - self.lo
@@ -99,11 +105,13 @@ class _WaitingQueue:
             self._compact()
         self.buf[self.hi : self.hi + k] = idx
         self.hi += k
+        self.version += 1
 
     def remove_admitted(self, k: int, status: np.ndarray) -> None:
         """Drop the ``k`` requests whose status just left WAITING."""
+        self.version += 1
         head = self.buf[self.lo : self.lo + k]
-        if (status[head] != _WAITING).all():
+        if not _cnz(status[head] == _WAITING):
             self.lo += k
             return
         seg = self.buf[self.lo : self.hi]
@@ -112,6 +120,7 @@ class _WaitingQueue:
         self.hi = self.lo + keep.shape[0]
 
     def insert(self, idx: np.ndarray) -> None:
+        self.version += 1
         merged = np.concatenate([self.buf[self.lo : self.hi], idx])
         merged = merged[np.argsort(self.rank[merged], kind="stable")]
         self.lo, self.hi = 0, merged.shape[0]
@@ -259,6 +268,10 @@ class _Engine:
         self.arange = np.arange(max(n, 1), dtype=np.int64)
         self.waiting = _WaitingQueue(n, self.rank)
         self.res = _EMPTY
+        self._wview_version = -1
+        self._rview_src: np.ndarray | None = None
+        self.next_arr = float(self.arr_sorted[0]) if n else math.inf
+        self.p = 0
         self.kv = 0
         tm = deployment.time
         self.unit = bool(tm.is_unit)
@@ -308,14 +321,19 @@ class _Engine:
             return 1.0
         return self.c0 + self.c_seq * batch + self.c_kv * kv_run + self.c_new * new_tokens + self.c_pf2 * chunk_sq
 
-    def _refresh_view(self, clock: float, p: int) -> None:
+    def _refresh_view(self, clock: float) -> None:
         v = self.view
         v.clock = clock
         v.iteration = self.iters
         v.kv_used = self.kv
-        v.waiting = _ro(self.waiting.array())
-        v.resident = _ro(self.res)
-        v.next_arrival = float(self.arr_sorted[p]) if p < self.n else math.inf
+        w = self.waiting
+        if w.version != self._wview_version:
+            v.waiting = _ro(w.array())
+            self._wview_version = w.version
+        if self.res is not self._rview_src:
+            v.resident = _ro(self.res)
+            self._rview_src = self.res
+        v.next_arrival = self.next_arr
 
     def _evict(self, idx: np.ndarray) -> None:
         """Evict residents ``idx``: lose KV and generated tokens, back to waiting."""
@@ -337,7 +355,7 @@ class _Engine:
         k = arr.shape[0]
         ar = self.arange[:k]
         self.stamp[arr] = ar
-        if (self.stamp[arr] != ar).any():
+        if _cnz(self.stamp[arr] != ar):
             raise PolicyError(f"{self.policy.name}: duplicate request in decision.{what}")
 
     def _as_index(self, arr: Any, what: str) -> np.ndarray:
@@ -361,6 +379,7 @@ class _Engine:
         arr_sorted = self.arr_sorted
         order = self.order
         waiting = self.waiting
+        view = self.view
         clock = 0.0
         p = 0  # requests order[:p] have arrived (been registered)
         self.n_done = 0
@@ -372,17 +391,17 @@ class _Engine:
             start_time = float(math.ceil(start_time))
         while self.n_done < n:
             # register arrivals up to the clock
-            if p < n and arr_sorted[p] <= clock:
+            if self.next_arr <= clock:
                 q = int(np.searchsorted(arr_sorted, clock, side="right"))
                 new = order[p:q]
                 status[new] = _WAITING
                 waiting.extend(new)
                 p = q
-            n_wait = len(waiting)
-            n_res = self.res.shape[0]
-            if n_wait == 0 and n_res == 0:
+                self.p = p
+                self.next_arr = float(arr_sorted[p]) if p < n else math.inf
+            if waiting.hi == waiting.lo and self.res.shape[0] == 0:
                 # nothing to decide: jump to the next arrival
-                nxt = float(arr_sorted[p])
+                nxt = self.next_arr
                 clock = float(math.ceil(nxt)) if self.unit else max(clock, nxt)
                 continue
             if self.max_iterations is not None and self.iters >= self.max_iterations:
@@ -391,24 +410,42 @@ class _Engine:
             steps += 1
             if self.progress is not None and steps % 2048 == 0:
                 self.progress(self.n_done, n, clock)
-            self._refresh_view(clock, p)
-            dec = policy.decide(self.view)
+            self._refresh_view(clock)
+            dec = policy.decide(view)
             self.iter_evictions = 0
             evict = dec.evict
             if evict is not None and len(evict):
                 ev = self._as_index(evict, "evict")
                 self._check_unique(ev, "evict")
-                if (status[ev] != _RESIDENT).any():
+                if _cnz(status[ev] != _RESIDENT):
                     raise PolicyError(f"{policy.name}: decision.evict lists a request that is not resident")
                 self._evict(ev)
             else:
                 ev = _EMPTY
-            run = self._as_index(dec.run, "run")
+            run_obj = dec.run
+            if run_obj is view.resident and not ev.shape[0]:
+                # the resident set handed to the policy: valid, unique, nothing to admit
+                run = self.res
+                n_admit = 0
+                is_wait = None
+            else:
+                run = self._as_index(run_obj, "run")
+                if run.shape[0]:
+                    if ev.shape[0] and _cnz(np.isin(run, ev)):
+                        raise PolicyError(f"{policy.name}: a request is both evicted and run in one decision")
+                    self._check_unique(run, "run")
+                    st = status[run]
+                    is_wait = st == _WAITING
+                    n_admit = int(_cnz(is_wait))
+                    if n_admit + _cnz(st == _RESIDENT) != run.shape[0]:
+                        raise PolicyError(
+                            f"{policy.name}: decision.run lists a request that is neither waiting nor resident"
+                        )
             if run.shape[0] == 0:
                 # idle
                 targets = []
                 if p < n:
-                    targets.append(float(arr_sorted[p]))
+                    targets.append(self.next_arr)
                 if dec.wake_at is not None:
                     if not dec.wake_at > clock:
                         raise PolicyError(f"{policy.name}: wake_at {dec.wake_at} is not later than the clock {clock}")
@@ -431,24 +468,15 @@ class _Engine:
                         stop_reason = "no-progress"
                         break
                 continue
-            if ev.shape[0] and np.isin(run, ev).any():
-                raise PolicyError(f"{policy.name}: a request is both evicted and run in one decision")
-            self._check_unique(run, "run")
-            st = status[run]
-            is_wait = st == _WAITING
-            n_admit = int(np.count_nonzero(is_wait))
-            if n_admit + int(np.count_nonzero(st == _RESIDENT)) != run.shape[0]:
-                raise PolicyError(f"{policy.name}: decision.run lists a request that is neither waiting nor resident")
             if (
                 dec.steady
                 and n_admit == 0
                 and ev.shape[0] == 0
-                and run.shape[0] == self.res.shape[0]
                 and dec.chunk is None
-                and (self.prefilled[run] == self.prompt[run]).all()
+                and run.shape[0] == self.res.shape[0]
+                and not _cnz(self.prefilled[run] != self.prompt[run])
             ):
-                k = self._fast_forward(run, clock, p)
-                if k:
+                if self._fast_forward(run, clock):
                     clock = self.clock_after
                     no_progress = 0
                     continue
@@ -456,11 +484,14 @@ class _Engine:
                 adm = run[is_wait]
                 status[adm] = _RESIDENT
                 self.admitted_at[adm] = clock
-                fa = self.first_admitted[adm]
-                self.first_admitted[adm] = np.where(np.isnan(fa), clock, fa)
+                # first admission ever: fmin ignores the NaN of never-admitted requests
+                self.first_admitted[adm] = np.fmin(self.first_admitted[adm], clock)
                 waiting.remove_admitted(n_admit, status)
-                self.res = np.concatenate([self.res, adm])
-            ran = self._iteration(run, dec, clock)
+                self.res = np.concatenate((self.res, adm))
+            if dec.chunk is None:
+                ran = self._iteration_whole(run, clock)
+            else:
+                ran = self._iteration_chunked(run, dec.chunk, clock)
             if ran:
                 clock = self.clock_after
                 no_progress = 0
@@ -477,35 +508,86 @@ class _Engine:
             stop_reason = "stalled"
         return self._result(clock, start_time, stop_reason)
 
-    def _iteration(self, run: np.ndarray, dec: Decision, clock: float) -> bool:
-        """Apply one iteration of ``run``; returns False if every member was evicted."""
-        prefilled, generated, prompt = self.prefilled, self.generated, self.prompt
-        pre = prefilled[run]
-        gen = generated[run]
-        pr = prompt[run]
+    def _iteration_whole(self, run: np.ndarray, clock: float) -> bool:
+        """One iteration in which every member finishes its prompt (``chunk=None``):
+        every member emits one token. Same accounting as :meth:`_iteration_chunked`,
+        with fewer array operations (the common case)."""
+        pre = self.prefilled[run]
+        gen = self.generated[run]
+        pr = self.prompt[run]
         rem = pr - pre
-        if dec.chunk is None:
-            ch = rem
-        else:
-            ch = np.asarray(dec.chunk)
-            if ch.shape != run.shape:
-                raise PolicyError(f"{self.policy.name}: decision.chunk must align with decision.run")
-            ch = ch.astype(np.int64, copy=False)
-            pf = rem > 0
-            ch = np.where(pf, ch, 0)
-            if ((ch < 1) & pf).any() or (ch > rem).any():
-                raise PolicyError(f"{self.policy.name}: a prefill chunk is outside 1..remaining prompt")
+        n_pf = int(_cnz(rem))
+        tot_ch = int(rem.sum()) if n_pf else 0
+        B = run.shape[0]
+        kv_end = self.kv + tot_ch + B
+        if kv_end > self.C:
+            ones = np.ones(B, dtype=bool)
+            return self._iteration_general(run, rem, pre, gen, pr, ones, clock)
+        if self.max_batch is not None and B > self.max_batch:
+            raise PolicyError(f"{self.policy.name}: batch of {B} exceeds the deployment's max_batch {self.max_batch}")
+        n_new = tot_ch + B - n_pf
+        if self.max_tokens is not None and n_new > self.max_tokens:
+            raise PolicyError(
+                f"{self.policy.name}: {n_new} new tokens exceed the deployment's max_tokens {self.max_tokens}"
+            )
+        kv_run = int(pr.sum()) + int(gen.sum()) + B
+        csq = int(rem @ rem) if n_pf else 0
+        tau = self._tau(B, kv_run, n_new, csq)
+        if n_pf:
+            self.prefilled[run] = pr
+        gen1 = gen + 1
+        self.generated[run] = gen1
+        clock = self._account(tau, kv_end, B, n_new, B, clock)
+        if n_pf:
+            first = gen == 0
+            if _cnz(first):
+                idx = run[first]
+                self.first_token[idx] = np.fmin(self.first_token[idx], clock)
+        fin = gen1 == self.output[run]
+        if _cnz(fin):
+            self._complete(run[fin], clock)
+        self.clock_after = clock
+        return True
+
+    def _iteration_chunked(self, run: np.ndarray, chunk: Any, clock: float) -> bool:
+        """One iteration with explicit prefill chunks (entries of decoding members ignored)."""
+        pre = self.prefilled[run]
+        gen = self.generated[run]
+        pr = self.prompt[run]
+        rem = pr - pre
+        ch = np.asarray(chunk)
+        if ch.shape != run.shape:
+            raise PolicyError(f"{self.policy.name}: decision.chunk must align with decision.run")
+        pf = rem > 0
+        ch = np.where(pf, ch, 0).astype(np.int64, copy=False)
+        if _cnz(ch > rem) or _cnz(pf & (ch < 1)):
+            raise PolicyError(f"{self.policy.name}: a prefill chunk is outside 1..remaining prompt")
+        emit = pre + ch == pr
+        return self._iteration_general(run, ch, pre, gen, pr, emit, clock)
+
+    def _iteration_general(
+        self,
+        run: np.ndarray,
+        ch: np.ndarray,
+        pre: np.ndarray,
+        gen: np.ndarray,
+        pr: np.ndarray,
+        emit: np.ndarray,
+        clock: float,
+    ) -> bool:
+        """Apply one iteration: ``ch`` prompt tokens per member, ``emit`` whether it emits
+        a token; evicts on overflow; returns False if every member was evicted."""
+        rem = pr - pre
         new_pre = pre + ch
-        emit = new_pre == pr
         new_gen = gen + emit
-        kv_end = self.kv + int(ch.sum()) + int(np.count_nonzero(emit))
+        kv_end = self.kv + int(ch.sum()) + int(_cnz(emit))
         if kv_end > self.C:
             run, ch, rem, new_pre, new_gen, emit, kv_end = self._overflow(run, ch, rem, new_pre, new_gen, emit, kv_end)
             if run.shape[0] == 0:
                 return False
         B = run.shape[0]
         tot_ch = int(ch.sum())
-        n_new = tot_ch + int(np.count_nonzero(rem == 0))
+        n_new = tot_ch + B - int(_cnz(rem))
         if self.max_batch is not None and B > self.max_batch:
             raise PolicyError(f"{self.policy.name}: batch of {B} exceeds the deployment's max_batch {self.max_batch}")
         if self.max_tokens is not None and n_new > self.max_tokens:
@@ -513,12 +595,26 @@ class _Engine:
                 f"{self.policy.name}: {n_new} new tokens exceed the deployment's max_tokens {self.max_tokens}"
             )
         kv_run = int(new_pre.sum()) + int(new_gen.sum())
-        csq = int((ch * ch).sum()) if tot_ch else 0
+        csq = int(ch @ ch) if tot_ch else 0
         tau = self._tau(B, kv_run, n_new, csq)
-        prefilled[run] = new_pre
-        generated[run] = new_gen
+        self.prefilled[run] = new_pre
+        self.generated[run] = new_gen
+        n_emit = _cnz(emit)
+        clock = self._account(tau, kv_end, B, n_new, n_emit, clock)
+        first = emit & (new_gen == 1)
+        if _cnz(first):
+            idx = run[first]
+            self.first_token[idx] = np.fmin(self.first_token[idx], clock)
+        fin = new_gen == self.output[run]
+        if _cnz(fin):
+            self._complete(run[fin], clock)
+        self.clock_after = clock
+        return True
+
+    def _account(self, tau: float, kv_end: int, B: int, n_new: int, n_emit: int, clock: float) -> float:
+        """Commit an iteration's clock, counters and integrals; returns the new clock."""
         self.kv = kv_end
-        n_wait = len(self.waiting)
+        n_wait = self.waiting.hi - self.waiting.lo
         n_res = self.res.shape[0]
         self.wait_int += tau * n_wait
         self.sys_int += tau * (n_wait + n_res)
@@ -535,19 +631,10 @@ class _Engine:
             e["batch"].append(B)
             e["kv"].append(kv_end)
             e["new_tokens"].append(n_new)
-            e["emitted"].append(int(np.count_nonzero(emit)))
+            e["emitted"].append(int(n_emit))
             e["evictions"].append(self.iter_evictions)
             e["waiting"].append(n_wait)
-        first = emit & (new_gen == 1)
-        if first.any():
-            idx = run[first]
-            ft = self.first_token[idx]
-            self.first_token[idx] = np.where(np.isnan(ft), clock, ft)
-        fin = new_gen == self.output[run]
-        if fin.any():
-            self._complete(run[fin], clock)
-        self.clock_after = clock
-        return True
+        return clock
 
     def _complete(self, idx: np.ndarray, clock: float) -> None:
         self.completion[idx] = clock
@@ -568,7 +655,7 @@ class _Engine:
         new_gen: np.ndarray,
         emit: np.ndarray,
         kv_end: int,
-    ) -> tuple[np.ndarray, ...]:
+    ) -> tuple[Any, ...]:
         """Evict residents in the policy's victim order until the iteration fits in C."""
         policy = self.policy
         if policy.overflow_free:
@@ -580,14 +667,12 @@ class _Engine:
         scratch = self.scratch
         scratch[res] = self.prefilled[res] + self.generated[res]
         scratch[run] = new_pre + new_gen
-        self.view.resident = _ro(res)
-        self.view.waiting = _ro(self.waiting.array())
-        self.view.kv_used = self.kv
+        self._refresh_view(self.view.clock)
         cand = res.copy()
         cand.flags.writeable = False
         vict = self._as_index(policy.victims(self.view, cand), "victims")
         self._check_unique(vict, "victims")
-        if vict.shape[0] and (self.status[vict] != _RESIDENT).any():
+        if vict.shape[0] and _cnz(self.status[vict] != _RESIDENT):
             raise PolicyError(f"{policy.name}: victims() returned a request that is not resident")
         need = kv_end - self.C
         cs = np.cumsum(scratch[vict])
@@ -595,21 +680,23 @@ class _Engine:
         if m > vict.shape[0]:
             raise PolicyError(f"{policy.name}: victims() does not free enough KV ({need} tokens needed)")
         out = vict[:m]
+        # the evicted residents' end-of-iteration footprints leave the sum
         kv_end -= int(cs[m - 1])
         self._evict(out)
         keep = self.status[run] == _RESIDENT
         run, ch, rem, new_pre, new_gen, emit = (a[keep] for a in (run, ch, rem, new_pre, new_gen, emit))
-        # kv_end already excludes the evicted residents' end-of-iteration footprints
         return run, ch, rem, new_pre, new_gen, emit, kv_end
 
-    def _fast_forward(self, run: np.ndarray, clock: float, p: int) -> int:
+    def _fast_forward(self, run: np.ndarray, clock: float) -> int:
         """Run k ≥ 1 pure-decode iterations of all residents at once (``Decision.steady``).
 
         Stops at the first completion, at the first iteration ending at/after the next
         arrival, before a capacity overflow (memory grows by B per iteration, so the
         last iteration is the one to check) and at ``max_iterations``. Iteration times
-        and integrals are accumulated sequentially (``np.cumsum``) in the same order as
-        the slow path, so the results are bit-identical. Returns k (0: use the slow path).
+        and integrals are accumulated one iteration at a time with the same float
+        operations as the slow path (a Python loop for short stretches, ``np.cumsum``
+        — sequential — for long ones), so the results are bit-identical. Returns k
+        (0: the first iteration would overflow; use the slow path).
         """
         B = run.shape[0]
         kv0 = self.kv
@@ -618,56 +705,102 @@ class _Engine:
         kcap = (self.C - kv0) // B
         if kcap < 1:
             return 0
-        K = min(K, kcap)
+        if kcap < K:
+            K = kcap
         if self.max_iterations is not None:
             K = min(K, self.max_iterations - self.iters)
-        a_next = float(self.arr_sorted[p]) if p < self.n else math.inf
+        a_next = self.next_arr
+        n_wait = self.waiting.hi - self.waiting.lo
+        n_sys = n_wait + self.res.shape[0]
         if self.unit:
             if a_next < math.inf:
                 K = min(K, max(1, int(math.ceil(a_next - clock))))
-            ks = np.arange(1, K + 1, dtype=np.int64)
-            taus = np.ones(K)
-            times = clock + ks.astype(np.float64)
+            base = tail = pf2 = 0.0
         else:
             base = self.c0 + self.c_seq * B
             tail = self.c_new * B
             pf2 = self.c_pf2 * 0
-            taus_parts, times_parts = [], []
-            k0, t, step = 0, clock, 256
-            while k0 < K:
-                m = min(K - k0, step)
-                ks = np.arange(k0 + 1, k0 + m + 1, dtype=np.int64)
-                tau_m = base + self.c_kv * (kv0 + B * ks) + tail + pf2
-                tm = np.cumsum(np.concatenate(([t], tau_m)))[1:]
-                if tm[-1] >= a_next:
-                    j = int(np.searchsorted(tm, a_next, side="left"))
-                    taus_parts.append(tau_m[: j + 1])
-                    times_parts.append(tm[: j + 1])
-                    k0 += j + 1
-                    break
-                taus_parts.append(tau_m)
-                times_parts.append(tm)
-                k0 += m
-                t = float(tm[-1])
-                step *= 4
-            K = k0
-            taus = np.concatenate(taus_parts) if len(taus_parts) > 1 else taus_parts[0]
-            times = np.concatenate(times_parts) if len(times_parts) > 1 else times_parts[0]
-            ks = np.arange(1, K + 1, dtype=np.int64)
-        kvs = kv0 + B * ks
-        n_wait = len(self.waiting)
-        n_res = self.res.shape[0]
-        self.wait_int = float(np.cumsum(np.concatenate(([self.wait_int], taus * n_wait)))[-1])
-        self.sys_int = float(np.cumsum(np.concatenate(([self.sys_int], taus * (n_wait + n_res))))[-1])
-        self.kv_int = float(np.cumsum(np.concatenate(([self.kv_int], taus * kvs)))[-1])
-        self.busy = float(np.cumsum(np.concatenate(([self.busy], taus)))[-1])
+        if K <= 64:
+            K = self._ff_loop(B, kv0, K, clock, a_next, base, tail, pf2, n_wait, n_sys)
+        else:
+            K = self._ff_arrays(B, kv0, K, clock, a_next, base, tail, pf2, n_wait, n_sys)
         kv_end = kv0 + B * K
         if kv_end > self.peak:
             self.peak = kv_end
         self.generated[run] += K
         self.kv = kv_end
         self.iters += K
-        clock = float(times[-1])
+        fin = left == K
+        if _cnz(fin):
+            self._complete(run[fin], self.clock_after)
+        return K
+
+    def _ff_loop(
+        self, B: int, kv0: int, K: int, t: float, a_next: float, base: float, tail: float, pf2: float, n_wait: int, n_sys: int
+    ) -> int:
+        wait_int, sys_int, kv_int, busy = self.wait_int, self.sys_int, self.kv_int, self.busy
+        ckv = self.c_kv
+        unit = self.unit
+        ev = self.events
+        kv = kv0
+        k = 0
+        while k < K:
+            k += 1
+            kv += B
+            tau = 1.0 if unit else base + ckv * kv + tail + pf2
+            t += tau
+            wait_int += tau * n_wait
+            sys_int += tau * n_sys
+            kv_int += tau * kv
+            busy += tau
+            if ev is not None:
+                ev["time"].append(t)
+                ev["duration"].append(tau)
+                ev["batch"].append(B)
+                ev["kv"].append(kv)
+                ev["new_tokens"].append(B)
+                ev["emitted"].append(B)
+                ev["evictions"].append(0)
+                ev["waiting"].append(n_wait)
+            if t >= a_next:
+                break
+        self.wait_int, self.sys_int, self.kv_int, self.busy = wait_int, sys_int, kv_int, busy
+        self.clock_after = t
+        return k
+
+    def _ff_arrays(
+        self, B: int, kv0: int, K: int, clock: float, a_next: float, base: float, tail: float, pf2: float, n_wait: int, n_sys: int
+    ) -> int:
+        taus_parts, times_parts = [], []
+        k0, t, step = 0, clock, 256
+        while k0 < K:
+            m = min(K - k0, step)
+            ks = np.arange(k0 + 1, k0 + m + 1, dtype=np.int64)
+            tau_m = np.ones(m) if self.unit else base + self.c_kv * (kv0 + B * ks) + tail + pf2
+            tm = np.cumsum(np.concatenate(([t], tau_m)))[1:]
+            if tm[-1] >= a_next:
+                j = int(np.searchsorted(tm, a_next, side="left"))
+                taus_parts.append(tau_m[: j + 1])
+                times_parts.append(tm[: j + 1])
+                k0 += j + 1
+                break
+            taus_parts.append(tau_m)
+            times_parts.append(tm)
+            k0 += m
+            t = float(tm[-1])
+            step *= 4
+        K = k0
+        taus = np.concatenate(taus_parts)
+        times = np.concatenate(times_parts)
+        kvs = kv0 + B * np.arange(1, K + 1, dtype=np.int64)
+        acc = np.empty((K + 1, 4))
+        acc[0] = (self.wait_int, self.sys_int, self.kv_int, self.busy)
+        acc[1:, 0] = taus * n_wait
+        acc[1:, 1] = taus * n_sys
+        acc[1:, 2] = taus * kvs
+        acc[1:, 3] = taus
+        last = np.cumsum(acc, axis=0)[-1]  # sequential per column, as the slow path adds
+        self.wait_int, self.sys_int, self.kv_int, self.busy = (float(x) for x in last)
         if self.events is not None:
             e = self.events
             e["time"].extend(times.tolist())
@@ -678,10 +811,7 @@ class _Engine:
             e["emitted"].extend([B] * K)
             e["evictions"].extend([0] * K)
             e["waiting"].extend([n_wait] * K)
-        fin = left == K
-        if fin.any():
-            self._complete(run[fin], clock)
-        self.clock_after = clock
+        self.clock_after = float(times[-1])
         return K
 
     # ------------------------------------------------------------------ result

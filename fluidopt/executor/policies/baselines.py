@@ -354,51 +354,60 @@ class Sarathi(Policy):
         res = state.resident
         n_res = res.shape[0]
         waiting = state.waiting
+        n_wait = waiting.shape[0]
         prompt = state.prompt
-        pre = state.prefilled[res]
         pr = prompt[res]
-        partial = pre < pr
-        n_partial = int(np.count_nonzero(partial))
+        rem = pr - state.prefilled[res]
+        n_partial = np.count_nonzero(rem)
         budget = self._budget - (n_res - n_partial)
-        if n_partial == 0 and (waiting.shape[0] == 0 or budget <= 0):
+        if n_partial == 0 and (n_wait == 0 or budget <= 0):
             return Decision(run=res, steady=True)
         chunk_cap = self._chunk
-        run_extra: list[int] = []
+        extra: list[int] = []
         chunks: list[int] = []
         if n_partial:
-            for i, r in zip(res[partial].tolist(), (pr - pre)[partial].tolist()):
+            part = np.flatnonzero(rem)
+            for i, r in zip(res[part].tolist(), rem[part].tolist()):
                 if budget <= 0:
                     break
                 c = min(r, chunk_cap, budget)
-                run_extra.append(i)
+                extra.append(i)
                 chunks.append(c)
                 budget -= c
         n_admit = 0
-        if budget > 0 and waiting.shape[0]:
-            gen = state.generated[res]
-            # whole prompts reserved for residents (+1 for the next token each)
-            reserved = int(pr.sum() + gen.sum()) + n_res
-            limit = state.capacity - self.watermark * state.capacity
+        if budget > 0 and n_wait:
+            # whole prompts reserved: Σ_res (s + generated) + 1 each = kv_used + Σ rem + |res|
+            reserved = state.kv_used + int(rem.sum()) + n_res
+            cap = state.capacity
+            limit = cap - self.watermark * cap
             bcap = self._batch_cap
-            for j in waiting.tolist() if waiting.shape[0] <= 64 else waiting:
+            for j in waiting[:budget].tolist():  # each admission takes ≥ 1 budget token
                 s = int(prompt[j])
-                if reserved + s + 1 > (limit if n_res or n_admit else state.capacity):
+                if reserved + s + 1 > (limit if n_res or n_admit else cap):
                     break
                 if bcap is not None and n_res + n_admit + 1 > bcap:
                     break
                 c = min(s, chunk_cap, budget)
-                run_extra.append(int(j))
+                extra.append(j)
                 chunks.append(c)
                 reserved += s + 1
                 budget -= c
                 n_admit += 1
                 if budget <= 0:
                     break
-        decoding = res[~partial]
-        if not run_extra:
+        if not extra:
             # nothing admitted: decodes only; steady unless a paused prefill is waiting
             # for budget (it resumes as soon as the decodes leave some)
-            return Decision(run=decoding, steady=n_partial == 0)
-        run = np.concatenate([decoding, np.asarray(run_extra, dtype=np.int64)])
-        chunk = np.concatenate([np.zeros(decoding.shape[0], dtype=np.int64), np.asarray(chunks, dtype=np.int64)])
+            if n_partial == 0:
+                return Decision(run=res, steady=True)
+            return Decision(run=res[rem == 0])
+        if n_partial == 0:
+            run = np.concatenate((res, np.array(extra, dtype=np.int64)))
+            chunk = np.zeros(run.shape[0], dtype=np.int64)
+            chunk[n_res:] = chunks
+            return Decision(run=run, chunk=chunk)
+        decoding = res[rem == 0]
+        run = np.concatenate((decoding, np.array(extra, dtype=np.int64)))
+        chunk = np.zeros(run.shape[0], dtype=np.int64)
+        chunk[decoding.shape[0]:] = chunks
         return Decision(run=run, chunk=chunk)
