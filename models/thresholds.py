@@ -498,6 +498,22 @@ def nested_search(
     return best
 
 
+def nested_best(data: NestedData, boundaries: Sequence[int], *, n1_cap: int = 2000) -> NestedPlan | None:
+    """The plan of least base memory + safety buffer for the given segment boundaries.
+
+    Exact over integer thresholds (the dynamic programme of :func:`nested_search`, for
+    one boundary set instead of every subset of the candidates). ``None`` when no
+    thresholds meet the conditions, or when some segment after the first has p_k = 1
+    (no request finishes in the segment before it).
+    """
+    bounds = [int(b) for b in boundaries]
+    mem, work, p = _segment_tables(data, bounds)
+    if np.any(p[1:] >= 1):
+        return None
+    found = _best_thresholds(data, bounds, mem, work, p, n1_cap)
+    return None if found is None else evaluate_nested(data, bounds, found[1])
+
+
 def nested_min_single(data: NestedData) -> NestedPlan | None:
     """The one-segment plan with the smallest n_1 that keeps up (for error messages)."""
     b_last = int(data.lengths.max())

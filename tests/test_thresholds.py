@@ -142,6 +142,25 @@ def test_nested_search_matches_brute_force() -> None:
     assert plan.total_memory == pytest.approx(best.total_memory)
 
 
+def test_nested_best_fixed_boundaries_matches_brute_force() -> None:
+    """Boundaries fixed at (2, 7) and (2, 4, 7): the exact plan equals the best of an
+    exhaustive scan of thresholds checked by evaluate_nested; p_k = 1 gives None."""
+    d = th.NestedData(
+        prompt=10, lengths=np.array([2, 4, 7]), rates=np.array([6.0, 3.0, 1.0]), stage_work=np.full(7, 0.004),
+        c0=0.1, capacity=3000.0, epsilon=0.05, delta=0.1, horizon=100.0,
+    )
+    for bounds in ([2, 7], [2, 4, 7]):
+        plan = th.nested_best(d, bounds)
+        best = None
+        for n in itertools.product(range(1, 30), repeat=len(bounds)):
+            p = th.evaluate_nested(d, bounds, n)
+            if p.feasible and (best is None or p.total_memory < best.total_memory):
+                best = p
+        assert plan is not None and plan.boundaries == bounds
+        assert plan.total_memory == pytest.approx(best.total_memory)
+    assert th.nested_best(d, [1, 7]) is None  # nobody finishes in iteration 1: p_2 = 1
+
+
 def test_nested_infeasible_says_why() -> None:
     with pytest.raises(Exception, match="no Nested WAIT configuration fits"):
         th.nested_search(nested_toy(capacity=50.0), [2])
