@@ -1,0 +1,174 @@
+# ---
+# jupyter:
+#   jupytext:
+#     formats: py:percent
+#   kernelspec:
+#     display_name: Python 3
+#     name: python3
+# ---
+
+# %% [markdown]
+# # [WAIT] Long decode p512d1000: latency against the arrival rate, and restarts
+#
+# [WAIT] (v3/v4), Llama-2-7B on an A100-80GB in the authors' Vidur fork, prompt 512,
+# output 1000, λ = 0.5…5.0 requests/s. Published mean latency at λ = 4.5: WAIT 32.3 s,
+# Sarathi 41.7 s, vLLM 53.8 s; at λ = 4.0: WAIT 26.4 s vs Sarathi 30.2 s, with 2.88% of
+# requests restarted (evicted and recomputed) under Sarathi and none under WAIT.
+#
+# **What we run instead.** Workload `wait-p512d1000` (seeded Poisson arrivals) on our
+# deployment `llama2-7b-a100` (affine per-iteration time fitted to Vidur's public A100
+# profiles, C = 118,784 tokens). In this time model a p512d1000 request carries about
+# 0.45 s of marginal work (1000 decode iterations at ≈ 0.4 ms each at its context, plus
+# its prefill), so the fluid model puts the stability limit near 1.9 requests/s: every
+# published rate from 2.0 up is *overloaded* here, and the latency of a finite run there
+# grows with the number of requests (it is reported, but it is not a steady-state
+# number). The published runs at 4.0–4.5/s were evidently below the authors' limit: their
+# simulator's decode iterations are cheaper than our fit's. We therefore compare both at
+# the published rates and at the highest rates that are stable for us, where the
+# question "does WAIT avoid restarts and beat the baselines near the limit" can be asked.
+#
+# - WAIT thresholds: `fluidopt.calibrate.calibrate` on each workload (latency objective,
+#   ε = 0.05; the memory rule is the chance rule because one p512d1000 request's volume
+#   alone exceeds C). Past the feasible range, the last feasible thresholds are reused.
+# - WAIT is run with the paper's rule and with the authors' code variant
+#   (`advance_resident=True`). With n = 1 and λΔT ≪ 1 (an arrival every 0.5–2 s, an
+#   iteration every few tens of ms) the paper's rule advances residents only when an
+#   arrival makes the type eligible, so a 1000-iteration request needs ~1000 arrivals:
+#   that line shows the rule's degenerate regime; the code variant is the one the
+#   authors' simulator ran.
+# - Restart fraction = requests evicted at least once / requests, over the window (first
+#   and last 10% of requests dropped).
+
+# %%
+import json
+import tempfile
+from pathlib import Path
+
+import matplotlib.pyplot as plt
+import numpy as np
+import pandas as pd
+
+from fluidopt.bounds.fluid import FluidArrays, FluidType, fluid_from_arrays
+from fluidopt.calibrate import ThresholdInfeasible, calibrate
+from fluidopt.deployment import load_deployment
+from fluidopt.figures import latency_vs_rate
+from fluidopt.reproduce import notebook_env
+from fluidopt.sweep import Cell, SweepSpec, run_sweep
+from fluidopt.traces import load_workload
+
+env = notebook_env("wait_long_decode")
+DEPLOYMENT = "llama2-7b-a100"
+dep = load_deployment(DEPLOYMENT)
+N_REQUESTS = 120 if env.quick else 2_000
+SEEDS = 1
+WORKERS = 1 if env.quick else env.workers
+RATES = [1.0, 1.75, 4.0] if env.quick else [0.5, 1.0, 1.5, 1.75, 2.0, 2.5, 3.0, 3.5, 4.0, 4.5, 5.0]
+PUBLISHED = pd.DataFrame([
+    {"rate": 4.5, "label": "wait (advance residents)", "published_latency": 32.3, "published_restart": np.nan},
+    {"rate": 4.5, "label": "sarathi", "published_latency": 41.7, "published_restart": np.nan},
+    {"rate": 4.5, "label": "vllm", "published_latency": 53.8, "published_restart": np.nan},
+    {"rate": 4.0, "label": "wait (advance residents)", "published_latency": 26.4, "published_restart": 0.0},
+    {"rate": 4.0, "label": "sarathi", "published_latency": 30.2, "published_restart": 0.0288},
+])
+limit = fluid_from_arrays(FluidArrays.build([FluidType(1.0, 512, 1000)], dep)).max_stable_scale
+print(f"{'quick' if env.quick else 'full'} mode: {N_REQUESTS} requests per run; fluid limit {limit:.3f} req/s")
+
+# %%
+thresholds, last = {}, None
+for lam in RATES:
+    w = load_workload("wait-p512d1000", rate=lam, requests=N_REQUESTS, seed=0)
+    try:
+        rep = calibrate(w, dep, policy="wait", objective="latency", epsilon=0.05)
+        last = (lam, {t["type"]: t["threshold"] for t in rep["thresholds"]}, rep["solution"]["memory_rule"])
+    except ThresholdInfeasible:
+        pass
+    thresholds[lam] = last
+print({lam: (f, t, rule) for lam, (f, t, rule) in thresholds.items()})
+
+# %%
+
+
+def run_with_restarts(cell: Cell) -> dict:
+    """One sweep cell: the summary row plus the window's restart fraction (evicted requests / requests)."""
+    from fluidopt.deployment import deployment_for
+    from fluidopt.executor.engine import simulate
+    from fluidopt.executor.metrics import window_mask
+    from fluidopt.executor.policy import make_policy
+
+    w = load_workload(cell.workload, seed=cell.seed, **cell.workload_params)
+    result = simulate(w, deployment_for(cell.deployment, w.meta, capacity=cell.capacity),
+                      make_policy(cell.policy, **cell.policy_params))
+    summary = result.summary(warmup=cell.warmup, cooldown=cell.cooldown)
+    rec = result.records
+    win = rec[window_mask(rec, cell.warmup, cell.cooldown)]
+    row = {"key": cell.key, "policy": cell.policy, "seed": cell.seed, "workload": cell.workload}
+    row.update({f"workload.{k}": v for k, v in cell.workload_params.items()})
+    row.update({f"policy.{k}": json.dumps(v) for k, v in cell.policy_params.items()})
+    row.update({k: v for k, v in summary.items() if isinstance(v, (int, float, str, bool)) or v is None})
+    row["restart_fraction"] = float((win["evictions"] > 0).mean())
+    return row
+
+
+frames = []
+with tempfile.TemporaryDirectory() as tmp:
+    for lam in RATES:
+        # the type label of a binned workload is its output range ("d1000"); the generator's is p512d1000
+        thr = {"p512d1000": next(iter(thresholds[lam][1].values()))}
+        spec = SweepSpec.from_dict({
+            "name": "long-decode", "workload": "wait-p512d1000",
+            "workload_params": {"rate": lam, "requests": N_REQUESTS}, "deployment": DEPLOYMENT,
+            "policies": ["vllm", "sarathi", {"name": "wait", "params": {"thresholds": thr, "advance_resident": [True, False]}}],
+            "seeds": SEEDS, "warmup": 0.1, "cooldown": 0.1})
+        frames.append(run_sweep(spec, Path(tmp) / "runs.parquet", workers=WORKERS, runner=run_with_restarts))
+runs = pd.concat(frames, ignore_index=True)
+adv = runs["policy.advance_resident"].fillna("null").map(json.loads)
+runs["label"] = np.where(runs["policy"] != "wait", runs["policy"],
+                         np.where(adv == True, "wait (advance residents)", "wait (paper rule)"))  # noqa: E712
+runs["overloaded"] = runs["workload.rate"] > limit
+table = runs[["label", "workload.rate", "overloaded", "mean_latency", "p90_latency", "mean_ttft", "restart_fraction",
+              "evictions", "unfinished", "peak_kv", "throughput_tokens_per_s"]].rename(columns={"workload.rate": "rate"})
+table = table.merge(PUBLISHED, on=["rate", "label"], how="left").sort_values(["rate", "label"])
+env.save_table(table, "latency")
+print(table.to_string(index=False, float_format=lambda x: f"{x:.3g}"))
+
+# %%
+fig, axes = plt.subplots(1, 2, figsize=(12, 4.4), layout="constrained")
+latency_vs_rate(runs, group="label", fluid_limit=limit, ax=axes[0])
+pub = PUBLISHED.dropna(subset=["published_latency"])
+axes[0].scatter(pub["rate"], pub["published_latency"], marker="x", color="black", zorder=5, label="published")
+axes[0].legend(fontsize=7)
+axes[0].set_title(f"p512d1000, {DEPLOYMENT}, {N_REQUESTS} requests per run\n(right of the dashed line: overloaded here)",
+                  fontsize=9)
+for label, part in table.groupby("label"):
+    axes[1].plot(part["rate"], 100 * part["restart_fraction"], marker="o", ms=3, label=label)
+axes[1].scatter([4.0], [2.88], marker="x", color="black", zorder=5, label="published Sarathi 2.88%")
+axes[1].axvline(limit, color="black", ls="--", lw=1)
+axes[1].set_xlabel("arrival rate (requests/s)")
+axes[1].set_ylabel("restarted requests (%)")
+axes[1].legend(fontsize=7)
+axes[1].set_title("requests evicted at least once", fontsize=9)
+env.save_figure(fig, "latency_vs_rate")
+
+# %%
+near = max(r for r in RATES if r < limit)
+for lam in sorted({near, *[r for r in (4.0, 4.5) if r in RATES]}):
+    part = table[table["rate"] == lam]
+    print(f"λ = {lam}: " + "; ".join(f"{r.label} {r.mean_latency:.1f} s, restarts {100 * r.restart_fraction:.2f}%"
+                                       f"{'' if np.isnan(r.published_latency) else f' (published {r.published_latency} s)'}"
+                                       for r in part.itertuples()))
+
+# %% [markdown]
+# **Reading.** See the table and the printed lines above.
+#
+# - *At the published rates* (4.0, 4.5/s) our deployment is overloaded (fluid limit
+#   printed above), so every policy's latency there is the backlog of a finite run and
+#   the numbers are not comparable with the published steady-state ones; the ordering
+#   between policies is still informative.
+# - *Near our limit* (the highest stable rate on the grid) the question the paper asks
+#   can be answered on our model: compare WAIT (code variant) with Sarathi and vLLM in
+#   latency and in restarts. WAIT's thresholds bound the residents per stage but the
+#   policy only guards the next iteration's memory; when C is reached during decode
+#   growth, the engine evicts (most recently admitted first), so a non-zero WAIT restart
+#   fraction here means the thresholds did not keep the pipeline below C at that rate.
+# - The paper's rule (residents pause unless the type is eligible) is unusable in this
+#   regime (λΔT ≪ 1), as explained above; the authors' simulator advances residents.

@@ -1,0 +1,176 @@
+# ---
+# jupyter:
+#   jupytext:
+#     formats: py:percent
+#   kernelspec:
+#     display_name: Python 3
+#     name: python3
+# ---
+
+# %% [markdown]
+# # [WAIT] Multi-seed table: mean latency ± std over 10 seeds
+#
+# Published ([WAIT] v3/v4, Llama-2-7B, A100-80GB, authors' Vidur fork), mean latency in
+# seconds ± standard deviation over 10 seeds:
+#
+# | workload | λ | vLLM | Sarathi | WAIT |
+# |---|---|---|---|---|
+# | single type p512d20 | 22 | 18.23 ± 2.74 | 1.85 ± 0.33 | 1.03 ± 0.04 |
+# | single type p512d20 | 23 | 26.78 ± 3.35 | 5.08 ± 1.72 | 1.29 ± 0.10 |
+# | two types 0.7·p512d20 + 0.3·p512d50 | 22 | 56.70 ± 2.22 | 4.06 ± 1.66 | 2.36 ± 0.57 |
+# | two types | 23 | 80.25 ± 2.37 | 8.41 ± 1.74 | 5.66 ± 1.88 |
+#
+# The paper's two-type experiment runs Nested WAIT (segments 1–20, 21–50); we show it
+# under `nested-wait` and also plain WAIT with both types known. WAIT is run with the
+# paper's rule (`wait`) and with the authors' simulator rule (`wait (advance residents)`:
+# resident stages advance whether or not their type is eligible), each with thresholds
+# calibrated for that rule.
+#
+# **What we run instead.** The same workloads (seeded Poisson arrivals, 10,000 requests
+# per run, the first and last 10% left out of the mean) on `llama2-7b-a100` (our affine
+# iteration-time fit to Vidur's public A100 profiles, C = 118,784). Our fluid limits are
+# higher than the paper's observed ones (see `wait_stability`), so λ = 22, 23 are a lighter
+# load for us than for the authors: the published rates sit at or just below the paper's
+# observed WAIT limit (23). As the nearest analogue we add the two integer rates at about
+# 92% and 96% of our fluid limit. Thresholds as in `wait_stability`: WAIT from
+# `fluidopt.calibrate.solve_wait` (latency objective, ε = 0.05) at the nominal rate;
+# Nested WAIT the feasible (n1, n2) of least base memory + buffer on segments 1–20,
+# 21–50. The seed of run k is k (arrival times and types).
+
+# %%
+import json
+import tempfile
+from pathlib import Path
+
+import matplotlib.pyplot as plt
+import numpy as np
+import pandas as pd
+
+from fluidopt.bounds.fluid import FluidArrays, FluidType, fluid_from_arrays
+from fluidopt.calibrate import ThresholdInfeasible, nested_data, solve_wait
+from fluidopt.deployment import load_deployment
+from fluidopt.figures import mean_and_std
+from fluidopt.models.thresholds import nested_best
+from fluidopt.reproduce import notebook_env
+from fluidopt.sweep import SweepSpec, run_sweep
+from fluidopt.traces import load_workload
+
+env = notebook_env("wait_multiseed_table")
+DEPLOYMENT = "llama2-7b-a100"
+dep = load_deployment(DEPLOYMENT)
+N_REQUESTS = 600 if env.quick else 10_000
+SEEDS = 2 if env.quick else 10
+WORKERS = 1 if env.quick else env.workers
+PUBLISHED = {
+    ("single", 22.0): {"vllm": (18.23, 2.74), "sarathi": (1.85, 0.33), "wait": (1.03, 0.04),
+                       "wait (advance residents)": (1.03, 0.04)},
+    ("single", 23.0): {"vllm": (26.78, 3.35), "sarathi": (5.08, 1.72), "wait": (1.29, 0.10),
+                       "wait (advance residents)": (1.29, 0.10)},
+    ("two-type", 22.0): {"vllm": (56.70, 2.22), "sarathi": (4.06, 1.66), "nested-wait": (2.36, 0.57)},
+    ("two-type", 23.0): {"vllm": (80.25, 2.37), "sarathi": (8.41, 1.74), "nested-wait": (5.66, 1.88)},
+}
+TYPES = {
+    "single": lambda lam: [FluidType(lam, 512, 20, "p512d20")],
+    "two-type": lambda lam: [FluidType(0.7 * lam, 512, 20, "p512d20"), FluidType(0.3 * lam, 512, 50, "p512d50")],
+}
+WORKLOAD = {"single": "wait-p512d20", "two-type": "wait-two-type"}
+limit = {case: fluid_from_arrays(FluidArrays.build(f(1.0), dep)).max_stable_scale for case, f in TYPES.items()}
+RATES = {case: [22.0, 23.0] + ([] if env.quick else [float(round(0.92 * lim)), float(round(0.96 * lim))])
+         for case, lim in limit.items()}
+print(f"{'quick' if env.quick else 'full'} mode: {N_REQUESTS} requests, {SEEDS} seeds; fluid limits",
+      {k: round(v, 2) for k, v in limit.items()}, "rates", RATES)
+
+# %%
+
+
+def nested_two_segments(lam: float):
+    """Nested WAIT plan on segments 1–20, 21–50 (least base memory + buffer), or None."""
+    w = load_workload("wait-two-type", rate=lam, requests=N_REQUESTS, seed=0)
+    return nested_best(nested_data(w, dep, epsilon=0.05, delta=0.01, horizon=3600.0), [20, 50])
+
+
+frames, thr_rows = [], []
+with tempfile.TemporaryDirectory() as tmp:
+    for case, rates in RATES.items():
+        for lam in rates:
+            arrays = FluidArrays.build(TYPES[case](lam), dep)
+            policies: list = ["vllm", "sarathi"]
+            for rule, advance in (("paper", False), ("advance", True)):
+                name = "wait (advance residents)" if advance else "wait"
+                try:
+                    sol = solve_wait(arrays, objective="latency", epsilon=0.05, rule=rule)
+                    thr = {lab: int(n) for lab, n in zip(arrays.labels, sol.thresholds)}
+                    policies.append({"name": "wait", "params": {"thresholds": thr, "advance_resident": advance}})
+                    thr_rows.append({"case": case, "rate": lam, "policy": name, "thresholds": json.dumps(thr)})
+                except ThresholdInfeasible as exc:
+                    thr_rows.append({"case": case, "rate": lam, "policy": name, "thresholds": f"infeasible: {exc}"})
+            if case == "two-type":
+                plan = nested_two_segments(lam)
+                if plan is not None:
+                    segs = [[20, plan.thresholds[0]], [50, plan.thresholds[1]]]
+                    policies.append({"name": "nested-wait", "params": {"segments": [segs]}})  # [..]: one grid value
+                    thr_rows.append({"case": case, "rate": lam, "policy": "nested-wait", "thresholds": json.dumps(segs)})
+            spec = SweepSpec.from_dict({"name": f"multiseed-{case}", "workload": WORKLOAD[case],
+                                        "workload_params": {"rate": lam, "requests": N_REQUESTS},
+                                        "deployment": DEPLOYMENT, "policies": policies, "seeds": SEEDS,
+                                        "warmup": 0.1, "cooldown": 0.1})
+            part = run_sweep(spec, Path(tmp) / f"{case}.parquet", workers=WORKERS)
+            part["case"] = case
+            frames.append(part)
+runs = pd.concat(frames, ignore_index=True)
+runs["policy"] = np.where(runs.get("policy.advance_resident", False) == True, "wait (advance residents)",  # noqa: E712
+                          runs["policy"])
+print(pd.DataFrame(thr_rows).to_string(index=False))
+
+# %%
+rows = []
+for case in RATES:
+    part = runs[runs["case"] == case]
+    s = mean_and_std(part, "workload.rate", "mean_latency", "policy").rename(columns={"workload.rate": "rate"})
+    ev = part.groupby(["policy", "workload.rate"])["evictions"].sum()
+    for r in s.itertuples():
+        pub = PUBLISHED.get((case, r.rate), {}).get(r.policy)
+        rows.append({"case": case, "rate": r.rate, "rate_over_fluid_limit": r.rate / limit[case], "policy": r.policy,
+                     "mean_latency": r.mean, "std_latency": r.std, "seeds": r.count,
+                     "evictions": int(ev[(r.policy, r.rate)]),
+                     "published_mean": pub[0] if pub else np.nan, "published_std": pub[1] if pub else np.nan})
+table = pd.DataFrame(rows).sort_values(["case", "rate", "policy"]).reset_index(drop=True)
+env.save_table(table, "table")
+show = table.assign(ours=[f"{m:.2f} ± {s:.2f}" for m, s in zip(table.mean_latency, table.std_latency)],
+                    published=[f"{m:.2f} ± {s:.2f}" if np.isfinite(m) else "" for m, s in
+                               zip(table.published_mean, table.published_std)])
+print(show[["case", "rate", "rate_over_fluid_limit", "policy", "ours", "published", "evictions"]]
+      .to_string(index=False, float_format=lambda x: f"{x:.2f}"))
+
+# %%
+fig, axes = plt.subplots(1, 2, figsize=(12, 4.4), layout="constrained")
+for ax, case in zip(axes, RATES):
+    part = table[table["case"] == case]
+    policies = sorted(part["policy"].unique())
+    rates = sorted(part["rate"].unique())
+    width = 0.8 / (2 * len(policies))
+    for k, pol in enumerate(policies):
+        p = part[part["policy"] == pol].set_index("rate").reindex(rates)
+        x = np.arange(len(rates)) + (2 * k - len(policies) + 0.5) * width
+        bars = ax.bar(x, p["mean_latency"], width, yerr=p["std_latency"], capsize=2, label=f"{pol} (fluidopt)")
+        ax.bar(x + width, p["published_mean"], width, yerr=p["published_std"], capsize=2,
+               color=bars.patches[0].get_facecolor(), alpha=0.35, hatch="//", label=f"{pol} (published)")
+    ax.set_xticks(np.arange(len(rates)), [f"λ={r:g}\n({r / limit[case]:.0%} of fluid limit)" for r in rates], fontsize=8)
+    ax.set_yscale("log")
+    ax.set_ylabel("mean latency (s), mean ± std over seeds")
+    ax.set_title(f"{case}: {WORKLOAD[case]}, {DEPLOYMENT}", fontsize=9)
+    ax.legend(fontsize=7, ncol=2)
+env.save_figure(fig, "table")
+
+# %% [markdown]
+# **Reading.** See the table above (ours beside the published mean ± std).
+#
+# - At λ = 22, 23 our deployment is further from its limit than the authors' was, so all
+#   policies are in their stable regime and the differences are small; the published
+#   table's large vLLM and Sarathi numbers are runs past those policies' observed limits
+#   in the authors' simulator.
+# - At the rates close to our fluid limit the same kind of separation appears; compare the
+#   rows by policy. The seed-to-seed spread grows with the load, as in the published table.
+# - WAIT's latency near the limit is dominated by its iteration length ΔT(n) = c0 + Σ u n:
+#   the keep-up condition with slack forces larger thresholds as λ approaches the limit,
+#   and each request spends o·ΔT(n) in service.
