@@ -18,7 +18,7 @@ from pathlib import Path
 import pytest
 
 REPO = Path(__file__).resolve().parents[1]
-SOURCES = ("pyproject.toml", "README.md", "fluidopt", "models", "instances")
+SOURCES = ("pyproject.toml", "README.md", "fluidopt", "models", "instances", "notebooks")
 
 pytestmark = pytest.mark.slow
 
@@ -49,6 +49,8 @@ def wheel(tmp_path_factory) -> Path:
 def test_wheel_contents(wheel):
     names = set(zipfile.ZipFile(wheel).namelist())
     assert "fluidopt/models/__init__.py" in names
+    for notebook in (REPO / "notebooks").glob("*.py"):
+        assert f"fluidopt/notebooks/{notebook.name}" in names
     for module in (REPO / "models").glob("*.py"):
         assert f"fluidopt/models/{module.name}" in names
     shipped = sorted(p.name for p in (REPO / "instances" / "deployments").glob("*.yaml"))
