@@ -20,7 +20,6 @@ gives the fluid LP's admissible rates.
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -251,8 +250,9 @@ def solve_wait(
         thresholds' own ΔT is kept — a heuristic over D, not a proven optimum).
     memory_rule
         ``"pipeline"`` (Σ V n ≤ C, the spec's), ``"chance"`` (normal approximation with
-        z standard deviations, needs ``stage_sq``), or ``"auto"``: pipeline when Σ_j V_j
-        ≤ C (n = 1 fits), else chance.
+        z standard deviations, needs ``stage_sq``; only with ``rule="advance"``), or
+        ``"auto"``: pipeline under the paper's rule (where every stage stays full, so
+        the row is exact) and under the variant when Σ_j V_j ≤ C, else chance.
     rule
         The executor rule the latency proxy models: ``"paper"`` (non-eligible types
         pause) or ``"advance"`` (the authors' simulator: resident stages always advance).
@@ -277,7 +277,18 @@ def solve_wait(
     wait_rule = rule
     rule = memory_rule
     if rule == "auto":
-        rule = "pipeline" if float(arrays.volume.sum()) <= arrays.capacity else "chance"
+        # Under the paper's rule a type's stages advance only when it admits n_j new
+        # requests, so after warm-up every stage holds n_j: the pipeline row is exact
+        # and the only valid one. The chance row models the authors' variant.
+        if wait_rule == "paper" or float(arrays.volume.sum()) <= arrays.capacity:
+            rule = "pipeline"
+        else:
+            rule = "chance"
+    if rule == "chance" and wait_rule == "paper":
+        raise InputError(
+            "the chance memory row assumes resident stages always advance (--rule advance); under the "
+            "paper's rule every stage stays full, so use the pipeline row"
+        )
     if rule == "chance" and objective == "memory":
         raise InputError("the memory objective uses the pipeline rule; use --objective latency")
     data = th.WaitData(
@@ -338,6 +349,16 @@ def solve_wait(
             return cand
 
         if rule == "pipeline":
+            if float(arrays.volume.sum()) > arrays.capacity:
+                big = int(np.argmax(arrays.volume))
+                raise _infeasible(
+                    arrays,
+                    epsilon,
+                    f"the full pipeline needs Σ_j V_j n_j ≥ Σ_j V_j = {arrays.volume.sum():,.0f} > C = "
+                    f"{arrays.capacity:,.0f} KV tokens even at n = 1 (type {arrays.labels[big]} alone "
+                    f"{arrays.volume[big]:,.0f}); under the paper's rule every stage stays full — use "
+                    "--rule advance (the authors' simulator variant), fewer or narrower types, or nested-wait",
+                )
             # the minimum-memory thresholds: exact keep-up, no cap, so a feasible start
             # whenever any thresholds exist (the scan's domain n_j > λ_j D can miss them)
             start_model = th.build_wait_memory(data)

@@ -8,6 +8,19 @@ WAIT (types known). Integer thresholds n_j ≥ 1 with
     keep-up[j]   n_j ≥ (1+ε) λ_j (c0 + Σ_k u_k n_k)        (linear)
     memory       Σ_j V_j n_j ≤ C
 
+(the spec's **pipeline** row). Under the paper's rule a type's stages advance only in
+batches where it admits n_j new requests, so after warm-up every stage holds n_j and
+the pipeline row is exact. Under the authors' simulator variant (resident stages advance
+in every batch) each stage of type j holds n_j requests only in a fraction π_j = ρ_j/n_j
+of the batches (ρ_j = λ_j D, D the expected iteration length c0/(1 − (1+ε)A)), and the
+**chance** row (``memory_rule="chance"``, for workloads whose long, rare types make
+Σ_j V_j > C even at n = 1) is a normal approximation, stages independent: memory mean
+≤ D Σ_j λ_j V_j (= M* at ΔT = D, whatever n is), variance Σ_j (n_j ρ_j − ρ_j²) S2_j with
+S2_j = E[Σ_{i=1..o}(s + i)²]; mean + z·sd ≤ C is the linear row
+Σ_j ρ_j S2_j n_j ≤ ((C − D Σ λV)/z)² + Σ_j ρ_j² S2_j. With it, keep-up is mean-based,
+n_j ≥ (1+ε)λ_j D, and the worst-case row ΔT(n) ≤ D is dropped: with many rare types the
+full-pipeline ΔT(n) = c0 + Σ u_j n_j is far longer than any iteration that occurs.
+
 and either objective
 
 * ``memory``: minimise the pipeline memory M^π = Σ_j V_j n_j (:func:`build_wait_memory`);

@@ -7,7 +7,6 @@ One GPU with C = 120: 11.9x ≤ 120: 10.08/s.
 
 from __future__ import annotations
 
-import numpy as np
 import pytest
 
 from fluidopt.bounds.fluid import FluidType

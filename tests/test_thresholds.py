@@ -176,3 +176,17 @@ def test_practical_rule_by_hand() -> None:
     plan = th.practical_rule(d, 135, 2)
     assert plan.boundaries == [25, 50] and plan.thresholds == [4, 1]
     assert plan.continue_prob[1] == pytest.approx(0.3)
+
+
+def test_paper_rule_needs_the_full_pipeline() -> None:
+    """Σ V_j = 700 + 900 > C = 1000: no thresholds under the paper's rule (every stage stays
+    full); the authors' variant with the chance row finds some."""
+    a = arrays([0.5, 0.5], [20, 30], [700, 900], [0.001, 0.001], c0=0.01)
+    with pytest.raises(ThresholdInfeasible, match="even at n = 1"):
+        solve_wait(a, objective="latency", rule="paper")
+    from fluidopt.errors import InputError
+
+    with pytest.raises(InputError, match="--rule advance"):
+        solve_wait(a, objective="latency", rule="paper", memory_rule="chance", stage_sq=np.array([1e4, 1e4]))
+    sol = solve_wait(a, objective="latency", rule="advance", stage_sq=np.array([1e4, 2e4]))
+    assert sol.memory_rule == "chance" and list(sol.thresholds) == [1, 1]
