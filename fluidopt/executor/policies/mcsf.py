@@ -158,7 +158,7 @@ class FutureMemoryCheck:
 
         Same result as calling :meth:`try_add` in a loop, in a few array operations per
         block of ``chunk`` candidates: on the grid G of resident, accepted and candidate
-        ends, row j of a block matrix holds candidate j's load at every grid point
+        ends up to the largest candidate end (later points are not touched), row j of a block matrix holds candidate j's load at every grid point
         (s_j + k where k ≤ õ_j); its cumulative sum over rows plus the current load is
         the load with every prefix of the block, and a prefix fits iff its row maximum
         is ≤ C. Loads only grow, so the first failing prefix ends the admission. Work
@@ -169,9 +169,12 @@ class FutureMemoryCheck:
         n = otil.size
         if not self.base_ok or n == 0:
             return 0
-        parts = [self.r, otil]
+        # only points up to the largest candidate end are touched: the grid is complete
+        # up to hi (every resident and accepted end ≤ hi is on it), which try_add relies on
+        hi = int(otil.max())
+        parts = [self.r[: int(self.r.searchsorted(hi, side="right"))], otil]
         if self.u_end:
-            parts.append(np.asarray(self.u_end, dtype=np.int64))
+            parts.append(np.asarray([u for u in self.u_end if u <= hi], dtype=np.int64))
         g = np.concatenate(parts)
         g.sort()
         load = self.resident_load(g)
@@ -340,8 +343,8 @@ class _FutureCheckPolicy(Policy):
         first candidate would pass at some earlier delay d*, remember that the decisions
         before it are "admit nothing" (same first candidate and residents).
         """
-        if not self.overflow_free or n_res == 0:
-            return False
+        if not self.overflow_free or n_res == 0 or check.r[0] < 2:
+            return False  # (r_min = 1: the next decision comes after one iteration anyway)
         fails = check.blocked_delays(self._otil[first], state.prompt[first])
         if fails.all():
             return True
