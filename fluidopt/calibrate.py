@@ -508,12 +508,18 @@ def calibrate(
     delta: float = 0.01,
     horizon: float = 3600.0,
     max_segments: int = 4,
+    choose_binning: bool = True,
     path: str | Path | None = None,
 ) -> dict[str, Any]:
     """Calibrate thresholds for ``policy`` on ``w`` and write them to ``path``.
 
     Returns a JSON-safe report: the thresholds, the fluid benchmark, the rate window
     estimate and the sensitivity of the thresholds to it, and the inputs.
+
+    For WAIT without explicit bins (``n_output_bins``/``output_edges``) and with
+    ``choose_binning``, the binnings {default (distinct lengths, or 8 quantile bins for a
+    trace), 1, 2, 4 quantile bins} are each calibrated and the one with the best
+    objective (latency proxy or pipeline memory) is kept; all are listed in the report.
     """
     from fluidopt.threshold_file import Segment, ThresholdType, Thresholds, save_thresholds
 
@@ -531,12 +537,37 @@ def calibrate(
     }
     report: dict[str, Any] = {"policy": policy}
     if policy == "wait":
-        stats = arrays_from_workload(w, deployment, n_output_bins=n_output_bins, output_edges=output_edges)
+        # Binning: as given, or the candidate with the best objective (a coarser binning
+        # raises each type's rate, so under the paper's rule its stages advance more often)
+        if n_output_bins is not None or output_edges is not None or not choose_binning:
+            candidates: list[int | None] = [n_output_bins]
+        else:
+            candidates = [None, 1, 2, 4]
+        tried: list[dict[str, Any]] = []
+        chosen: tuple[float, Any, Any, int | None] | None = None
+        last_error: FluidoptError | None = None
+        for nb in candidates:
+            try:
+                st = arrays_from_workload(w, deployment, n_output_bins=nb, output_edges=output_edges)
+                cand = solve_wait(
+                    st.arrays, objective=objective, epsilon=epsilon, memory_rule=memory_rule,
+                    stage_sq=st.stage_sq, rule=rule,
+                )
+            except FluidoptError as exc:
+                last_error = exc
+                tried.append({"n_output_bins": nb, "error": str(exc)[:200]})
+                continue
+            score = cand.latency_proxy if objective == "latency" else cand.pipeline_memory
+            tried.append({"n_output_bins": nb, "types": len(st.arrays.rate), "score": score})
+            if chosen is None or score < chosen[0] - 1e-12:
+                chosen = (score, st, cand, nb)
+        if chosen is None:
+            assert last_error is not None
+            raise last_error
+        _, stats, sol, n_output_bins = chosen
         arrays = stats.arrays
         bench = fluid_from_arrays(arrays)
-        sol = solve_wait(
-            arrays, objective=objective, epsilon=epsilon, memory_rule=memory_rule, stage_sq=stats.stage_sq, rule=rule
-        )
+        report["binning_candidates"] = tried
         win = window_rates(w, stats.table, window)
         sensitivity: dict[str, Any] = {}
         if "types" in win:

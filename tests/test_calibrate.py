@@ -51,7 +51,7 @@ def test_calibrate_writes_a_file_the_executor_runs(tmp_path) -> None:
     dep = resolve_deployment("llama2-7b-a100")
     w = load_workload("wait-two-type", rate=20, requests=1500)
     path = tmp_path / "t.json"
-    rep = calibrate(w, dep, policy="wait", objective="latency", path=path)
+    rep = calibrate(w, dep, policy="wait", objective="latency", choose_binning=False, path=path)
     th = load_thresholds(path)
     assert th.policy == "wait" and [t.label for t in th.types] == ["d20", "d50"]
     assert th.inputs["workload_digest"] == w.digest() and th.inputs["epsilon"] == 0.05
@@ -88,3 +88,17 @@ def test_resolve_deployment_overrides() -> None:
         resolve_deployment(None)
     with pytest.raises(InputError):
         resolve_deployment("llama2-7b-a100", d0=0.1)
+
+
+def test_binning_choice_keeps_the_best_candidate(tmp_path) -> None:
+    """0.7 p512d20 + 0.3 p512d50 at 20/s: under the paper's rule one merged type (rate 20/s,
+    stages advance in almost every batch) beats two types (the d50 type at 6/s pauses)."""
+    from fluidopt.traces import load_workload
+
+    dep = resolve_deployment("llama2-7b-a100")
+    w = load_workload("wait-two-type", rate=20, requests=1500)
+    rep = calibrate(w, dep, policy="wait", path=tmp_path / "t.json")
+    scores = [c["score"] for c in rep["binning_candidates"] if "score" in c]
+    assert rep["solution"]["latency_proxy"] == min(scores)
+    th = load_thresholds(tmp_path / "t.json")
+    assert len(th.types) == 1 and th.types[0].output_range == (1, 50)  # the first bin starts at 1

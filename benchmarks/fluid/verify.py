@@ -143,12 +143,19 @@ def two_type(n_req: int) -> dict[str, Any]:
         stats = arrays_from_workload(w, dep)
         b = fluid_from_arrays(stats.arrays)
         point["fluid"] = {"stable": b.stable, "max_stable_rate": b.max_stable_scale * b.throughput_requests_per_s}
-        try:
-            sol = solve_wait(stats.arrays, objective="latency")
-            n = [int(x) for x in sol.thresholds]
-            point["wait_calibrated"] = {"thresholds": n, **run(w, dep, wait_policy([("d20", (20, 20), n[0]), ("d50", (50, 50), n[1])]))}
-        except FluidoptError as exc:
-            point["wait_calibrated"] = {"error": str(exc)[:160]}
+        path = OUT / f"two-type-{lam}-wait.json"
+        for label, choose in (("wait_calibrated", True), ("wait_calibrated_two_types", False)):
+            try:
+                rep = calibrate(w, dep, policy="wait", objective="latency", choose_binning=choose, path=path)
+                cal = load_thresholds(path)
+                point[label] = {
+                    "types": [t.label for t in cal.types],
+                    "thresholds": [t.threshold for t in cal.types],
+                    "latency_proxy": rep["solution"]["latency_proxy"],
+                    **run(w, dep, make_policy("wait", thresholds=cal)),
+                }
+            except FluidoptError as exc:
+                point[label] = {"error": str(exc)[:160]}
         data = nested_data(w, dep)
         try:
             plan = th.nested_search(data, [20], max_segments=2)
@@ -161,7 +168,7 @@ def two_type(n_req: int) -> dict[str, Any]:
         for name in ("sarathi", "vllm"):
             point[name] = run(w, dep, make_policy(name))
         out["points"].append(point)
-        print(json.dumps({"rate": lam, **{k: point[k].get("mean_latency") for k in ("wait_calibrated", "nested_calibrated", "nested_practical_best", "sarathi", "vllm")}}), file=sys.stderr)
+        print(json.dumps({"rate": lam, **{k: point[k].get("mean_latency") for k in ("wait_calibrated", "wait_calibrated_two_types", "nested_calibrated", "nested_practical_best", "sarathi", "vllm")}}), file=sys.stderr)
     return out
 
 
