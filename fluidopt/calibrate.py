@@ -20,6 +20,7 @@ gives the fluid LP's admissible rates.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -509,6 +510,7 @@ def calibrate(
     horizon: float = 3600.0,
     max_segments: int = 4,
     choose_binning: bool = True,
+    polish: int = 0,
     path: str | Path | None = None,
 ) -> dict[str, Any]:
     """Calibrate thresholds for ``policy`` on ``w`` and write them to ``path``.
@@ -520,6 +522,9 @@ def calibrate(
     ``choose_binning``, the binnings {default (distinct lengths, or 8 quantile bins for a
     trace), 1, 2, 4 quantile bins} are each calibrated and the one with the best
     objective (latency proxy or pipeline memory) is kept; all are listed in the report.
+
+    ``polish`` > 0 confirms the WAIT thresholds by simulation on ``w`` and improves them
+    by at most that many rounds of ±1 moves (:func:`polish_by_simulation`).
     """
     from fluidopt.threshold_file import Segment, ThresholdType, Thresholds, save_thresholds
 
@@ -634,8 +639,57 @@ def calibrate(
         )
     else:
         raise InputError(f"unknown policy {policy!r} (wait, nested-wait)")
+    if polish > 0 and policy == "wait":
+        thresholds, trail = polish_by_simulation(w, deployment, thresholds, rule=rule, rounds=polish)
+        report["polish"] = trail
+        inputs["polish_rounds"] = polish
     if path is not None:
         save_thresholds(thresholds, path)
         report["path"] = str(path)
     report["inputs"] = inputs
     return report
+
+
+def polish_by_simulation(
+    w: Workload, deployment: Deployment, thresholds: Any, *, rule: str = "paper", rounds: int = 3
+) -> tuple[Any, list[dict[str, Any]]]:
+    """Confirm WAIT thresholds in the executor and improve them by ±1 moves.
+
+    Each round simulates every single-threshold move n_j ± 1 (n_j ≥ 1) on ``w`` and
+    keeps the best run with no eviction, no unfinished request and a lower mean latency
+    than the incumbent; it stops when no move improves. The fluid conditions are
+    sufficient, not necessary: near the edge of the region a threshold just below the
+    keep-up line can still be stable over a finite trace, which only a run can show.
+
+    Returns the thresholds and the trail of (thresholds, mean latency) accepted.
+    """
+    from dataclasses import replace as dc_replace
+
+    from fluidopt.executor.engine import simulate
+    from fluidopt.executor.policy import make_policy
+
+    def score(th: Any) -> tuple[float, dict[str, Any]]:
+        s = simulate(w, deployment, make_policy("wait", thresholds=th, advance_resident=(rule == "advance"))).summary()
+        ok = s["evictions"] == 0 and s["unfinished"] == 0
+        return (float(s["mean_latency"]) if ok else math.inf), s
+
+    best_val, s0 = score(thresholds)
+    trail = [{"thresholds": [t.threshold for t in thresholds.types], "mean_latency": best_val, "evictions": s0["evictions"]}]
+    for _ in range(rounds):
+        moves = []
+        for j, t in enumerate(thresholds.types):
+            for step in (-1, 1):
+                if t.threshold + step < 1:
+                    continue
+                types = list(thresholds.types)
+                types[j] = dc_replace(t, threshold=t.threshold + step)
+                cand = dc_replace(thresholds, types=tuple(types))
+                moves.append((score(cand)[0], cand))
+        if not moves:
+            break
+        val, cand = min(moves, key=lambda m: m[0])
+        if not val < best_val - 1e-9:
+            break
+        best_val, thresholds = val, cand
+        trail.append({"thresholds": [t.threshold for t in cand.types], "mean_latency": val})
+    return thresholds, trail

@@ -102,3 +102,15 @@ def test_binning_choice_keeps_the_best_candidate(tmp_path) -> None:
     assert rep["solution"]["latency_proxy"] == min(scores)
     th = load_thresholds(tmp_path / "t.json")
     assert len(th.types) == 1 and th.types[0].output_range == (1, 50)  # the first bin starts at 1
+
+
+def test_polish_by_simulation_only_accepts_improvements(tmp_path) -> None:
+    from fluidopt.traces import load_workload
+
+    dep = resolve_deployment("llama2-7b-a100")
+    w = load_workload("wait-p512d20", rate=27, requests=800)
+    rep = calibrate(w, dep, policy="wait", polish=2, path=tmp_path / "p.json")
+    lat = [t["mean_latency"] for t in rep["polish"]]
+    assert all(b < a for a, b in zip(lat, lat[1:]))
+    final = load_thresholds(tmp_path / "p.json").types[0].threshold
+    assert final == rep["polish"][-1]["thresholds"][0] and rep["inputs"]["polish_rounds"] == 2

@@ -165,12 +165,14 @@ def register(app: click.Group) -> None:
     @click.option("--delta", type=float, default=0.01, show_default=True, help="Nested WAIT overflow probability δ.")
     @click.option("--horizon", type=float, default=3600.0, show_default=True, help="Nested WAIT horizon T, s.")
     @click.option("--capacity", type=int, help="KV capacity C, tokens (overrides).")
+    @click.option("--polish", type=int, default=0, show_default=True,
+                  help="WAIT: rounds of ±1 moves confirmed by simulation on the workload (0 = none).")
     @click.option("--seed", type=int, default=None)
     @click.option("-o", "--output", "output_path", required=True, type=click.Path(dir_okay=False))
     @json_option
     def calibrate_cmd(
         workload, deployment, policy, objective, epsilon, wait_rule, memory_rule, output_bins, window, delta, horizon,
-        capacity, seed, output_path, as_json,
+        capacity, polish, seed, output_path, as_json,
     ) -> None:
         """Calibrate WAIT / Nested WAIT thresholds from a trace and write a thresholds file."""
         from fluidopt.calibrate import calibrate
@@ -180,7 +182,8 @@ def register(app: click.Group) -> None:
         dep = _resolve(deployment, capacity)
         report = calibrate(
             w, dep, policy=policy, objective=objective, epsilon=epsilon, n_output_bins=output_bins,
-            rule=wait_rule, memory_rule=memory_rule, window=window, delta=delta, horizon=horizon, path=output_path,
+            rule=wait_rule, memory_rule=memory_rule, window=window, delta=delta, horizon=horizon, polish=polish,
+            path=output_path,
         )
 
         def render(d: dict[str, Any]) -> None:
