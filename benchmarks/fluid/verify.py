@@ -118,14 +118,26 @@ def stability(n_req: int) -> dict[str, Any]:
             point["wait_calibrated"] = {"threshold": n, **run(w, dep, wait_policy([("d20", (20, 20), n)]))}
         except FluidoptError as exc:
             point["wait_calibrated"] = {"error": str(exc)[:160]}
+        try:
+            # calibrated and polished by simulation on another seed (held out from the run)
+            path = OUT / f"p512d20-{lam}-wait-polished.json"
+            rep = calibrate(load_workload("wait-p512d20", rate=lam, requests=n_req, seed=1), dep, polish=4, path=path)
+            cal = load_thresholds(path)
+            point["wait_calibrated_polished"] = {
+                "threshold": cal.types[0].threshold,
+                "polish": rep["polish"],
+                **run(w, dep, make_policy("wait", thresholds=cal)),
+            }
+        except FluidoptError as exc:
+            point["wait_calibrated_polished"] = {"error": str(exc)[:160]}
         grid = [(n, run(w, dep, wait_policy([("d20", (20, 20), n)]))) for n in range(1, 11)]
         n_best, r_best = best_of(grid)
         point["wait_grid_best"] = {"threshold": n_best, **r_best}
         for name in ("sarathi", "vllm"):
             point[name] = run(w, dep, make_policy(name))
         out["points"].append(point)
-        print(json.dumps({"rate": lam, **{k: point[k].get("mean_latency") for k in ("wait_calibrated", "wait_grid_best", "sarathi", "vllm")}}), file=sys.stderr)
-    for key in ("wait_calibrated", "wait_grid_best", "sarathi", "vllm"):
+        print(json.dumps({"rate": lam, **{k: point[k].get("mean_latency") for k in ("wait_calibrated", "wait_calibrated_polished", "wait_grid_best", "sarathi", "vllm")}}), file=sys.stderr)
+    for key in ("wait_calibrated", "wait_calibrated_polished", "wait_grid_best", "sarathi", "vllm"):
         stable = [p["rate"] for p in out["points"] if p[key].get("stable")]
         unstable = [p["rate"] for p in out["points"] if key in p and "stable" in p[key] and not p[key]["stable"]]
         first_bad = min(unstable) if unstable else None
@@ -144,9 +156,17 @@ def two_type(n_req: int) -> dict[str, Any]:
         b = fluid_from_arrays(stats.arrays)
         point["fluid"] = {"stable": b.stable, "max_stable_rate": b.max_stable_scale * b.throughput_requests_per_s}
         path = OUT / f"two-type-{lam}-wait.json"
-        for label, choose in (("wait_calibrated", True), ("wait_calibrated_two_types", False)):
+        w1 = load_workload("wait-two-type", rate=lam, requests=n_req, seed=1)
+        for label, choose, pol in (
+            ("wait_calibrated", True, 0),
+            ("wait_calibrated_two_types", False, 0),
+            ("wait_calibrated_polished", True, 4),
+        ):
             try:
-                rep = calibrate(w, dep, policy="wait", objective="latency", choose_binning=choose, path=path)
+                # polishing runs on another seed, so the reported run is held out
+                rep = calibrate(
+                    w1 if pol else w, dep, policy="wait", objective="latency", choose_binning=choose, polish=pol, path=path
+                )
                 cal = load_thresholds(path)
                 point[label] = {
                     "types": [t.label for t in cal.types],
@@ -168,7 +188,7 @@ def two_type(n_req: int) -> dict[str, Any]:
         for name in ("sarathi", "vllm"):
             point[name] = run(w, dep, make_policy(name))
         out["points"].append(point)
-        print(json.dumps({"rate": lam, **{k: point[k].get("mean_latency") for k in ("wait_calibrated", "wait_calibrated_two_types", "nested_calibrated", "nested_practical_best", "sarathi", "vllm")}}), file=sys.stderr)
+        print(json.dumps({"rate": lam, **{k: point[k].get("mean_latency") for k in ("wait_calibrated", "wait_calibrated_two_types", "wait_calibrated_polished", "nested_calibrated", "nested_practical_best", "sarathi", "vllm")}}), file=sys.stderr)
     return out
 
 
@@ -193,14 +213,18 @@ def azure(scales: tuple[float, ...]) -> dict[str, Any]:
         train, test = _split(w)
         point: dict[str, Any] = {"scale": scale, "rate": scale * native_rate}
         path = OUT / f"azure-conv-x{scale}-wait.json"
-        for rule in ("paper", "advance"):
+        for rule, pol in (("paper", 0), ("advance", 0), ("advance-polished", 2)):
+            rule_name = rule
+            rule = rule.split("-")[0]
             try:
-                rep = calibrate(train, dep, policy="wait", objective="latency", rule=rule, path=path)
+                rep = calibrate(train, dep, policy="wait", objective="latency", rule=rule, polish=pol, path=path)
                 cal = load_thresholds(path)
-                point[f"calibration_{rule}"] = {
+                point[f"calibration_{rule_name}"] = {
                     "thresholds": [t.threshold for t in cal.types],
                     "labels": [t.label for t in cal.types],
                     "memory_rule": rep["solution"]["memory_rule"],
+                    "binning_candidates": rep.get("binning_candidates"),
+                    "polish": rep.get("polish"),
                     "sensitivity": rep["sensitivity"],
                     "fluid_stable": rep["fluid"]["stable"],
                     "fluid_latency_mean": float(
@@ -209,11 +233,11 @@ def azure(scales: tuple[float, ...]) -> dict[str, Any]:
                     ),
                 }
                 for part, ww in (("test", test), ("full", w)):
-                    point[f"wait_calibrated_{rule}_{part}"] = run(
+                    point[f"wait_calibrated_{rule_name}_{part}"] = run(
                         ww, dep, make_policy("wait", thresholds=cal, advance_resident=(rule == "advance"))
                     )
             except FluidoptError as exc:
-                point[f"calibration_{rule}"] = {"error": str(exc)[:200]}
+                point[f"calibration_{rule_name}"] = {"error": str(exc)[:200]}
         # the authors' practical rule (Nested WAIT), grid searched on the held-out half
         data = nested_data(train, dep)
         grid = [(p, run(test, dep, nested_policy(p))) for p in practical_grid(data, (1, 2, 3, 4, 5))]
