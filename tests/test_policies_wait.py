@@ -12,6 +12,8 @@ import math
 import numpy as np
 import pandas as pd
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from fluidopt.deployment import unit_deployment
 from fluidopt.errors import InputError
@@ -235,3 +237,20 @@ def test_wait_respects_deployment_caps() -> None:
     dep = Deployment("capped", 100, TimeModel.unit(), max_tokens=2)
     r = simulate(wl(NESTED, "arrival prompt output"), dep, NestedWait(SEGS), event_log=True)
     assert r.records["finished"].all() and r.events["new_tokens"].max() <= 2
+
+
+@settings(max_examples=100, deadline=None)
+@given(st.lists(st.tuples(st.integers(0, 4), st.integers(0, 3)), max_size=20))
+def test_first_per_group_matches_a_counter(entries) -> None:  # type: ignore[no-untyped-def]
+    """Keep the first limit[group] entries of each group, in input order."""
+    from fluidopt.executor.policies.wait import first_per_group
+
+    groups = np.array([g for g, _ in entries], dtype=np.int64)
+    caps = {g: c for g, c in entries}  # one cap per group (last one given wins)
+    limit = np.array([caps[g] for g, _ in entries], dtype=np.int64)
+    seen: dict[int, int] = {}
+    want = []
+    for g, _ in entries:
+        seen[g] = seen.get(g, 0) + 1
+        want.append(seen[g] <= caps[g])
+    assert list(first_per_group(groups, limit)) == want

@@ -42,12 +42,15 @@ def first_per_group(groups: np.ndarray, limit: np.ndarray) -> np.ndarray:
     n = groups.shape[0]
     if n == 0:
         return np.zeros(0, dtype=bool)
-    order = np.argsort(groups, kind="stable")
+    order = groups.argsort(kind="stable")
     g = groups[order]
-    starts = np.flatnonzero(np.r_[True, g[1:] != g[:-1]])
-    rank = np.arange(n) - np.repeat(starts, np.diff(np.r_[starts, n]))
+    new_group = np.empty(n, dtype=bool)
+    new_group[0] = True
+    np.not_equal(g[1:], g[:-1], out=new_group[1:])
+    # position within the group = index − index of the group's first entry
+    first = np.maximum.accumulate(np.where(new_group, np.arange(n), 0))
     keep = np.empty(n, dtype=bool)
-    keep[order] = rank < limit[order]
+    keep[order] = np.arange(n) - first < limit[order]
     return keep
 
 
