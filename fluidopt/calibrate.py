@@ -207,11 +207,12 @@ def _infeasible(arrays: FluidArrays, epsilon: float, extra: str = "") -> Thresho
     bench = fluid_from_arrays(arrays)
     lp = fluid_lp(arrays)
     adm = lp.admitted_rates
-    slack_scale = 1 / (1 + epsilon)
     why = bench.reason or extra or "the thresholds' memory does not fit in C"
+    what = "Nested WAIT thresholds" if extra.startswith("no Nested WAIT") else "WAIT thresholds"
+    if extra.startswith("no Nested WAIT"):
+        why = extra.removeprefix("no Nested WAIT configuration fits: ") + (f" ({bench.reason})" if bench.reason else "")
     msg = (
-        f"no WAIT thresholds: {why}"
-        + (f" (with slack ε = {epsilon}, rates up to {slack_scale:.3g}× the fluid limit)" if bench.stable else "")
+        f"no {what}: {why}"
         + (
             "; the fluid LP admits rates "
             + ", ".join(f"{lab}={x:.4g}/s" for lab, x in list(zip(arrays.labels, adm))[:8])
@@ -629,7 +630,12 @@ def calibrate(
 
         data = nested_data(w, deployment, epsilon=epsilon, delta=delta, horizon=horizon)
         cands = nested_candidates(data)
-        plan = th.nested_search(data, cands, max_segments=max_segments)
+        try:
+            plan = th.nested_search(data, cands, max_segments=max_segments)
+        except InputError as exc:
+            # say why, and what the fluid LP would admit (types: the default binning)
+            arrays = arrays_from_workload(w, deployment).arrays
+            raise _infeasible(arrays, epsilon, str(exc)) from None
         segments = tuple(Segment(a, b, n) for a, b, n in plan.segments())
         inputs.update(delta=delta, horizon=horizon, candidates=cands, max_segments=max_segments, prompt_mean=data.prompt)
         thresholds = Thresholds("nested-wait", segments=segments, inputs=inputs)

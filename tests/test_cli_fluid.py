@@ -78,3 +78,7 @@ def test_calibrate_outside_region_points_to_lp(cli, tmp_path) -> None:
     assert res.code == 0
     res = cli("calibrate", "-w", "azure-conv", "-d", "llama2-7b-a100", "-o", out)
     assert res.code == 2 and "fluid LP admits rates" in res.err
+    # Nested WAIT: the base memory + buffer (80,625 tokens at these rates) does not fit 30,000
+    res = cli("calibrate", "-w", "wait-two-type", "-d", "llama2-7b-a100", "--policy", "nested-wait",
+              "--capacity", "30000", "-o", out)
+    assert res.code == 2 and "buffer" in res.err and "fluid LP admits rates" in res.err
