@@ -28,9 +28,9 @@ from pathlib import Path
 from typing import Any, Literal
 
 import numpy as np
-import yaml
 
 from fluidopt.errors import InputError
+from fluidopt.io import read_mapping
 
 TimeKind = Literal["unit", "linear-kv", "affine"]
 TIME_KINDS: tuple[str, ...] = ("unit", "linear-kv", "affine")
@@ -441,20 +441,7 @@ def load_deployment(name_or_path: str, *, capacity: int | None = None) -> Deploy
             if not file.is_file():
                 raise InputError(f"unknown deployment {name_or_path!r}; known: {', '.join(deployment_names())}")
         source = str(file)
-        try:
-            text = file.read_text(encoding="utf-8")
-        except IsADirectoryError:
-            raise InputError("cannot read (is a directory)", source=source) from None
-        except OSError as exc:
-            raise InputError(f"cannot read ({exc.strerror or exc})", source=source) from None
-        except UnicodeDecodeError:
-            raise InputError("cannot read (not UTF-8 text)", source=source) from None
-        try:
-            data = yaml.safe_load(text)
-        except yaml.YAMLError as exc:
-            raise InputError(f"not valid YAML ({' '.join(str(exc).split())})", source=source) from None
-        if not isinstance(data, dict):
-            raise InputError("expected a mapping of deployment fields", source=source)
+        data = read_mapping(file, what="a mapping of deployment fields")
         dep = Deployment.from_dict(data, source=source)
     return dep.with_capacity(capacity) if capacity is not None else dep
 

@@ -37,6 +37,7 @@ import numpy as np
 import pandas as pd
 
 from fluidopt.errors import InputError
+from fluidopt.io import read_mapping
 from fluidopt.workload import Workload
 
 #: LMSYS-Chat-1M token statistics quoted by [KV]: prompt mean/median, output mean/median.
@@ -411,21 +412,8 @@ _SPEC_KEYS = {"generator", "params", "seed", "description", "name", "prediction"
 
 def read_spec(path: str | os.PathLike[str]) -> dict[str, Any]:
     """Read a YAML spec file into a mapping (raises InputError naming the file)."""
-    import yaml
-
     p = Path(path)
-    try:
-        text = p.read_text(encoding="utf-8")
-    except OSError as exc:
-        raise InputError(f"cannot read spec file: {exc.strerror or exc}", source=str(p)) from None
-    try:
-        spec = yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        row = mark.line + 1 if mark is not None else None
-        raise InputError(f"not valid YAML ({getattr(exc, 'problem', exc)})", source=str(p), row=row) from None
-    if not isinstance(spec, dict):
-        raise InputError("a workload spec must be a YAML mapping", source=str(p))
+    spec = read_mapping(p, what="a workload spec mapping (YAML)")
     spec.setdefault("name", p.name.split(".")[0])
     return spec
 

@@ -39,10 +39,9 @@ from pathlib import Path
 from typing import Any
 
 import pandas as pd
-import yaml
 
 from fluidopt.errors import FluidoptError, InputError
-from fluidopt.io import atomic_path
+from fluidopt.io import atomic_path, read_mapping
 
 
 @dataclass(frozen=True)
@@ -149,16 +148,8 @@ class SweepSpec:
 
     @classmethod
     def load(cls, path: str | os.PathLike[str]) -> SweepSpec:
-        p = Path(path)
-        try:
-            data = yaml.safe_load(p.read_text())
-        except OSError as exc:
-            raise InputError(f"cannot read ({exc.strerror})", source=str(p)) from None
-        except yaml.YAMLError as exc:
-            raise InputError(f"not valid YAML ({exc})", source=str(p)) from None
-        if not isinstance(data, dict):
-            raise InputError("expected a mapping", source=str(p))
-        return cls.from_dict(data, source=str(p))
+        data = read_mapping(Path(path), what="a sweep spec mapping")
+        return cls.from_dict(data, source=str(path))
 
     def cells(self) -> list[Cell]:
         """All cells, in the order: deployment, capacity, workload params, policy, policy params, seed."""

@@ -27,7 +27,7 @@ from typing import Any
 import numpy as np
 
 from fluidopt.errors import InputError
-from fluidopt.io import atomic_path
+from fluidopt.io import atomic_path, read_mapping
 
 SCHEMA = "fluidopt.thresholds/1"
 
@@ -134,11 +134,5 @@ def save_thresholds(thresholds: Thresholds, path: str | Path) -> None:
 
 def load_thresholds(path: str | Path) -> Thresholds:
     """Read and validate a thresholds file; errors name the file."""
-    p = Path(path)
-    try:
-        data = json.loads(p.read_text())
-    except OSError as exc:
-        raise InputError(f"cannot read ({exc.strerror})", source=str(p)) from None
-    except json.JSONDecodeError as exc:
-        raise InputError(f"not valid JSON ({exc.msg} at line {exc.lineno})", source=str(p)) from None
-    return Thresholds.from_dict(data, source=str(p))
+    data = read_mapping(Path(path), fmt="json", what="a thresholds mapping")
+    return Thresholds.from_dict(data, source=str(path))
