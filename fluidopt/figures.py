@@ -9,6 +9,7 @@ committed next to it.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
 import matplotlib
 
@@ -35,6 +36,15 @@ def mean_and_std(frame: pd.DataFrame, x: str, y: str, group: str) -> pd.DataFram
     return stats
 
 
+def mean_lines(ax: Axes, frame: pd.DataFrame, x: str, y: str, group: str) -> dict[Any, str]:
+    """Draw one mean ± std (over seeds) line per ``group``; return each group's colour."""
+    colours = {}
+    for name, part in mean_and_std(frame, x, y, group).groupby(group, sort=True):
+        line = ax.errorbar(part[x], part["mean"], yerr=part["std"], marker="o", ms=3, capsize=2, label=str(name))
+        colours[name] = line[0].get_color()
+    return colours
+
+
 def latency_vs_rate(
     frame: pd.DataFrame,
     *,
@@ -52,11 +62,10 @@ def latency_vs_rate(
     line); ``observed_limits`` marks each policy's observed limit on its line.
     """
     fig, ax = _axes(ax)
-    stats = mean_and_std(frame, x, y, group)
-    for name, part in stats.groupby(group, sort=True):
-        line = ax.errorbar(part[x], part["mean"], yerr=part["std"], marker="o", ms=3, capsize=2, label=str(name))
-        if observed_limits and name in observed_limits:
-            ax.axvline(observed_limits[name], color=line[0].get_color(), lw=0.8, ls=":")
+    colours = mean_lines(ax, frame, x, y, group)
+    for name, limit in (observed_limits or {}).items():
+        if name in colours:
+            ax.axvline(limit, color=colours[name], lw=0.8, ls=":")
     if fluid_limit is not None:
         ax.axvline(fluid_limit, color="black", ls="--", lw=1, label=f"fluid limit {fluid_limit:.3g}/s")
     if logy:
@@ -144,9 +153,7 @@ def ratio_vs_alpha(
 ) -> Figure:
     """Ratio to the benchmark against prediction accuracy α = ℓ/u, one line per policy."""
     fig, ax = _axes(ax)
-    stats = mean_and_std(frame, x, y, group)
-    for name, part in stats.groupby(group, sort=True):
-        ax.errorbar(part[x], part["mean"], yerr=part["std"], marker="o", ms=3, capsize=2, label=str(name))
+    mean_lines(ax, frame, x, y, group)
     ax.axhline(1.0, color="grey", lw=0.8)
     ax.set_xlabel("prediction accuracy α = ℓ/u")
     ax.set_ylabel(f"{y.replace('_', ' ')}")
