@@ -1,0 +1,229 @@
+# ---
+# jupyter:
+#   jupytext:
+#     formats: py:percent
+#   kernelspec:
+#     display_name: Python 3
+#     name: python3
+# ---
+
+# %% [markdown]
+# # [KV] Real-trace experiment: MC-SF against MC-Benchmark and α-protection
+#
+# [KV] (arXiv 2502.07115) simulate Llama2-70B on two A100s with Vidur (KV capacity
+# C = 16,492 tokens) on 10,000 LMSYS-Chat-1M conversations (prompt mean 40.62 / median 11,
+# output mean 85.32 / median 45 tokens) arriving as a Poisson process at λ = 50 req/s
+# (high demand) and λ = 10 req/s (low demand). They compare MC-SF with MC-Benchmark (FCFS
+# with MC-SF's future-memory check) and with α-protection greedy / β-clearing for
+# α ∈ {0.3, 0.25, 0.2, 0.1} and β ∈ {0.2, 0.1}. Published: average latency **32.11**
+# (MC-SF) against **46.47** (MC-Benchmark), about **31 % lower**; the smallest α that
+# avoided trouble was 0.21 (high) / 0.24 (low); MC-SF stays good when its length
+# predictions are noisy (õ ~ U[(1−ε)o, (1+ε)o], ε ∈ {0.2, 0.5, 0.8}). Our spec quotes the
+# 32.11 / 46.47 pair without its demand level or unit, so we compare the *relative*
+# reduction at both demand levels.
+#
+# **Nearest data we have.** LMSYS-Chat-1M may not be redistributed. The lengths here
+# come from the shipped workload `lmsys-matched`: independent lognormal prompt and output
+# lengths matched to the four statistics above (10,000 requests, seeded), with Poisson
+# arrivals at the paper's two rates. The time model is our affine fit of Llama-2-70B on
+# two A100s to SplitwiseSim measurements (`llama2-70b-2xa100`, C = 16,492), not Vidur.
+# A lognormal with these mean/median pairs has a heavier tail than the real outputs are
+# likely to have (E[o²] drives the KV-time volume), so our server saturates at a lower
+# rate than the paper's and absolute latencies are not comparable; the ordering of the
+# policies and the size of MC-SF's advantage are what this notebook checks.
+#
+# Policies (`fluidopt.executor.policies`; their docstrings state the exact rules, which
+# are the project's reading of [KV]): `mc-sf`, `mc-benchmark`, `alpha-greedy` (admit FCFS
+# while projected usage ≤ (1−α)·C, evict the most recently admitted on overflow) and
+# `alpha-beta` (as greedy, but on overflow evict until a fraction β of C is free).
+# Without a prediction column MC-SF and MC-Benchmark use the true lengths.
+
+# %%
+import tempfile
+from pathlib import Path
+
+import matplotlib.pyplot as plt
+import numpy as np
+import pandas as pd
+import yaml
+
+from fluidopt.figures import latency_vs_rate, mean_and_std
+from fluidopt.reproduce import notebook_env
+from fluidopt.sweep import SweepSpec, run_sweep
+from fluidopt.traces import spec_dir
+
+env = notebook_env("kv_real_trace")
+REQUESTS = 1_000 if env.quick else 10_000
+SEEDS = [0] if env.quick else [0, 1, 2]
+RATES = [50.0, 10.0]  # high and low demand of [KV], req/s
+ALPHAS = [0.3, 0.25, 0.2, 0.1]
+BETAS = [0.2, 0.1]
+EPSILONS = [0.2, 0.5, 0.8]
+DEPLOYMENT = "llama2-70b-2xa100"
+PUBLISHED = {"mc-sf": 32.11, "mc-benchmark": 46.47}
+print(f"mode {'quick' if env.quick else 'full'}: {REQUESTS} requests, seeds {SEEDS}, rates {RATES}")
+
+# %% [markdown]
+# One sweep for the policy comparison (exact lengths) and one per noise level ε, whose
+# workload is `lmsys-matched` with a point prediction added (`with_point_prediction`,
+# through the spec's `prediction` key). The seed of a cell fixes the lengths, the
+# arrivals and the prediction noise.
+
+# %%
+base_spec = yaml.safe_load((spec_dir() / "lmsys-matched.yaml").read_text())
+policies = ["mc-sf", "mc-benchmark",
+            {"name": "alpha-greedy", "params": {"alpha": ALPHAS}},
+            {"name": "alpha-beta", "params": {"alpha": ALPHAS, "beta": BETAS}}]
+common = {"workload_params": {"rate": RATES, "requests": REQUESTS}, "deployment": DEPLOYMENT, "seeds": SEEDS}
+frames = []
+with tempfile.TemporaryDirectory() as tmp:
+    spec = SweepSpec.from_dict({"name": "kv-real-trace", "workload": "lmsys-matched", "policies": policies, **common})
+    frames.append(run_sweep(spec, Path(tmp) / "policies.parquet", workers=env.workers).assign(eps=0.0))
+    for eps in EPSILONS:
+        path = Path(tmp) / f"lmsys-matched-eps{eps}.yaml"
+        path.write_text(yaml.safe_dump({**base_spec, "name": f"lmsys-matched-eps{eps}",
+                                        "prediction": {"point_eps": eps}}))
+        spec = SweepSpec.from_dict({"name": "kv-real-trace-noise", "workload": str(path),
+                                    "policies": ["mc-sf", "mc-benchmark"], **common})
+        frames.append(run_sweep(spec, Path(tmp) / f"noise{eps}.parquet", workers=env.workers).assign(eps=eps))
+runs = pd.concat(frames, ignore_index=True)
+
+
+def label(row: pd.Series) -> str:
+    if row["policy"] == "alpha-greedy":
+        return f"α-greedy α={row['policy.alpha']:g}"
+    if row["policy"] == "alpha-beta":
+        return f"α-β α={row['policy.alpha']:g} β={row['policy.beta']:g}"
+    return str(row["policy"])
+
+
+runs["label"] = runs.apply(label, axis=1)
+runs["rate"] = runs["workload.rate"]
+runs["demand"] = runs["rate"].map({50.0: "high (λ=50)", 10.0: "low (λ=10)"})
+cols = ["demand", "rate", "eps", "label", "policy", "policy.alpha", "policy.beta", "seed", "mean_latency",
+        "p50_latency", "p99_latency", "mean_ttft", "evictions", "wasted_tokens", "unfinished", "makespan",
+        "mean_kv_util", "wall_seconds"]
+runs = runs[cols].sort_values(["rate", "eps", "label", "seed"], ascending=[False, True, True, True])
+env.save_table(runs, "runs")
+assert (runs["unfinished"] == 0).all(), "every request must finish"
+
+# %% [markdown]
+# ## Policy comparison (exact lengths)
+#
+# Mean over seeds of each run's average end-to-end latency (s), its p99, evictions and
+# wasted tokens (tokens generated and then discarded by an eviction), and the achieved
+# request throughput (requests / makespan).
+
+# %%
+exact = runs[runs["eps"] == 0.0].copy()
+exact["throughput"] = REQUESTS / exact["makespan"]
+summary = (exact.groupby(["demand", "rate", "label"], sort=False)
+           .agg(mean_latency=("mean_latency", "mean"), std_latency=("mean_latency", "std"),
+                p99_latency=("p99_latency", "mean"), evictions=("evictions", "mean"),
+                wasted_tokens=("wasted_tokens", "mean"), throughput=("throughput", "mean"))
+           .reset_index())
+summary["std_latency"] = summary["std_latency"].fillna(0.0)
+mcsf = summary[summary["label"] == "mc-sf"].set_index("rate")["mean_latency"]
+summary["vs_mc_sf"] = summary["mean_latency"] / summary["rate"].map(mcsf)
+summary = summary.sort_values(["rate", "mean_latency"], ascending=[False, True])
+env.save_table(summary, "summary")
+with pd.option_context("display.width", 160, "display.float_format", "{:.2f}".format):
+    print(summary.to_string(index=False))
+
+# %%
+comparison = []
+for rate, part in summary.groupby("rate", sort=False):
+    lat = part.set_index("label")["mean_latency"]
+    comparison.append({
+        "demand": part["demand"].iloc[0], "mc_sf": lat["mc-sf"], "mc_benchmark": lat["mc-benchmark"],
+        "reduction_pct": 100 * (1 - lat["mc-sf"] / lat["mc-benchmark"]),
+        "best_alpha_policy": part[part["label"].str.startswith("α")].iloc[0]["label"],
+        "best_alpha_latency": part[part["label"].str.startswith("α")]["mean_latency"].min(),
+        "published_mc_sf": PUBLISHED["mc-sf"], "published_mc_benchmark": PUBLISHED["mc-benchmark"],
+        "published_reduction_pct": 100 * (1 - PUBLISHED["mc-sf"] / PUBLISHED["mc-benchmark"]),
+    })
+comparison = pd.DataFrame(comparison)
+env.save_table(comparison, "comparison")
+with pd.option_context("display.width", 160, "display.float_format", "{:.2f}".format):
+    print(comparison.to_string(index=False))
+
+# %%
+fig, axes = plt.subplots(1, len(RATES), figsize=(11, 4.6), layout="constrained", sharey=False)
+for ax, rate in zip(np.atleast_1d(axes), RATES):
+    part = summary[summary["rate"] == rate].sort_values("mean_latency")
+    colours = ["tab:green" if lb == "mc-sf" else "tab:orange" if lb == "mc-benchmark" else "tab:grey"
+               for lb in part["label"]]
+    ax.barh(part["label"], part["mean_latency"], xerr=part["std_latency"], color=colours)
+    for y, (lat, sd, ev) in enumerate(zip(part["mean_latency"], part["std_latency"], part["evictions"])):
+        ax.annotate(f"{lat:.0f}" + (f"  ({ev:.0f} evictions)" if ev else ""), (lat + sd, y), xytext=(3, 0),
+                    textcoords="offset points", va="center", fontsize=7)
+    ax.invert_yaxis()
+    ax.tick_params(axis="y", labelsize=8)
+    ax.set_xlabel("mean end-to-end latency (s)")
+    ax.set_title(f"{part['demand'].iloc[0]}: MC-SF {100 * (1 - mcsf[rate] / part.set_index('label')['mean_latency']['mc-benchmark']):.0f}%"
+                 f" below MC-Benchmark (published 31%)", fontsize=9)
+    ax.margins(x=0.25)
+fig.suptitle(f"lmsys-matched lengths, {REQUESTS:,} requests, {DEPLOYMENT} (C = 16,492), "
+             f"mean ± std over {len(SEEDS)} seed(s)", fontsize=9)
+env.save_figure(fig, "latency_by_policy")
+
+# %% [markdown]
+# ## Prediction noise
+#
+# MC-SF and MC-Benchmark ordering and checking memory with õ ~ U[(1−ε)o, (1+ε)o]. An
+# under-predicted request can outgrow the check, so the engine evicts (most recently
+# admitted first) when an iteration would overflow; ε = 0 is the exact-length run.
+
+# %%
+noise = runs[runs["policy"].isin(["mc-sf", "mc-benchmark"])].copy()
+noise_table = (noise.groupby(["demand", "rate", "policy", "eps"], sort=False)
+               .agg(mean_latency=("mean_latency", "mean"), evictions=("evictions", "mean"),
+                    wasted_tokens=("wasted_tokens", "mean")).reset_index())
+exact_lat = noise_table[noise_table["eps"] == 0.0].set_index(["rate", "policy"])["mean_latency"]
+noise_table["vs_exact"] = [lat / exact_lat[(r, p)] for r, p, lat in
+                           zip(noise_table["rate"], noise_table["policy"], noise_table["mean_latency"])]
+env.save_table(noise_table, "noise")
+with pd.option_context("display.width", 160, "display.float_format", "{:.3f}".format):
+    print(noise_table.to_string(index=False))
+
+# %%
+fig, axes = plt.subplots(1, len(RATES), figsize=(10, 3.8), layout="constrained")
+for ax, rate in zip(np.atleast_1d(axes), RATES):
+    part = noise[noise["rate"] == rate]
+    latency_vs_rate(part, x="eps", group="policy", logy=False, ax=ax)
+    ax.set_xlabel("prediction noise ε (õ ~ U[(1−ε)o, (1+ε)o])")
+    ax.set_ylabel("mean end-to-end latency (s)")
+    ax.set_ylim(bottom=0)
+    ax.set_title(part["demand"].iloc[0], fontsize=9)
+env.save_figure(fig, "noise")
+
+# %%
+stats = mean_and_std(exact, "rate", "mean_latency", "label")
+for rate in RATES:
+    row = comparison[comparison["demand"] == exact[exact["rate"] == rate]["demand"].iloc[0]].iloc[0]
+    print(f"λ={rate:g}: MC-SF {row.mc_sf:.1f} s vs MC-Benchmark {row.mc_benchmark:.1f} s "
+          f"→ {row.reduction_pct:.0f}% lower (published 32.11 vs 46.47 → 31% lower)")
+for rate in RATES:
+    thr = summary[(summary["rate"] == rate) & (summary["label"] == "mc-sf")]["throughput"].iloc[0]
+    print(f"λ={rate:g}: MC-SF completes {thr:.2f} requests/s over the run (arrival rate {rate:g}/s)")
+worst_noise = noise_table[noise_table["policy"] == "mc-sf"]["vs_exact"].max()
+print(f"MC-SF latency with noisy predictions: at most {worst_noise:.2f}× its exact-length latency")
+
+# %% [markdown]
+# **Reading.** The ordering is the published one at both demand levels: MC-SF has the
+# lowest average latency, MC-Benchmark (same memory check, FCFS order) is next, and the
+# α-protection heuristics are worse still, the more so the larger α (see the tables
+# above; the comparison table puts our reduction beside the published 31 %). Our
+# reduction is larger than 31 % for two reasons. The matched lognormal lengths have a
+# heavy output tail, so a few very long requests at the head of the FCFS queue hold the
+# KV cache while many short ones wait, which is exactly what shortest-first avoids. And
+# with our fitted 70B time model and these lengths the server's completion rate (the
+# throughput column, printed above) is below both published rates, so both overload it
+# and queueing dominates the latency; in the paper λ = 10 was low demand. The α-protection runs show
+# the paper's trade-off: a large α leaves memory idle (higher latency, no evictions), a
+# small one protects too little and evicts (eviction counts in the summary table and on
+# the bars; the paper found 0.21 / 0.24 to be the smallest α that avoided trouble). With noisy predictions MC-SF's check trusts õ, so it evicts; its
+# latency rises by the factor in the `vs_exact` column but stays far below
+# MC-Benchmark's at every ε, and MC-Benchmark degrades more under the same noise, which
+# is the published robustness claim. Absolute latencies are not comparable with the
+# paper's: the lengths, the time model and the simulator all differ (see the top).
