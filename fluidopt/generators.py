@@ -586,3 +586,67 @@ def _types_from_params(params: dict[str, Any], rate: float | None) -> list[tuple
         total = sum(t[0] for t in out)
         return [(t[0] * rate / total, t[1], t[2], t[3]) for t in out]
     return out
+
+
+# ---------------------------------------------------------------------- [VAR] adversarial
+def adversarial_fcfs_sf(
+    capacity: int, *, n_fat: int | None = None, n_thin: int | None = None
+) -> tuple[Workload, int]:
+    """An instance on which FCFS and shortest-first lose a factor growing like √C.
+
+    [VAR] (arXiv 2508.06133) prove that FCFS and shortest-first (SF, which includes
+    MC-SF) have competitive ratios growing with the KV capacity C when prompts differ;
+    our spec does not give their instance, so this is the project's construction of
+    that effect (unit-time model, all requests at round 0, no randomness):
+
+    - ``n_fat`` *fat* requests, prompt C − 1 and output 1 (peak footprint C: each needs
+      the whole cache for its one round, so no other request can run beside it), ids
+      0 … n_fat − 1, type ``fat``;
+    - ``n_thin`` *thin* requests, prompt 1 and output 2 (peak 3, so ⌊C/3⌋ of them run
+      together), the following ids, type ``thin``.
+
+    FCFS serves in id order and SF in output order, so both run the fats one after the
+    other first, and every thin request waits n_fat rounds: Σ c ≥ n_thin·n_fat. Serving
+    the thins first in batches of ⌊C/3⌋ costs about n_thin·(3·n_thin/C + 1) for the
+    thins plus n_fat·(6·n_thin/C + n_fat/2) for the fats. With the defaults
+    n_thin = C and n_fat = ⌈√C⌉ the first is ≈ C^{3/2} and the second O(C), so the
+    ratio grows like √C. Sorted-F's batch quality F = Σo/|X|² is 1 for a fat alone
+    and 2/k for k thins, so it runs the thins first.
+
+    Parameters
+    ----------
+    capacity
+        KV capacity C in tokens, ≥ 4 (so that a thin request, peak 3, fits and a fat
+        one has a prompt ≥ 3).
+    n_fat, n_thin
+        Numbers of fat and thin requests (defaults ⌈√C⌉ and C).
+
+    Returns
+    -------
+    (Workload, int)
+        Requests at arrival 0 (fats first by id) and C, also in
+        ``workload.meta["capacity"]`` with ``generator``, ``n_fat``, ``n_thin`` and
+        ``time_model = "unit"``.
+    """
+    if isinstance(capacity, bool) or not isinstance(capacity, (int, np.integer)) or capacity < 4:
+        raise InputError(f"capacity must be an integer ≥ 4 (got {capacity!r})", field="capacity")
+    cap = int(capacity)
+    fat = math.isqrt(cap - 1) + 1 if n_fat is None else n_fat  # ⌈√C⌉ for C ≥ 2
+    thin = cap if n_thin is None else n_thin
+    for what, v in (("n_fat", fat), ("n_thin", thin)):
+        if isinstance(v, bool) or not isinstance(v, (int, np.integer)) or v < 0:
+            raise InputError(f"{what} must be a non-negative integer (got {v!r})", field=what)
+    if fat + thin < 1:
+        raise InputError("the instance needs at least one request", field="n_fat")
+    fat, thin = int(fat), int(thin)
+    frame = pd.DataFrame(
+        {
+            "arrival": np.zeros(fat + thin),
+            "prompt": np.r_[np.full(fat, cap - 1), np.ones(thin)].astype(np.int64),
+            "output": np.r_[np.ones(fat), np.full(thin, 2)].astype(np.int64),
+            "type": np.r_[np.full(fat, "fat", dtype=object), np.full(thin, "thin", dtype=object)],
+        }
+    )
+    meta = {"generator": "adversarial-fcfs-sf", "capacity": cap, "n_fat": fat, "n_thin": thin, "time_model": "unit"}
+    name = "adversarial-fcfs-sf"
+    return Workload.from_frame(frame, name=name, source=f"{name} C={cap}", meta=meta), cap
