@@ -141,17 +141,18 @@ def test_sorted_f_against_the_mip() -> None:
 
 @pytest.mark.parametrize(("cap", "sf", "sorted_f"), [(100, 451, 141), (400, 3136, 516)])
 def test_adversarial_family(cap: int, sf: int, sorted_f: int) -> None:
-    """w = ⌊√C⌋ wide requests (s C − 1, o 1), m = ⌊C/3⌋ narrow (s 1, o 2), all at 0.
+    """The generator's fat/thin family with w = ⌊√C⌋ fat requests (s C − 1, o 1) and
+    m = ⌊C/3⌋ thin ones (s 1, o 2), all at 0.
 
-    C = 100: w 10, m 33. H-SF / FCFS: wide ones at 1..10 (Σ 55), narrow ones start at
-    10 and complete at 12: 55 + 33·12 = 451. Sorted-F: narrow batch first (F 2/33 < 1),
-    all complete at 2 (Σ 66), wide ones at 3..12 (Σ 75): 141. Ratio 3.2.
+    C = 100: w 10, m 33. H-SF / FCFS: fat ones at 1..10 (Σ 55), thin ones start at
+    10 and complete at 12: 55 + 33·12 = 451. Sorted-F: thin batch first (F 2/33 < 1),
+    all complete at 2 (Σ 66), fat ones at 3..12 (Σ 75): 141. Ratio 3.2.
     C = 400: w 20, m 133: 210 + 133·22 = 3136 against 266 + 20·25/2 = 516. Ratio 6.1:
     twice the ratio for four times C.
     """
-    from fluidopt.executor.policies.sorted_f import adversarial_workload
+    from fluidopt.generators import adversarial_fcfs_sf
 
-    w = adversarial_workload(cap)
+    w, _ = adversarial_fcfs_sf(cap, n_fat=int(np.sqrt(cap)), n_thin=cap // 3)
     for name in ("h-sf", "mc-benchmark"):
         assert simulate(w, unit_deployment(), name, capacity=cap).summary()["tct"] == sf
     assert simulate(w, unit_deployment(), "sorted-f", capacity=cap).summary()["tct"] == sorted_f

@@ -99,39 +99,6 @@ def form_batches(
     return batches
 
 
-def adversarial_workload(capacity: int) -> Workload:
-    """An instance family on which shortest-first and FCFS lose a factor Θ(√C).
-
-    Project's construction (simpler than [VAR]'s, same growth): all at time 0,
-    ⌊√C⌋ "wide" requests (prompt C − 1, output 1: each needs the whole cache for one
-    round) listed first, then ⌊C/3⌋ "narrow" ones (prompt 1, output 2: together they
-    peak at 3·⌊C/3⌋ ≤ C). Shortest-first and FCFS run the wide ones one by one, and every
-    narrow request waits ⌊√C⌋ rounds: Σ c = w(w+1)/2 + m(w + 2) with w = ⌊√C⌋,
-    m = ⌊C/3⌋. Running the narrow batch first (Sorted-F's choice: F = 2/m against F = 1)
-    gives Σ c = 2m + w(w+5)/2. The ratio grows like √C/3.
-
-    Parameters
-    ----------
-    capacity
-        KV capacity C, tokens (≥ 9).
-    """
-    import pandas as pd
-
-    from fluidopt.workload import Workload
-
-    if capacity < 9:
-        raise InputError(f"the adversarial family needs C ≥ 9 (got {capacity})")
-    wide, narrow = int(np.sqrt(capacity)), capacity // 3
-    rows = [(0, capacity - 1, 1)] * wide + [(0, 1, 2)] * narrow
-    frame = pd.DataFrame(rows, columns=["arrival", "prompt", "output"])
-    return Workload.from_frame(
-        frame,
-        name=f"sf-adversarial-C{capacity}",
-        source="fluidopt.executor.policies.sorted_f",
-        meta={"capacity": capacity},
-    )
-
-
 @register
 class SortedF(Policy):
     """Sorted-F ([VAR]), the project's online reading (``completion-time.md`` §2).
