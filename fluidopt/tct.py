@@ -404,6 +404,8 @@ def solve_tct(
     aggregate: bool = True,
     mip_start: bool = True,
     builder: str = "arrays",
+    backend: str = "highs",
+    drop_slack_rows: bool = True,
     executor: bool = True,
     export: str | None = None,
     verbose: bool = False,
@@ -422,11 +424,15 @@ def solve_tct(
         HiGHS threads (fixed by the first solve of the process).
     horizon, aggregate
         Data preparation (see :func:`prepare`); ``horizon="serial"``, ``aggregate=False``,
-        ``mip_start=False`` is the textbook formulation.
+        ``mip_start=False``, ``drop_slack_rows=False`` is the textbook formulation.
+    drop_slack_rows
+        Leave out memory rows that can never bind (see :func:`prepare`).
     mip_start
         Give the best heuristic schedule to HiGHS as its first incumbent.
     builder
         ``"arrays"`` (numpy/scipy → highspy) or ``"pyomo"`` (the reference model).
+    backend
+        ``"highs"`` (the only backend; see the benchmark README for CP-SAT).
     export
         Write the model to this path (``.mps`` or ``.lp``; via Pyomo) atomically.
 
@@ -440,13 +446,17 @@ def solve_tct(
     from fluidopt.solver import SolveOptions, highs_model, solve
 
     t0 = time.perf_counter()
-    prep = prepare(workload, capacity, horizon=horizon, aggregate=aggregate, executor=executor)
+    prep = prepare(
+        workload, capacity, horizon=horizon, aggregate=aggregate, drop_slack_rows=drop_slack_rows, executor=executor
+    )
     _, _, o = instance_arrays(workload)
     t1 = time.perf_counter()
     if export is not None:
         export_model(prep.data, export)
     options = SolveOptions(time_limit=time_limit, mip_gap=gap, threads=threads, verbose=verbose)
     start_x = start_vector(prep.data, prep.incumbent) if (mip_start and prep.incumbent is not None) else None
+    if backend != "highs":
+        raise InputError(f"unknown backend {backend!r} (highs)")
     if builder == "pyomo":
         model = build(prep.data)
         t2 = time.perf_counter()
@@ -495,6 +505,7 @@ def solve_tct(
         "solution_source": source,
         "mip_start": start_x is not None,
         "builder": builder,
+        "backend": backend,
         "prepare_seconds": t1 - t0,
         "build_seconds": t2 - t1,
         "solve_seconds": res.seconds,

@@ -289,3 +289,4 @@ def start_vector(data: TctData, starts: np.ndarray) -> np.ndarray | None:
             return None
         np.add.at(x, data.col_offset[g] + (t - data.est[g]), 1.0)
     return x
+
