@@ -1,8 +1,12 @@
 """The one place that talks to HiGHS.
 
-Formulations (``fluidopt.models``) build a Pyomo ``ConcreteModel``, a CVXPY ``Problem``
-or a ``highspy.Highs`` instance and nothing solver-specific; :func:`solve` runs any of
-them with canonical options and returns a :class:`SolveResult`.
+Formulations (``fluidopt.models``) build a Pyomo ``ConcreteModel``, a CVXPY ``Problem``,
+a matrix model (arrays ``c, A, row_lo, row_hi, col_lo, col_hi, integrality``, e.g.
+``fluidopt.models.tct_mip.MipArrays``; :func:`highs_model` passes it to HiGHS) or a
+``highspy.Highs`` instance and nothing solver-specific; :func:`solve` runs any of them
+with canonical options and returns a :class:`SolveResult`. A highspy solve can take a
+MIP start (``Highs.setSolution``). HiGHS fixes its thread pool once per process, so the
+first solve's thread count holds for the whole process (:func:`process_threads`).
 
 A solve stopped by its time limit or by Ctrl-C is not an error: it returns the incumbent
 (if any), the best bound and the gap with status ``time_limit`` or ``interrupted``.

@@ -24,7 +24,9 @@ Two builds of the same program:
   ``.lp``/``.mps`` with ``model.write``);
 - :func:`build_arrays` — the same matrix assembled with numpy/scipy sparse in
   :class:`MipArrays` (columns group-major, epochs ascending; rows: the start-once
-  equalities, then the memory rows in ``rounds`` order), ~100× faster to build.
+  equalities, then the memory rows in ``rounds`` order). Measured on a 20-request [KV]
+  instance with the serial horizon (9,995 binaries, 270k nonzeros): 0.12 s against
+  8.4 s for the Pyomo build (on a loaded 2-core machine).
 
 Column and row names are shared (``y(g_t)``, ``start(g)``, ``memory(r)``, as Pyomo writes
 them with symbolic labels) so the two can be compared entry by entry. Neither build

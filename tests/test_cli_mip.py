@@ -84,3 +84,24 @@ def test_score_table_and_unknown_policy(cli, small) -> None:
     assert res.code == 0 and "ratio to optimum" in res.out
     bad = cli("score", "-w", small, "-C", 5, "--policies", "nope")
     assert bad.code == 2 and "unknown policy" in bad.err
+
+
+def test_kv_benchmark_quick_mode(tmp_path) -> None:
+    """The [KV] table script in quick mode: every instance scored, none dropped."""
+    import subprocess
+    import sys
+
+    from conftest import REPO
+
+    out = tmp_path / "quick.csv"
+    script = REPO / "benchmarks" / "kv_synthetic" / "run.py"
+    proc = subprocess.run(
+        [sys.executable, str(script), "--quick", "--out", str(out)], capture_output=True, text=True, timeout=120
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert "| arrival model |" in proc.stdout
+    frame = pd.read_csv(out)
+    assert len(frame) == 4 and set(frame["arrival_model"]) == {1, 2}
+    assert frame["replay_accepted"].all()
+    assert (frame["ratio"] >= 1.0).all()
+    assert (frame["best_bound"] <= frame["objective_tct"]).all()
