@@ -366,7 +366,7 @@ class _Engine:
             if a.size and not np.issubdtype(a.dtype, np.integer):
                 raise PolicyError(f"{self.policy.name}: decision.{what} must hold integer request indices")
             a = a.astype(np.int64)
-        if a.size and (a.min() < 0 or a.max() >= self.n):
+        if a.shape[0] and (a.min() < 0 or a.max() >= self.n):
             raise PolicyError(f"{self.policy.name}: decision.{what} holds an index outside the workload")
         return a
 
@@ -506,6 +506,7 @@ class _Engine:
             self.progress(self.n_done, n, clock)
         if stop_reason == "completed" and self.n_done < n:
             stop_reason = "stalled"
+        self.decisions = steps
         return self._result(clock, start_time, stop_reason)
 
     def _iteration_whole(self, run: np.ndarray, clock: float) -> bool:
@@ -522,7 +523,7 @@ class _Engine:
         kv_end = self.kv + tot_ch + B
         if kv_end > self.C:
             ones = np.ones(B, dtype=bool)
-            return self._iteration_general(run, rem, pre, gen, pr, ones, clock)
+            return self._iteration_general(run, rem, pre, gen, rem, ones, clock)
         if self.max_batch is not None and B > self.max_batch:
             raise PolicyError(f"{self.policy.name}: batch of {B} exceeds the deployment's max_batch {self.max_batch}")
         n_new = tot_ch + B - n_pf
@@ -563,7 +564,7 @@ class _Engine:
         if _cnz(ch > rem) or _cnz(pf & (ch < 1)):
             raise PolicyError(f"{self.policy.name}: a prefill chunk is outside 1..remaining prompt")
         emit = pre + ch == pr
-        return self._iteration_general(run, ch, pre, gen, pr, emit, clock)
+        return self._iteration_general(run, ch, pre, gen, rem, emit, clock)
 
     def _iteration_general(
         self,
@@ -571,22 +572,25 @@ class _Engine:
         ch: np.ndarray,
         pre: np.ndarray,
         gen: np.ndarray,
-        pr: np.ndarray,
+        rem: np.ndarray,
         emit: np.ndarray,
         clock: float,
     ) -> bool:
-        """Apply one iteration: ``ch`` prompt tokens per member, ``emit`` whether it emits
-        a token; evicts on overflow; returns False if every member was evicted."""
-        rem = pr - pre
+        """Apply one iteration: ``ch`` prompt tokens per member (``rem`` = prompt tokens
+        still to process before it), ``emit`` whether it emits a token; evicts on
+        overflow; returns False if every member was evicted."""
         new_pre = pre + ch
         new_gen = gen + emit
-        kv_end = self.kv + int(ch.sum()) + int(_cnz(emit))
+        tot_ch = int(ch.sum())
+        n_emit = int(_cnz(emit))
+        kv_end = self.kv + tot_ch + n_emit
         if kv_end > self.C:
             run, ch, rem, new_pre, new_gen, emit, kv_end = self._overflow(run, ch, rem, new_pre, new_gen, emit, kv_end)
             if run.shape[0] == 0:
                 return False
+            tot_ch = int(ch.sum())
+            n_emit = int(_cnz(emit))
         B = run.shape[0]
-        tot_ch = int(ch.sum())
         n_new = tot_ch + B - int(_cnz(rem))
         if self.max_batch is not None and B > self.max_batch:
             raise PolicyError(f"{self.policy.name}: batch of {B} exceeds the deployment's max_batch {self.max_batch}")
@@ -599,7 +603,6 @@ class _Engine:
         tau = self._tau(B, kv_run, n_new, csq)
         self.prefilled[run] = new_pre
         self.generated[run] = new_gen
-        n_emit = _cnz(emit)
         clock = self._account(tau, kv_end, B, n_new, n_emit, clock)
         first = emit & (new_gen == 1)
         if _cnz(first):
@@ -843,6 +846,7 @@ class _Engine:
         params = dict(self.policy.params())
         run = {
             "iterations": int(self.iters),
+            "decisions": int(self.decisions),
             "start_time": start_time,
             "end_time": float(clock),
             "peak_kv": int(self.peak),

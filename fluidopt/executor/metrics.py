@@ -81,7 +81,8 @@ class RunResult:
     capacity
         KV capacity C used, tokens.
     run
-        Run-level numbers from the engine: ``iterations``, ``end_time``, ``start_time``,
+        Run-level numbers from the engine: ``iterations``, ``decisions`` (calls of
+        ``policy.decide``), ``end_time``, ``start_time``,
         ``peak_kv``, ``kv_integral`` (Σ τ·KV, token·s), ``waiting_integral``,
         ``in_system_integral`` (request·s), ``busy_time``, ``stop_reason``.
     """
