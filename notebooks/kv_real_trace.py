@@ -53,10 +53,10 @@ from fluidopt.sweep import SweepSpec, run_sweep
 from fluidopt.traces import spec_dir
 
 env = notebook_env("kv_real_trace")
-REQUESTS = 1_000 if env.quick else 10_000
+REQUESTS = 500 if env.quick else 10_000
 SEEDS = [0] if env.quick else [0, 1, 2]
 RATES = [50.0, 10.0]  # high and low demand of [KV], req/s
-ALPHAS = [0.3, 0.25, 0.2, 0.1]
+ALPHAS = [0.3, 0.1] if env.quick else [0.3, 0.25, 0.2, 0.1]
 BETAS = [0.2, 0.1]
 EPSILONS = [0.2, 0.5, 0.8]
 DEPLOYMENT = "llama2-70b-2xa100"
