@@ -234,8 +234,8 @@ def solve_wait(
     stage_sq: np.ndarray | None = None,
     z: float = 3.0,
     rule: str = "paper",
-    grid: int = 8,
-    refine: int = 5,
+    grid: int = 3,
+    refine: int = 1,
 ) -> WaitSolution:
     """WAIT thresholds by integer programming (``models.thresholds``).
 

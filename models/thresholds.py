@@ -176,7 +176,7 @@ def service_time_sum(data: WaitData, n: np.ndarray, delta_t: float) -> float:
     return float(np.sum(data.output[busy] * np.maximum(n[busy], data.rate[busy] * delta_t)))
 
 
-def _breakpoints(lo: int, hi: int, dense: int = 24) -> list[int]:
+def _breakpoints(lo: int, hi: int, dense: int = 8) -> list[int]:
     """Integers lo..hi: every one up to lo + dense, then geometric steps (×1.15)."""
     pts = list(range(lo, min(hi, lo + dense) + 1))
     x = float(pts[-1])
