@@ -11,8 +11,8 @@ implementations of the same decision are timed on the same random states:
 - ``loop``: :func:`fluidopt.executor.policies.mcsf.naive_future_check` re-run from
   scratch for every candidate (a per-request Python loop over the rounds).
 
-All three must agree on every state (asserted). Times are medians over repeated runs,
-in microseconds per decision, on one core. Usage::
+All three must agree on every state (asserted). Times are medians over repeated batches
+of calls, in CPU microseconds per decision (one process, one core). Usage::
 
     python benchmarks/executor/mcsf_check.py [--residents 256] [--waiting 64] [--json]
 """
@@ -115,13 +115,18 @@ def decide_loop(rem, foot, order, output, prompt, cap) -> int:  # type: ignore[n
     return len(acc)
 
 
-def timeit(fn, *args, repeat: int) -> float:  # type: ignore[no-untyped-def]
-    """Median µs per call."""
+def timeit(fn, *args, repeat: int, number: int = 20) -> float:  # type: ignore[no-untyped-def]
+    """Median CPU µs per call over ``repeat`` batches of ``number`` calls.
+
+    CPU time of this process (``time.process_time``), not wall time: on a shared
+    machine other processes then inflate the numbers much less.
+    """
     samples = []
     for _ in range(repeat):
-        t0 = time.perf_counter()
-        fn(*args)
-        samples.append((time.perf_counter() - t0) * 1e6)
+        t0 = time.process_time()
+        for _ in range(number):
+            fn(*args)
+        samples.append((time.process_time() - t0) / number * 1e6)
     return statistics.median(samples)
 
 
@@ -157,7 +162,7 @@ def main() -> None:
                     "points_us": timeit(decide_points, rem, foot, order, output, prompt, cap, repeat=args.repeat),
                     "rounds_us": timeit(decide_rounds, rem, foot, order, output, prompt, cap, repeat=args.repeat),
                     "loop_us": timeit(
-                        decide_loop, rem, foot, order, output, prompt, cap, repeat=max(3, args.repeat // 10)
+                        decide_loop, rem, foot, order, output, prompt, cap, repeat=max(3, args.repeat // 10), number=2
                     ),
                 }
             )
