@@ -352,7 +352,8 @@ class TctSolution:
     Attributes
     ----------
     status
-        ``optimal``, ``time_limit``, ``interrupted``, ``infeasible`` or ``error``.
+        ``optimal`` (proven), ``gap_limit`` (stopped within the requested relative
+        gap), ``time_limit``, ``interrupted``, ``infeasible`` or ``error``.
     objective_tct
         Σ c_i of the best schedule found (MIP or heuristic incumbent).
     best_bound
@@ -485,13 +486,18 @@ def solve_tct(
         if starts is not None:
             status = "error"
     vol = volume_bound(workload, capacity)
+    if status == "optimal" and objective is not None and bound is not None and max(bound, vol) < objective - 0.5:
+        # HiGHS calls a solve "optimal" once the gap is under mip_rel_gap (--gap)
+        status = "gap_limit"
     if status == "optimal" and objective is not None:
         bound = objective if bound is None else max(min(bound, objective), vol)
     else:
         bound = max(vol, bound) if bound is not None else vol
+    if bound is not None:
+        bound = float(np.ceil(bound - 1e-6))  # Σ c_i is an integer
     if objective is not None and bound is not None:
         bound = min(bound, objective)
-        if bound >= objective - 0.5 and status in ("time_limit", "interrupted"):
+        if bound >= objective - 0.5 and status in ("time_limit", "interrupted", "gap_limit"):
             status = "optimal"
     gap_value = None if objective is None else (0.0 if status == "optimal" else (objective - bound) / max(objective, 1e-9))
     info = {

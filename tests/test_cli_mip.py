@@ -105,3 +105,12 @@ def test_kv_benchmark_quick_mode(tmp_path) -> None:
     assert frame["replay_accepted"].all()
     assert (frame["ratio"] >= 1.0).all()
     assert (frame["best_bound"] <= frame["objective_tct"]).all()
+
+
+def test_solve_with_a_loose_gap_stops_early_and_says_so(cli) -> None:
+    res = cli("solve", "-w", "kv-synthetic-1", "-n", "8", "--gap", "0.5", "--time-limit", "30", "--json")
+    assert res.code == 0, res.err
+    out = res.json()
+    assert out["status"] in ("gap_limit", "optimal")
+    if out["status"] == "gap_limit":
+        assert 0 < out["gap"] <= 0.5
