@@ -18,6 +18,10 @@ executor (see that module for why the MIP bounds every policy).
 - :func:`lp_bound` — the LP relaxation of the MIP over valid start windows (deadlines
   from an incumbent, which cut off no optimal schedule, so the relaxation of the
   restricted program still bounds the optimum).
+
+Measured tightness (``benchmarks/kv_synthetic/README.md``): on 16 closed [KV] instances
+with 8 requests, bound/optimum averages 0.59 (trivial), 0.72 (volume), 0.875 (LP); at
+40–60 requests, against the best schedule found, 0.18, 0.65 and 0.68.
 """
 
 from __future__ import annotations

@@ -86,6 +86,9 @@ def register(app: click.Group) -> None:
         """Minimum total completion time Σ c_i (unit-time rounds) of a workload, by the
         time-indexed MIP in HiGHS.
 
+        Unit-time model: arrivals are read as rounds (rounded up to the next epoch) and
+        every iteration takes one round, whatever the workload's own time unit.
+
         A time-limited solve reports the best schedule found, the best lower bound and the
         gap (status time_limit); Ctrl-C stops the solver and reports the same. The schedule
         is replayed through the executor, which must accept it with the same Σ c_i.
