@@ -29,8 +29,9 @@ Choices the spec leaves open:
 - An empty ``run`` idles until ``decision.wake_at`` (must be later than the clock) or the
   next arrival, whichever is earlier. With no future arrival and no ``wake_at`` the run
   stops and the remaining requests are reported unfinished (``stop_reason="stalled"``).
-  A policy that keeps idling with ``wake_at`` and nothing else happening, or that makes
-  no progress for 10,000 consecutive decisions, also stops the run (``"no-progress"``).
+  A policy that idles with ``wake_at`` more than 10,000 times in a row after the last
+  arrival stops the run (``"no-progress"``); 10,000 consecutive decisions whose whole
+  batch is evicted raise PolicyError (an evict/readmit loop).
 - A request listed both in ``evict`` and in ``run`` is a PolicyError. ``chunk`` entries of
   decoding members are ignored; for prefilling members they must be 1…remaining prompt.
 - When nothing is waiting or resident, the engine jumps to the next arrival without
@@ -38,12 +39,19 @@ Choices the spec leaves open:
 - ``Decision.steady`` is honoured only when ``run`` is exactly the resident set, nothing
   is evicted, and every resident has finished its prompt; otherwise the decision is
   applied for one iteration as usual.
+- Run-level integrals (``kv_integral``, ``waiting_integral``, ``in_system_integral``)
+  weight each iteration's end-of-iteration KV / queue sizes (after admission) by its
+  duration; idle stretches add their queue sizes and no KV.
+
+Performance: the waiting queue is a buffer with a moving head (FCFS admission pops in
+O(k)), residents a small array in admission order; per iteration the work is O(batch)
+numpy operations, and read-only views handed to the policy are rebuilt only when the
+sets change. ``Decision.steady`` stretches run in one step (see :meth:`_Engine._fast_forward`).
 """
 
 from __future__ import annotations
 
 import math
-import time as _time
 from collections.abc import Callable
 from typing import Any
 
@@ -52,7 +60,7 @@ import pandas as pd
 
 from fluidopt.errors import InputError, PolicyError
 from fluidopt.executor.metrics import RECORD_COLUMNS, RunResult
-from fluidopt.executor.policy import Decision, Policy, StateView, make_policy
+from fluidopt.executor.policy import Policy, StateView, make_policy
 
 __all__ = ["simulate", "RunResult"]
 
