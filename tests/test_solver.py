@@ -8,10 +8,11 @@ import threading
 
 import numpy as np
 import pandas as pd
+import pytest
 import scipy.sparse as sp
 
 from fluidopt.models.tct_mip import build_arrays, start_vector
-from fluidopt.solver import SolveOptions, highs_model, solve
+from fluidopt.solver import SolveOptions, highs_model, process_threads, solve
 from fluidopt.tct import prepare
 from fluidopt.workload import Workload
 
@@ -97,6 +98,8 @@ def test_mip_start_is_accepted_as_first_incumbent() -> None:
 
 
 def test_ctrl_c_returns_what_was_found() -> None:
+    if threading.current_thread() is not threading.main_thread():
+        pytest.skip("SIGINT is delivered to the main thread only")
     w, prep = hard_instance()
     h = highs_model(build_arrays(prep.data))
     x0 = start_vector(prep.data, prep.incumbent)
@@ -111,3 +114,8 @@ def test_ctrl_c_returns_what_was_found() -> None:
     assert res.objective is not None and res.objective <= prep.upper_bound
     if res.bound is not None:  # only once the root LP is solved
         assert res.bound <= res.objective
+
+
+def test_thread_count_is_fixed_by_the_first_request() -> None:
+    first = process_threads(3)
+    assert process_threads(7) == first
