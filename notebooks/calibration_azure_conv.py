@@ -33,8 +33,11 @@
 # - **Authors' rule**: Nested WAIT with `models.thresholds.practical_rule` thresholds
 #   (η = 0.05), the grid searched by simulation on the *test* half (the authors pick the
 #   best point per rate in simulation: this favours their rule). Full mode uses
-#   L ∈ {1, 2, 3, 4, 5} and tl ∈ {20, 60, 100, 140, 200} (a reduction of their grid for
-#   run time; L = 10, 20 put boundaries where the bins' lengths do not change the picture).
+#   L ∈ {1, 2, 3, 4, 5} and tl ∈ {20, 200, 1000, 2000, 5000}: their tl range was made for
+#   outputs of at most 50 tokens, where tl = 200 means about 4 requests per stage; with
+#   outputs up to 1000 tokens every tl ≤ 200 rounds to n = 1, so the grid is extended in
+#   proportion (L = 10, 20 dropped for run time). The best point is the lowest mean
+#   latency among the runs with no eviction and nothing unfinished (any run if none).
 # - **Baselines**: `sarathi` and `vllm` on the test half.
 # - **Fluid benchmark** of the test half's binned types: throughput Thr* = Σ λ_j o_j,
 #   mean latency Σ λ_j o_j ΔT* / Σ λ_j and TTFT ΔT* (one iteration).
@@ -64,7 +67,8 @@ dep = load_deployment(DEPLOYMENT)
 WORKERS = 1 if env.quick else env.workers
 SCALES = [0.6] if env.quick else [0.5, 0.6, 0.7]
 N_REQUESTS = 1_500 if env.quick else None  # None: the whole trace (19,366 requests)
-GRID_L, GRID_TL = ((1, 2), (60, 140)) if env.quick else ((1, 2, 3, 4, 5), (20, 60, 100, 140, 200))
+# tl: the authors' range (20…200, made for outputs ≤ 50) plus values scaled to outputs ≤ 1000
+GRID_L, GRID_TL = ((1,), (200, 2000)) if env.quick else ((1, 2, 3, 4, 5), (20, 200, 1000, 2000, 5000))
 native = load_workload("azure-conv")
 native_rate = (len(native) - 1) / float(native.arrival[-1] - native.arrival[0])
 print(f"azure-conv: {len(native)} requests, native rate {native_rate:.2f}/s; scales {SCALES}")
@@ -142,9 +146,10 @@ runs["label"] = runs.apply(label, axis=1)
 keep = ["scale", "label", "policy.segments", "mean_latency", "p99_latency", "mean_ttft", "throughput_tokens_per_s",
         "evictions", "unfinished", "peak_kv"]
 runs = runs.reindex(columns=list(dict.fromkeys(keep + list(runs.columns))))
-grid = runs[runs["label"] == "nested-wait authors' rule"]
-ok = grid[grid["unfinished"] == 0] if (grid["unfinished"] == 0).any() else grid
-best_grid = ok.loc[ok.groupby("scale")["mean_latency"].idxmin()]
+grid = runs[runs["label"] == "nested-wait authors' rule"].copy()
+grid["clean"] = (grid["unfinished"] == 0) & (grid["evictions"] == 0)
+# per scale: the fastest clean run, or the fastest run when none is clean
+best_grid = grid.sort_values(["scale", "clean", "mean_latency"], ascending=[True, False, True]).groupby("scale").head(1)
 table = pd.concat([runs[runs["label"] != "nested-wait authors' rule"], best_grid.assign(label="nested-wait authors' rule (best of grid)")])
 table = table[keep].merge(fluid, on="scale").sort_values(["scale", "mean_latency"]).reset_index(drop=True)
 table["latency_over_fluid"] = table["mean_latency"] / table["fluid_mean_latency"]
@@ -177,15 +182,25 @@ env.save_figure(fig, "summary")
 
 # %% [markdown]
 # **Reading.** See the summary table above (each policy beside the fluid benchmark of the
-# same held-out window).
+# held-out window it ran on).
 #
-# - Calibration: with eight output-length bins the paper's rule cannot be calibrated on
-#   this trace (its full pipeline, every stage of every type filled to n_j ≥ 1, does not
-#   fit in C, the error printed above); the authors' simulator rule can, under the
-#   chance memory rule.
-# - Throughput is the arrival rate's tokens for every policy that keeps up; the
-#   differences are in latency and TTFT.
-# - The authors' grid-searched Nested WAIT is the lengths-unknown policy; calibrated WAIT
-#   knows the lengths (types), so the comparison is WAIT's best case against the
-#   authors' practical configuration, not a like-for-like one.
-# - Evictions of the calibrated WAIT runs are printed above; the spec asks for zero.
+# - *Calibration.* Under the paper's rule no thresholds exist for this trace (the error
+#   above: with every stage of every type kept at n_j ≥ 1 the pipeline alone needs ~10⁶
+#   KV tokens). For the authors' simulator rule the calibration keeps one type with
+#   n = 1 under the chance memory rule: WAIT then admits one request per iteration and
+#   runs every resident, close to a continuous-batching scheduler.
+# - *Against the baselines.* On this trace and deployment calibrated WAIT does not beat
+#   Sarathi in mean latency (compare the rows); it is ahead of vLLM, and its TTFT is
+#   close to vLLM's (both admit whole prompts). Throughput equals the offered load for every policy that keeps up
+#   (ratio to the fluid Thr* ≈ 1), so the differences are in latency.
+# - *Evictions.* WAIT guards only the next iteration's memory; its thresholds bound the
+#   pipeline in expectation (chance rule), not surely, so with heavy-tailed outputs the
+#   decode growth can reach C: the printed eviction counts are not all zero at the higher
+#   loads — the spec's requirement is not met there. A reserve at admission (as vLLM's
+#   and Sarathi's watermark) or a stricter chance level would be needed.
+# - *The authors' rule* (Nested WAIT, lengths unknown, grid-searched on the test half)
+#   is far slower than every other policy here: with equal-width segments over outputs
+#   up to 1000 tokens, a small n keeps batches tiny, and a larger n fills C with paused
+#   residents at the boundaries.
+# - *Against the fluid benchmark*: the fluid latency Σλ_j o_j ΔT*/Σλ_j is an
+#   equilibrium value, not a bound; Sarathi stays within about 10% of it at these loads.

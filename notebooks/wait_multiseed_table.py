@@ -35,7 +35,9 @@
 # 92% and 96% of our fluid limit. Thresholds as in `wait_stability`: WAIT from
 # `fluidopt.calibrate.solve_wait` (latency objective, ε = 0.05) at the nominal rate;
 # Nested WAIT the feasible (n1, n2) of least base memory + buffer on segments 1–20,
-# 21–50. The seed of run k is k (arrival times and types).
+# 21–50. Where the calibration is infeasible at a rate (too close to the limit for the
+# slack ε), the thresholds of the largest feasible rate below it (step 0.5/s) are used
+# (column `thresholds_from`). The seed of run k is k (arrival times and types).
 
 # %%
 import json
@@ -58,7 +60,7 @@ from fluidopt.traces import load_workload
 env = notebook_env("wait_multiseed_table")
 DEPLOYMENT = "llama2-7b-a100"
 dep = load_deployment(DEPLOYMENT)
-N_REQUESTS = 600 if env.quick else 10_000
+N_REQUESTS = 400 if env.quick else 10_000
 SEEDS = 2 if env.quick else 10
 WORKERS = 1 if env.quick else env.workers
 PUBLISHED = {
@@ -95,21 +97,29 @@ with tempfile.TemporaryDirectory() as tmp:
         for lam in rates:
             arrays = FluidArrays.build(TYPES[case](lam), dep)
             policies: list = ["vllm", "sarathi"]
+            # thresholds at λ, or (past the calibrated range) at the largest feasible rate below it
             for rule, advance in (("paper", False), ("advance", True)):
                 name = "wait (advance residents)" if advance else "wait"
-                try:
-                    sol = solve_wait(arrays, objective="latency", epsilon=0.05, rule=rule)
+                for at in np.arange(lam, 0.0, -0.5):
+                    try:
+                        sol = solve_wait(FluidArrays.build(TYPES[case](at), dep), objective="latency", epsilon=0.05,
+                                         rule=rule)
+                    except ThresholdInfeasible:
+                        continue
                     thr = {lab: int(n) for lab, n in zip(arrays.labels, sol.thresholds)}
                     policies.append({"name": "wait", "params": {"thresholds": thr, "advance_resident": advance}})
-                    thr_rows.append({"case": case, "rate": lam, "policy": name, "thresholds": json.dumps(thr)})
-                except ThresholdInfeasible as exc:
-                    thr_rows.append({"case": case, "rate": lam, "policy": name, "thresholds": f"infeasible: {exc}"})
+                    thr_rows.append({"case": case, "rate": lam, "policy": name, "thresholds": json.dumps(thr),
+                                     "thresholds_from": at})
+                    break
             if case == "two-type":
-                plan = nested_two_segments(lam)
-                if plan is not None:
-                    segs = [[20, plan.thresholds[0]], [50, plan.thresholds[1]]]
-                    policies.append({"name": "nested-wait", "params": {"segments": [segs]}})  # [..]: one grid value
-                    thr_rows.append({"case": case, "rate": lam, "policy": "nested-wait", "thresholds": json.dumps(segs)})
+                for at in np.arange(lam, 0.0, -0.5):
+                    plan = nested_two_segments(at)
+                    if plan is not None:
+                        segs = [[20, plan.thresholds[0]], [50, plan.thresholds[1]]]
+                        policies.append({"name": "nested-wait", "params": {"segments": [segs]}})  # [..]: one value
+                        thr_rows.append({"case": case, "rate": lam, "policy": "nested-wait", "thresholds": json.dumps(segs),
+                                         "thresholds_from": at})
+                        break
             spec = SweepSpec.from_dict({"name": f"multiseed-{case}", "workload": WORKLOAD[case],
                                         "workload_params": {"rate": lam, "requests": N_REQUESTS},
                                         "deployment": DEPLOYMENT, "policies": policies, "seeds": SEEDS,
@@ -143,7 +153,7 @@ print(show[["case", "rate", "rate_over_fluid_limit", "policy", "ours", "publishe
       .to_string(index=False, float_format=lambda x: f"{x:.2f}"))
 
 # %%
-fig, axes = plt.subplots(1, 2, figsize=(12, 4.4), layout="constrained")
+fig, axes = plt.subplots(1, 2, figsize=(13, 5.4), layout="constrained")
 for ax, case in zip(axes, RATES):
     part = table[table["case"] == case]
     policies = sorted(part["policy"].unique())
@@ -153,24 +163,34 @@ for ax, case in zip(axes, RATES):
         p = part[part["policy"] == pol].set_index("rate").reindex(rates)
         x = np.arange(len(rates)) + (2 * k - len(policies) + 0.5) * width
         bars = ax.bar(x, p["mean_latency"], width, yerr=p["std_latency"], capsize=2, label=f"{pol} (fluidopt)")
-        ax.bar(x + width, p["published_mean"], width, yerr=p["published_std"], capsize=2,
-               color=bars.patches[0].get_facecolor(), alpha=0.35, hatch="//", label=f"{pol} (published)")
+        # published WAIT is drawn once, beside the paper-rule run (the table lists it for both rules)
+        if p["published_mean"].notna().any() and pol != "wait (advance residents)":
+            ax.bar(x + width, p["published_mean"], width, yerr=p["published_std"], capsize=2,
+                   color=bars.patches[0].get_facecolor(), alpha=0.35, hatch="//", label=f"{pol} (published)")
     ax.set_xticks(np.arange(len(rates)), [f"λ={r:g}\n({r / limit[case]:.0%} of fluid limit)" for r in rates], fontsize=8)
     ax.set_yscale("log")
     ax.set_ylabel("mean latency (s), mean ± std over seeds")
     ax.set_title(f"{case}: {WORKLOAD[case]}, {DEPLOYMENT}", fontsize=9)
-    ax.legend(fontsize=7, ncol=2)
+    ax.legend(fontsize=7, ncol=3, loc="upper center", bbox_to_anchor=(0.5, -0.2))
 env.save_figure(fig, "table")
 
 # %% [markdown]
 # **Reading.** See the table above (ours beside the published mean ± std).
 #
-# - At λ = 22, 23 our deployment is further from its limit than the authors' was, so all
-#   policies are in their stable regime and the differences are small; the published
-#   table's large vLLM and Sarathi numbers are runs past those policies' observed limits
-#   in the authors' simulator.
-# - At the rates close to our fluid limit the same kind of separation appears; compare the
-#   rows by policy. The seed-to-seed spread grows with the load, as in the published table.
-# - WAIT's latency near the limit is dominated by its iteration length ΔT(n) = c0 + Σ u n:
-#   the keep-up condition with slack forces larger thresholds as λ approaches the limit,
-#   and each request spends o·ΔT(n) in service.
+# - *Single type, λ = 23* — the published WAIT limit: the published ordering WAIT <
+#   Sarathi < vLLM is reproduced, and Sarathi's seed-to-seed spread is large, as
+#   published (it is at its limit: its queue grows in some seeds and not in others). Our
+#   magnitudes are smaller because λ = 23 is further from our limits than from the
+#   authors'. At λ = 22 Sarathi is still below its limit here and is as fast as WAIT.
+# - *Nearer our fluid limit* (the added rates) the separation is the published kind:
+#   Sarathi's queue diverges first (tens of seconds), vLLM degrades steadily, and WAIT —
+#   the authors' simulator rule in particular — stays lowest.
+# - *Two types*: Nested WAIT against Sarathi at λ = 23 is close to the published pair;
+#   at λ = 22 Nested WAIT pays its low-load pause (paper rule, n1 ≥ 2) and is slower
+#   than Sarathi. The published vLLM numbers (56.7 s, 80.3 s) are far past its limit in
+#   the authors' simulator; ours is not (no batch or prefill-token cap in our vLLM-like
+#   policy), so its latency stays moderate.
+# - WAIT with the paper's rule is slower than with the authors' simulator rule at every
+#   rate here: residents pause whenever fewer than n_j requests of their type wait, and
+#   with two types each type's stages advance only when that type is eligible.
+# - No eviction occurred in any WAIT, Nested WAIT or Sarathi run (column `evictions`).
