@@ -43,7 +43,6 @@ import tempfile
 from pathlib import Path
 
 import matplotlib.pyplot as plt
-import numpy as np
 import pandas as pd
 
 from fluidopt.bounds.fluid import FluidArrays, FluidType, fluid_from_arrays
