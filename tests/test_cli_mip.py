@@ -114,3 +114,19 @@ def test_solve_with_a_loose_gap_stops_early_and_says_so(cli) -> None:
     assert out["status"] in ("gap_limit", "optimal")
     if out["status"] == "gap_limit":
         assert 0 < out["gap"] <= 0.5
+
+
+def test_bounds_never_exceed_the_optimum(cli, small) -> None:
+    optimum = cli("solve", "-w", small, "-C", "5", "--json").json()["objective_tct"]
+    assert optimum == 9  # hand-worked above
+    res = cli("bounds", "-w", small, "-C", "5", "--json")
+    assert res.code == 0, res.err
+    b = res.json()
+    assert b["best"] == max(b["trivial"], b["volume"], b["lp"])
+    for name in ("trivial", "volume", "lp"):
+        assert b[name] <= optimum + 1e-9, name
+
+
+def test_bounds_without_capacity_is_one_line(cli, small) -> None:
+    res = cli("bounds", "-w", small)
+    assert res.code == 2 and res.err.count("\n") == 1 and "capacity" in res.err

@@ -132,6 +132,29 @@ def register(app: click.Group) -> None:
             return 1
         return 0
 
+    @app.command("bounds")
+    @click.option("--workload", "-w", "workload_name", required=True, help="Trace or spec name, or a workload file.")
+    @click.option("--capacity", "-C", type=int, help="KV capacity C, tokens (default: the workload's own).")
+    @click.option("--seed", type=int, default=None, help="Seed of generated workloads.")
+    @click.option("--requests", "-n", "requests", type=int, help="Use only the first K requests.")
+    @click.option("--no-lp", is_flag=True, help="Skip the LP relaxation (the slowest of the three).")
+    @click.option("--time-limit", type=float, default=None, help="LP relaxation time limit, s (default: none).")
+    @json_option
+    def bounds_cmd(workload_name: str, capacity: int | None, seed: int | None, requests: int | None, no_lp: bool,
+                   time_limit: float | None, as_json: bool) -> None:
+        """Lower bounds on the minimum total completion time Σ c_i (rounds) that scale
+        past the MIP: trivial Σ(a_i + o_i), the memory-volume bound and the LP relaxation.
+
+        Each is a bound on every schedule, hence on every policy run in the executor.
+        """
+        from fluidopt.bounds.tct import lower_bounds
+
+        workload, cap = _instance(workload_name, capacity, seed, requests)
+        data = {"workload": workload.name, "capacity": cap, "n_requests": len(workload),
+                **lower_bounds(workload, cap, lp=not no_lp, time_limit=time_limit)}
+        emit(data, as_json, lambda d: print_mapping(d, title=f"Lower bounds on Σ c_i, {d['n_requests']} requests, "
+                                                              f"C = {d['capacity']}"))
+
     @app.command("score")
     @_common
     @click.option("--policies", "-p", default="mc-sf,h-sf,sorted-f,amax,amin", show_default=True,
