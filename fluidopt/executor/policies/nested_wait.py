@@ -155,10 +155,10 @@ class NestedWait(Policy):
         k = self.active_segments(state)
         if k == 0:
             return Decision(run=_EMPTY)
-        # residents first (earliest admitted), then the waiting queue (arrival order)
-        order = np.lexsort((np.arange(res.size), state.admitted_at[res]))
-        cand = np.concatenate([res[order], wait])
-        stage = np.concatenate([state.generated[res[order]].astype(np.int64), np.zeros(wait.size, dtype=np.int64)])
+        # residents first (admission order, as the engine lists them), then the waiting
+        # queue (arrival order)
+        cand = np.concatenate([res, wait])
+        stage = np.concatenate([state.generated[res].astype(np.int64), np.zeros(wait.size, dtype=np.int64)])
         seg = self.segment_of(stage)
         act = seg < k
         cand, stage, seg = cand[act], stage[act], seg[act]

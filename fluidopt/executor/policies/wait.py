@@ -175,6 +175,7 @@ class Wait(Policy):
         self.labels: list[Any] = []
         self.n = _EMPTY  # n_j per type index
         self.kind = _EMPTY  # type index per request
+        self._n_min = 1
 
     def reset(self, workload: Workload, deployment: Deployment) -> None:
         src = workload.source or workload.name
@@ -207,11 +208,15 @@ class Wait(Policy):
                 field="type" if self._by_label is not None else "output",
             )
         self.kind = kind
+        self._n_min = int(self.n.min())
 
-    def eligible(self, state: StateView) -> np.ndarray:
-        """Per-type eligibility (bool array over type indices) in the current state."""
+    def eligible(self, state: StateView, kw: np.ndarray | None = None) -> np.ndarray:
+        """Per-type eligibility (bool array over type indices) in the current state.
+
+        ``kw``: the types of the waiting requests, if already at hand.
+        """
         m = self.n.shape[0]
-        waiting = np.bincount(self.kind[state.waiting], minlength=m)
+        waiting = np.bincount(self.kind[state.waiting] if kw is None else kw, minlength=m)
         ok = waiting >= self.n
         if self.drain and not np.isfinite(state.next_arrival):
             ok |= waiting > 0
@@ -219,23 +224,33 @@ class Wait(Policy):
         return ok
 
     def decide(self, state: StateView) -> Decision:
-        res = np.asarray(state.resident, dtype=np.int64)
-        wait = np.asarray(state.waiting, dtype=np.int64)
-        ok = self.eligible(state)
-        # new requests: the first n_j waiting of every eligible type (FCFS within a type)
+        res = np.asarray(state.resident, dtype=np.int64)  # in admission order (contract)
+        wait = np.asarray(state.waiting, dtype=np.int64)  # in (arrival, id) order
         kw = self.kind[wait]
-        sel = ok[kw]
-        new = wait[sel][first_per_group(kw[sel], self.n[kw[sel]])]
+        ok = self.eligible(state, kw)
+        # new requests: the first n_j waiting of every eligible type (FCFS within a type)
+        take = ok.nonzero()[0]
+        if take.size == 0 or wait.size == 0:
+            new = _EMPTY
+        elif self.n.size == 1:
+            new = wait[: self.n[0]]
+        else:
+            new = np.concatenate([wait[kw == j][: self.n[j]] for j in take])
+            if take.size > 1:
+                new.sort()  # positions in arrival order across types: any fixed order would do
         # residents: up to n_j per (type, stage), earliest admitted first
-        kr = self.kind[res]
-        active = np.ones(res.size, dtype=bool) if self.advance_resident else ok[kr]
-        ra, ka = res[active], kr[active]
-        stage = state.generated[ra].astype(np.int64)
-        if ra.size:
-            order = np.lexsort((np.arange(ra.size), state.admitted_at[ra]))
-            ra, ka, stage = ra[order], ka[order], stage[order]
+        if self.advance_resident or ok.all():
+            ra = res
+        else:
+            ra = res[ok[self.kind[res]]]
+        k = self._n_min
+        if ra.size > k:  # otherwise no (type, stage) group can exceed its n_j
+            ka = self.kind[ra]
+            stage = state.generated[ra].astype(np.int64)
             group = ka * (int(stage.max()) + 1) + stage
-            ra = ra[first_per_group(group, self.n[ka])]
+            gs = np.sort(group)
+            if (gs[k:] == gs[:-k]).any():  # some group has more than min_j n_j members
+                ra = ra[first_per_group(group, self.n[ka])]
         if self.memory_guard:
             new = fit_new(state, ra, new)
         if ra.size == 0 and new.size == 0:
