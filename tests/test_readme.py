@@ -53,3 +53,13 @@ def test_readme_quotes_the_shipped_azure_conv_numbers(cli):
     n, prompt, output = (int(g.replace(",", "")) for g in quoted.groups())
     assert n == stats["n_requests"]
     assert prompt == round(stats["prompt_mean"]) and output == round(stats["output_mean"])
+
+
+def test_readme_shows_every_committed_figure():
+    """Every image the README embeds exists, and every notebook figure is embedded."""
+    shown = set(re.findall(r"!\[[^\]]*\]\(([^)]+\.png)\)", README))
+    assert shown, "the README embeds no figure"
+    missing = sorted(p for p in shown if not (REPO / p).is_file())
+    assert not missing, f"README embeds figures that do not exist: {missing}"
+    committed = {p.relative_to(REPO).as_posix() for p in (REPO / "notebooks" / "figures").glob("*.png")}
+    assert committed <= shown, f"figures not shown in the README: {sorted(committed - shown)}"
