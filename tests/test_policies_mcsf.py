@@ -394,3 +394,26 @@ def test_caps_are_respected(data, slack, max_batch, max_tokens) -> None:
     for name in ("mc-sf", "h-sf", "amax", "amin", "mc-benchmark", "sorted-f"):
         r = simulate(w, dep, make_policy(name))
         assert r.records["finished"].all()
+
+
+@pytest.mark.parametrize("name", ["mc-sf", "mc-benchmark", "amax"])
+def test_prediction_beyond_capacity_is_clipped_not_blocking(name: str) -> None:
+    """C = 12, unit time. A (s 3, o 5, õ 30) and B (s 2, o 4, õ 4) at 0; D (s 2, o 3, õ 3) at 1.
+
+    õ_A = 30 > C − s = 9 would fail the check for ever; clipped to 9 it is still ≥ o_A.
+    MC-SF (and Amax, õ = pred_hi), order B, D, A:
+    Epoch 0: B: k ≤ 4: 2 + k ≤ 6 → start. A: k=4: (2+4) + (3+4) = 13 > 12 → wait.
+    Epoch 1: B (fp 3, rem 3). D: k ≤ 3: (3+k) + (2+k) ≤ 11 → start.
+        A: k=3: 6 + 5 + 6 = 17 > 12 → wait.
+    Epoch 4: B (c = 4) and D (c = 1 + 3 = 4) done; A starts, c = 4 + 5 = 9. Σ c = 17.
+    MC-Benchmark (FCFS): A first, alone: k ≤ 9: 3 + k ≤ 12 → start; B: k=1: 4 + 3 = 7,
+        k=4: 7 + 6 = 13 > 12 → wait (and blocks D). Epoch 5: A done (c = 5);
+        B and D (k ≤ 4: (2+k) + (2+k) ≤ 12) start, c = 9 and 8. Σ c = 22.
+    Without the clip A never starts (and under FCFS neither does anything behind it).
+    """
+    rows = [(0, 3, 5, 1, 30, 30), (0, 2, 4, 1, 4, 4), (1, 2, 3, 1, 3, 3)]
+    w = workload(rows, "arrival prompt output pred_lo pred_hi pred")
+    r = simulate(w, unit_deployment(), name, capacity=12)
+    s = r.summary()
+    assert s["unfinished"] == 0 and s["evictions"] == 0
+    assert s["tct"] == (22 if name == "mc-benchmark" else 17)

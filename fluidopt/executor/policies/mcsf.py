@@ -266,6 +266,9 @@ class _FutureCheckPolicy(Policy):
       whole prompt in one iteration) admission also stops at the first candidate that
       does not fit them (:func:`admission_caps`). A prompt longer than ``max_tokens``
       can never be admitted by these policies.
+    - A predicted length is clipped to õ ≤ C − s (:meth:`_clip`): a longer one would fail
+      the check for ever and block the queue behind it, and since every request has
+      s + o ≤ C (checked by the engine) the clip keeps õ ≥ o wherever it held.
     - ``steady`` is returned when nothing is waiting, and also when nothing can be
       admitted until the next completion or arrival: the caps are reached, or (only when the
       predicted lengths are upper bounds) the first candidate fails the check for every
@@ -355,6 +358,16 @@ class _FutureCheckPolicy(Policy):
     def reset(self, workload: Workload, deployment: Deployment) -> None:
         self._quiet = None
 
+    @staticmethod
+    def _clip(otil: np.ndarray, workload: Workload, deployment: Deployment) -> np.ndarray:
+        """Predicted lengths õ (tokens) clipped to [1, C − s] (a new array; no upper clip
+        when the deployment has no capacity yet)."""
+        otil = np.maximum(np.asarray(otil, dtype=np.int64), 1)
+        cap = getattr(deployment, "capacity", None)
+        if cap is None:
+            return otil
+        return np.minimum(otil, np.maximum(int(cap) - np.asarray(workload.prompt, dtype=np.int64), 1))
+
 
 _UNCAPPED = 1 << 62
 
@@ -419,7 +432,8 @@ class MCSF(_FutureCheckPolicy):
 
     def reset(self, workload: Workload, deployment: Deployment) -> None:
         super().reset(workload, deployment)
-        self._otil, self._source = _point_or_truth(workload)
+        otil, self._source = _point_or_truth(workload)
+        self._otil = self._clip(otil, workload, deployment)
         self.overflow_free = bool(np.all(self._otil >= workload.output))
 
     def params(self) -> dict[str, Any]:
@@ -463,7 +477,8 @@ class MCBenchmark(_FutureCheckPolicy):
 
     def reset(self, workload: Workload, deployment: Deployment) -> None:
         super().reset(workload, deployment)
-        self._otil, self._source = _point_or_truth(workload)
+        otil, self._source = _point_or_truth(workload)
+        self._otil = self._clip(otil, workload, deployment)
         self.overflow_free = bool(np.all(self._otil >= workload.output))
 
     def params(self) -> dict[str, Any]:

@@ -38,7 +38,7 @@ class Amax(_FutureCheckPolicy):
     def reset(self, workload: Workload, deployment: Deployment) -> None:
         super().reset(workload, deployment)
         _, hi = require_interval(workload, self.name)
-        self._otil = hi.copy()
+        self._otil = self._clip(hi, workload, deployment)
 
     def params(self) -> dict[str, Any]:
         return {"lengths": "pred_hi"}
@@ -73,7 +73,8 @@ class Amin(_FutureCheckPolicy):
     def reset(self, workload: Workload, deployment: Deployment) -> None:
         super().reset(workload, deployment)
         lo, _ = require_interval(workload, self.name)
-        self._otil = lo.copy()  # the pseudo-lengths, raised in place during the run
+        # the pseudo-lengths, raised in place during the run
+        self._otil = self._clip(lo, workload, deployment)
 
     def decide(self, state: StateView) -> Decision:
         res = np.asarray(state.resident, dtype=np.int64)
