@@ -21,6 +21,9 @@ Spec schema::
     warmup: 0.1                      # summary window (fractions of requests)
     cooldown: 0.1
 
+Every list is a grid axis, so a parameter whose value is itself a list (Nested WAIT's
+segments) is written as a one-element axis: ``segments: [[[20, 1], [50, 2]]]``.
+
 Randomness comes only from each cell's explicit seed, so a cell gives the same row
 whichever way (in-process, local processes, Dask) it is run.
 """

@@ -52,6 +52,14 @@ def test_grid_expands_every_axis_in_a_fixed_order():
     assert SweepSpec.from_dict(SPEC).cells() == cells  # deterministic
 
 
+def test_list_valued_parameter_is_a_one_element_axis():
+    segments = [[20, 1], [50, 2]]
+    spec = {**SPEC, "workload_params": {}, "seeds": 1,
+            "policies": [{"name": "nested-wait", "params": {"segments": [segments]}}]}
+    cells = SweepSpec.from_dict(spec).cells()
+    assert len(cells) == 1 and cells[0].policy_params == {"segments": segments}
+
+
 def test_key_changes_with_any_parameter():
     cell = SweepSpec.from_dict(SPEC).cells()[0]
     other = Cell(**{**cell.to_dict(), "seed": cell.seed + 1})
