@@ -460,7 +460,7 @@ class HSF(_FutureCheckPolicy):
 
 
 @register
-class MCBenchmark(_FutureCheckPolicy):
+class MCBenchmark(MCSF):
     """MC-Benchmark ([KV]'s memory-aware baseline): FCFS order with MC-SF's check.
 
     Candidates in (arrival, request id) order, stop at the first that fails the
@@ -470,19 +470,6 @@ class MCBenchmark(_FutureCheckPolicy):
 
     name = "mc-benchmark"
     shortest_first = False
-
-    def __init__(self) -> None:
-        super().__init__()
-        self._source = "pred"
-
-    def reset(self, workload: Workload, deployment: Deployment) -> None:
-        super().reset(workload, deployment)
-        otil, self._source = _point_or_truth(workload)
-        self._otil = self._clip(otil, workload, deployment)
-        self.overflow_free = bool(np.all(self._otil >= workload.output))
-
-    def params(self) -> dict[str, Any]:
-        return {"lengths": self._source}
 
 
 def require_interval(workload: Workload, policy: str) -> tuple[np.ndarray, np.ndarray]:
