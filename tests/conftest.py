@@ -7,9 +7,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pytest
 
 from fluidopt.cli.core import run
+from fluidopt.deployment import unit_deployment
+from fluidopt.executor.policy import StateView
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -34,3 +37,48 @@ def cli(capsys: pytest.CaptureFixture[str]):
         return CliResult(code, captured.out, captured.err)
 
     return _run
+
+
+def make_view(
+    capacity: int,
+    prompt: list[int],
+    *,
+    resident: list[int] = (),
+    generated: dict[int, int] | None = None,
+    waiting: list[int] = (),
+    arrival: list[float] | None = None,
+    output: list[int] | None = None,
+    iteration: int = 0,
+    admitted_at: dict[int, float] | None = None,
+    next_arrival: float = float("inf"),
+) -> StateView:
+    """A hand-built policy state (unit time, capacity C tokens).
+
+    Residents have prefilled their prompt, emitted ``generated`` tokens and were admitted
+    at ``admitted_at`` (default: their position in ``resident``).
+    """
+    n = len(prompt)
+    v = StateView()
+    v.clock = float(iteration)
+    v.iteration = iteration
+    v.capacity = capacity
+    v.prompt = np.asarray(prompt, dtype=np.int64)
+    v.arrival = np.asarray(arrival if arrival is not None else [0.0] * n, dtype=np.float64)
+    v.id = np.arange(n, dtype=np.int64)
+    v.generated = np.zeros(n, dtype=np.int64)
+    v.prefilled = np.zeros(n, dtype=np.int64)
+    v.admitted_at = np.full(n, np.nan)
+    for i, g in (generated or {}).items():
+        v.generated[i] = g
+    for pos, i in enumerate(resident):
+        v.prefilled[i] = prompt[i]
+        v.admitted_at[i] = float(pos) if admitted_at is None else admitted_at[i]
+    v.evictions = np.zeros(n, dtype=np.int64)
+    v.resident = np.asarray(resident, dtype=np.int64)
+    v.waiting = np.asarray(waiting, dtype=np.int64)
+    v.kv_used = int(v.prefilled.sum() + v.generated.sum())
+    v.next_arrival = next_arrival
+    v.pred_lo = v.pred_hi = v.pred = v.type = None
+    v.output = None if output is None else np.asarray(output, dtype=np.int64)
+    v.deployment = unit_deployment(capacity)
+    return v

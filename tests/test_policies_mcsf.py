@@ -19,47 +19,10 @@ from fluidopt.errors import InputError
 from fluidopt.executor.engine import simulate
 from fluidopt.executor.policies.mcsf import HSF, MCSF, FutureMemoryCheck, MCBenchmark, naive_future_check
 from fluidopt.executor.policies.robust import Amax
-from fluidopt.executor.policy import StateView, make_policy
+from fluidopt.executor.policy import make_policy
 from fluidopt.workload import Workload
 
-
-def make_view(
-    capacity: int,
-    prompt: list[int],
-    *,
-    resident: list[int] = (),
-    generated: dict[int, int] | None = None,
-    waiting: list[int] = (),
-    arrival: list[float] | None = None,
-    output: list[int] | None = None,
-    iteration: int = 0,
-) -> StateView:
-    """A hand-built state: residents have prefilled their prompt and emitted ``generated``."""
-    n = len(prompt)
-    v = StateView()
-    v.clock = float(iteration)
-    v.iteration = iteration
-    v.capacity = capacity
-    v.prompt = np.asarray(prompt, dtype=np.int64)
-    v.arrival = np.asarray(arrival if arrival is not None else [0.0] * n, dtype=np.float64)
-    v.id = np.arange(n, dtype=np.int64)
-    v.generated = np.zeros(n, dtype=np.int64)
-    v.prefilled = np.zeros(n, dtype=np.int64)
-    v.admitted_at = np.full(n, np.nan)
-    for i, g in (generated or {}).items():
-        v.generated[i] = g
-    for pos, i in enumerate(resident):
-        v.prefilled[i] = prompt[i]
-        v.admitted_at[i] = float(pos)
-    v.evictions = np.zeros(n, dtype=np.int64)
-    v.resident = np.asarray(resident, dtype=np.int64)
-    v.waiting = np.asarray(waiting, dtype=np.int64)
-    v.kv_used = int(v.prefilled.sum() + v.generated.sum())
-    v.next_arrival = float("inf")
-    v.pred_lo = v.pred_hi = v.pred = v.type = None
-    v.output = None if output is None else np.asarray(output, dtype=np.int64)
-    v.deployment = unit_deployment(capacity)
-    return v
+from conftest import make_view
 
 
 def workload(rows: list[tuple], columns: str = "arrival prompt output") -> Workload:

@@ -7,7 +7,6 @@ at t + o. "fp" = prompt + generated, "rem" = predicted remaining iterations, k =
 
 from __future__ import annotations
 
-import numpy as np
 import pandas as pd
 import pytest
 from hypothesis import given, settings
@@ -20,6 +19,8 @@ from fluidopt.executor.policies.robust import Amax, Amin
 from fluidopt.executor.policy import StateView
 from fluidopt.workload import Workload
 
+from conftest import make_view
+
 COLS = ["arrival", "prompt", "output", "pred_lo", "pred_hi"]
 
 
@@ -29,25 +30,8 @@ def workload(rows: list[tuple]) -> Workload:
 
 def view(capacity: int, prompt: list[int], resident: dict[int, tuple[int, float]], waiting: list[int]) -> StateView:
     """Residents as {index: (generated, admitted_at)}, prompts fully prefilled."""
-    n = len(prompt)
-    v = StateView()
-    v.clock, v.iteration, v.capacity = 0.0, 0, capacity
-    v.prompt = np.asarray(prompt, dtype=np.int64)
-    v.arrival = np.zeros(n)
-    v.id = np.arange(n, dtype=np.int64)
-    v.generated = np.zeros(n, dtype=np.int64)
-    v.prefilled = np.zeros(n, dtype=np.int64)
-    v.admitted_at = np.full(n, np.nan)
-    for i, (g, t) in resident.items():
-        v.generated[i], v.prefilled[i], v.admitted_at[i] = g, prompt[i], t
-    v.evictions = np.zeros(n, dtype=np.int64)
-    v.resident = np.asarray(list(resident), dtype=np.int64)
-    v.waiting = np.asarray(waiting, dtype=np.int64)
-    v.kv_used = int(v.prefilled.sum() + v.generated.sum())
-    v.next_arrival = float("inf")
-    v.pred_lo = v.pred_hi = v.pred = v.type = v.output = None
-    v.deployment = unit_deployment(capacity)
-    return v
+    return make_view(capacity, prompt, resident=list(resident), generated={i: g for i, (g, _) in resident.items()},
+                     admitted_at={i: t for i, (_, t) in resident.items()}, waiting=waiting)
 
 
 def test_amax_amin_hsf_on_two_requests() -> None:

@@ -24,6 +24,8 @@ from fluidopt.executor.policy import StateView, make_policy
 from fluidopt.threshold_file import Segment, Thresholds, ThresholdType, save_thresholds
 from fluidopt.workload import Workload
 
+from conftest import make_view
+
 # WAIT trace: index: (arrival, output, type) — a1 (0, 2, a), b1 (0, 3, b), a2 (1, 2, a),
 # a3 (1, 2, a), b2 (3, 3, b); thresholds n_a = 2, n_b = 1.
 TRACE = [(0, 1, 2, "a"), (0, 1, 3, "b"), (1, 1, 2, "a"), (1, 1, 2, "a"), (3, 1, 3, "b")]
@@ -113,25 +115,7 @@ def view(
     capacity: int, prompt: list[int], resident: dict[int, int], waiting: list[int], nxt: float = 99.0
 ) -> StateView:
     """Residents as {index: generated} (admitted in dict order, prompts prefilled)."""
-    n = len(prompt)
-    v = StateView()
-    v.clock, v.iteration, v.capacity = 0.0, 0, capacity
-    v.prompt = np.asarray(prompt, dtype=np.int64)
-    v.arrival = np.zeros(n)
-    v.id = np.arange(n, dtype=np.int64)
-    v.generated = np.zeros(n, dtype=np.int64)
-    v.prefilled = np.zeros(n, dtype=np.int64)
-    v.admitted_at = np.full(n, np.nan)
-    for pos, (i, g) in enumerate(resident.items()):
-        v.generated[i], v.prefilled[i], v.admitted_at[i] = g, prompt[i], float(pos)
-    v.evictions = np.zeros(n, dtype=np.int64)
-    v.resident = np.asarray(list(resident), dtype=np.int64)
-    v.waiting = np.asarray(waiting, dtype=np.int64)
-    v.kv_used = int(v.prefilled.sum() + v.generated.sum())
-    v.next_arrival = nxt
-    v.pred_lo = v.pred_hi = v.pred = v.type = v.output = None
-    v.deployment = unit_deployment(capacity)
-    return v
+    return make_view(capacity, prompt, resident=list(resident), generated=resident, waiting=waiting, next_arrival=nxt)
 
 
 def test_wait_takes_n_per_stage() -> None:
