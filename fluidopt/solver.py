@@ -11,11 +11,22 @@ first solve's thread count holds for the whole process (:func:`process_threads`)
 A solve stopped by its time limit or by Ctrl-C is not an error: it returns the incumbent
 (if any), the best bound and the gap with status ``time_limit`` or ``interrupted``.
 Only a model that cannot be run at all raises :class:`~fluidopt.errors.SolverError`.
+
+A second backend, OR-Tools CP-SAT, runs in a worker process of its own
+(:func:`solve_cpsat`, ``python -m fluidopt.cpsat_worker``): the OR-Tools wheel bundles
+its own HiGHS and cannot share a process with highspy. It takes a
+:class:`fluidopt.models.tct_cpsat.CpsatInstance` and returns the same
+:class:`SolveResult` (``solution`` is then the start epoch of every request).
 """
 
 from __future__ import annotations
 
+import json
 import math
+import os
+import signal
+import subprocess
+import sys
 import threading
 import time
 from dataclasses import dataclass, field
@@ -76,6 +87,8 @@ class SolveResult:
         Constraint duals of an LP (name → value), when the interface gives them.
     solver
         Interface used, e.g. ``"highs/pyomo"``.
+    info
+        Interface-specific extras (e.g. the CP-SAT worker's build time and model size).
     """
 
     status: str
@@ -87,6 +100,7 @@ class SolveResult:
     duals: dict[str, float] = field(default_factory=dict)
     solver: str = ""
     message: str = ""
+    info: dict[str, Any] = field(default_factory=dict)
 
     @property
     def has_solution(self) -> bool:
@@ -412,3 +426,138 @@ def _solve_cvxpy(problem: Any, options: SolveOptions) -> SolveResult:
     bound = objective if status == "optimal" else None
     gap = 0.0 if status == "optimal" else relative_gap(objective, bound)
     return SolveResult(status, objective, bound, gap, seconds, None, duals, "highs/cvxpy", str(problem.status))
+
+
+# ---------------------------------------------------------------------------- CP-SAT
+#: Extra seconds the worker may take beyond its time limit (start-up, model build,
+#: CP-SAT's own clock granularity) before it is killed.
+CPSAT_GRACE_SECONDS = 60.0
+
+
+def solve_cpsat(
+    instance: Any,
+    options: SolveOptions | None = None,
+    *,
+    linearization_level: int | None = 2,
+    symmetry: bool = True,
+    seed: int = 0,
+    extra: dict[str, Any] | None = None,
+) -> SolveResult:
+    """Solve a :class:`~fluidopt.models.tct_cpsat.CpsatInstance` with CP-SAT in a worker.
+
+    Parameters
+    ----------
+    instance
+        The instance (anything with ``to_json()``, or its JSON dict).
+    options
+        ``time_limit`` (CP-SAT's ``max_time_in_seconds``), ``mip_gap``
+        (``relative_gap_limit``), ``threads`` (``num_workers``, 1 by default),
+        ``verbose`` (the search log on stderr).
+    linearization_level, symmetry, seed, extra
+        CP-SAT's LP relaxation level (2: the cumulative's energy rows too), the symmetry
+        chains of :mod:`fluidopt.models.tct_cpsat`, the random seed, and further
+        ``SatParameters`` fields by name.
+
+    Returns
+    -------
+    SolveResult
+        ``solution``: start epoch per request (``None`` without a schedule). A time
+        limit or Ctrl-C gives status ``time_limit``/``interrupted`` with the best
+        schedule and bound found. Ctrl-C at the terminal reaches the worker directly
+        (same process group); an interrupt of this process alone is forwarded to it.
+
+    Raises
+    ------
+    SolverError
+        The worker cannot be started or gives no answer (e.g. OR-Tools is missing).
+    """
+    options = options or SolveOptions()
+    payload = instance.to_json() if hasattr(instance, "to_json") else dict(instance)
+    request = {
+        "instance": payload,
+        "params": {
+            "time_limit": options.time_limit,
+            "gap": options.mip_gap,
+            "workers": max(1, int(options.threads)),
+            "verbose": bool(options.verbose),
+            "linearization_level": linearization_level,
+            "symmetry": bool(symmetry),
+            "seed": int(seed),
+            "extra": dict(extra or {}),
+        },
+    }
+    env = dict(os.environ)
+    env.setdefault("PYTHONUNBUFFERED", "1")
+    started = time.perf_counter()
+    try:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "fluidopt.cpsat_worker"],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=None if options.verbose else subprocess.PIPE,
+            text=True,
+            env=env,
+        )
+    except OSError as exc:
+        raise SolverError(f"cannot start the CP-SAT worker: {exc}") from None
+    deadline = None if options.time_limit is None else options.time_limit + CPSAT_GRACE_SECONDS
+    data: str | None = json.dumps(request)
+    interrupted = threading.Event()
+
+    def forward(signum: int, frame: Any) -> None:
+        # Ctrl-C: let the worker stop its search and answer with what it found
+        interrupted.set()
+        if proc.poll() is None:
+            try:
+                proc.send_signal(signal.SIGINT)
+            except OSError:
+                pass
+
+    previous = None
+    if threading.current_thread() is threading.main_thread():
+        previous = signal.signal(signal.SIGINT, forward)
+    try:
+        while True:
+            try:
+                out, err = proc.communicate(input=data, timeout=0.2)
+                break
+            except subprocess.TimeoutExpired:
+                data = None  # already sent
+                if deadline is not None and time.perf_counter() - started > deadline:
+                    proc.kill()
+                    proc.communicate()
+                    raise SolverError(f"the CP-SAT worker did not stop within {deadline:g} s") from None
+    finally:
+        if previous is not None:
+            signal.signal(signal.SIGINT, previous)
+        if proc.poll() is None:
+            proc.kill()
+    seconds = time.perf_counter() - started
+    try:
+        answer = json.loads(out)
+    except (json.JSONDecodeError, TypeError):
+        tail = (err or "").strip().splitlines()[-1:] or [f"exit code {proc.returncode}"]
+        raise SolverError(f"the CP-SAT worker gave no answer: {tail[0]}") from None
+    status = answer.get("status", "error")
+    if interrupted.is_set() and status == "time_limit":
+        status = "interrupted"
+    if status not in STATUSES:
+        status = "error"
+    objective = answer.get("objective")
+    bound = answer.get("bound")
+    starts = answer.get("starts")
+    gap = 0.0 if status == "optimal" else relative_gap(objective, bound)
+    result = SolveResult(
+        status,
+        None if objective is None else float(objective),
+        None if bound is None else float(bound),
+        gap,
+        float(answer.get("seconds") or seconds),
+        None if starts is None else np.asarray(starts, dtype=np.int64),
+        {},
+        "cpsat/worker",
+        str(answer.get("message", "")),
+        {k: answer.get(k) for k in ("build_seconds", "n_intervals", "n_symmetry_rows")},
+    )
+    result.info["wall_seconds"] = seconds
+    return result

@@ -394,6 +394,21 @@ class TctSolution:
         }
 
 
+BACKENDS = ("highs", "cpsat")
+
+
+def lp_relaxation(data: TctData, time_limit: float | None = None) -> tuple[float | None, float]:
+    """(LP optimum of the time-indexed MIP over ``data``'s windows, seconds); ``None`` if
+    the LP did not finish. A valid lower bound on the optimum whenever the windows cut off
+    no optimal schedule (true for both horizon rules of :func:`prepare`)."""
+    from fluidopt.solver import SolveOptions, highs_model, solve
+
+    started = time.perf_counter()
+    res = solve(highs_model(build_arrays(data), relax=True), SolveOptions(time_limit=time_limit))
+    value = res.objective if res.status == "optimal" else None
+    return value, time.perf_counter() - started
+
+
 def solve_tct(
     workload: Workload,
     capacity: int,
@@ -410,6 +425,8 @@ def solve_tct(
     executor: bool = True,
     export: str | None = None,
     verbose: bool = False,
+    lp_lower_bound: bool = True,
+    cpsat: dict[str, Any] | None = None,
 ) -> TctSolution:
     """Minimise Σ c_i over the unit-time schedules of ``workload`` with KV capacity C.
 
@@ -418,22 +435,33 @@ def solve_tct(
     workload, capacity
         The instance; C in KV tokens.
     time_limit
-        Solver wall-clock limit, s (preparation and build excluded).
+        Solver wall-clock limit, s (preparation and build excluded; for ``cpsat`` the
+        LP bound's time counts against it).
     gap
         Relative MIP gap at which to stop.
     threads
-        HiGHS threads (fixed by the first solve of the process).
+        HiGHS threads (fixed by the first solve of the process) or CP-SAT workers.
     horizon, aggregate
         Data preparation (see :func:`prepare`); ``horizon="serial"``, ``aggregate=False``,
         ``mip_start=False``, ``drop_slack_rows=False`` is the textbook formulation.
     drop_slack_rows
         Leave out memory rows that can never bind (see :func:`prepare`).
     mip_start
-        Give the best heuristic schedule to HiGHS as its first incumbent.
+        Give the best heuristic schedule to the solver as its first incumbent (HiGHS)
+        or as a solution hint and objective upper bound (CP-SAT).
     builder
-        ``"arrays"`` (numpy/scipy → highspy) or ``"pyomo"`` (the reference model).
+        ``"arrays"`` (numpy/scipy → highspy) or ``"pyomo"`` (the reference model);
+        HiGHS only.
     backend
-        ``"highs"`` (the only backend; see the benchmark README for CP-SAT).
+        ``"highs"`` (the time-indexed MIP in HiGHS) or ``"cpsat"`` (the cumulative model
+        of :mod:`fluidopt.models.tct_cpsat` in OR-Tools CP-SAT, in a worker process).
+    lp_lower_bound
+        CP-SAT only: solve the LP relaxation of the time-indexed MIP over the same
+        windows first (HiGHS, in this process) and give max(LP, memory-volume bound) to
+        CP-SAT as an objective lower bound (otherwise the volume bound alone).
+    cpsat
+        CP-SAT only: keyword arguments of :func:`fluidopt.solver.solve_cpsat`
+        (``linearization_level``, ``symmetry``, ``seed``, ``extra``).
     export
         Write the model to this path (``.mps`` or ``.lp``; via Pyomo) atomically.
 
@@ -441,41 +469,75 @@ def solve_tct(
     -------
     TctSolution
         Never raises because the time limit was hit: a stopped solve returns the best
-        schedule (the heuristic incumbent if HiGHS found none) and the best bound.
+        schedule (the heuristic incumbent if the solver found none) and the best bound.
     """
     from fluidopt.bounds.tct import volume_bound
-    from fluidopt.solver import SolveOptions, highs_model, solve
+    from fluidopt.solver import SolveOptions, highs_model, solve, solve_cpsat
 
+    if backend not in BACKENDS:
+        raise InputError(f"unknown backend {backend!r} ({', '.join(BACKENDS)})")
+    if builder not in ("arrays", "pyomo"):
+        raise InputError(f"unknown builder {builder!r} (arrays, pyomo)")
     t0 = time.perf_counter()
     prep = prepare(
         workload, capacity, horizon=horizon, aggregate=aggregate, drop_slack_rows=drop_slack_rows, executor=executor
     )
     _, _, o = instance_arrays(workload)
+    vol = volume_bound(workload, capacity)
     t1 = time.perf_counter()
     if export is not None:
         export_model(prep.data, export)
     options = SolveOptions(time_limit=time_limit, mip_gap=gap, threads=threads, verbose=verbose)
-    start_x = start_vector(prep.data, prep.incumbent) if (mip_start and prep.incumbent is not None) else None
-    if backend != "highs":
-        raise InputError(f"unknown backend {backend!r} (highs)")
-    if builder == "pyomo":
+    start_x = None
+    extra_info: dict[str, Any] = {}
+    if backend == "cpsat":
+        from fluidopt.models.tct_cpsat import from_tct_data
+
+        lp_value, lp_seconds = (None, 0.0)
+        if lp_lower_bound:
+            lp_value, lp_seconds = lp_relaxation(prep.data, time_limit)
+        lower = max(vol, lp_value) if lp_value is not None else vol
+        use_start = mip_start and prep.incumbent is not None
+        inst = from_tct_data(
+            prep.data,
+            hint=prep.incumbent if use_start else None,
+            lower_bound=lower,
+            upper_bound=prep.upper_bound if use_start else None,
+        )
+        t2 = time.perf_counter()
+        if time_limit is not None:
+            options = SolveOptions(time_limit=max(1.0, time_limit - lp_seconds), mip_gap=gap, threads=threads,
+                                   verbose=verbose)
+        res = solve_cpsat(inst, options, **(cpsat or {}))
+        res.seconds = lp_seconds + float(res.info.get("wall_seconds", res.seconds))
+        starts = None if res.solution is None else np.asarray(res.solution, dtype=np.int64)
+        if res.bound is not None:
+            res.bound = max(res.bound, lower)
+        elif res.status in ("time_limit", "interrupted"):
+            res.bound = lower
+        extra_info = {"lp_bound": lp_value, "lp_seconds": lp_seconds, **{f"cpsat_{k}": v for k, v in res.info.items()}}
+        start_x = inst.hint
+    elif builder == "pyomo":
+        start_x = start_vector(prep.data, prep.incumbent) if (mip_start and prep.incumbent is not None) else None
         model = build(prep.data)
         t2 = time.perf_counter()
         res = solve(model, options)
         values = None
         if res.has_solution:
             values = np.array([model.y[g, t].value or 0.0 for g, t in zip(*prep.data.column_epochs())])
-    elif builder == "arrays":
+        starts = solution_starts(prep.data, values) if values is not None else None
+    else:
+        start_x = start_vector(prep.data, prep.incumbent) if (mip_start and prep.incumbent is not None) else None
         arrays = build_arrays(prep.data)
         h = highs_model(arrays)
         t2 = time.perf_counter()
         res = solve(h, options, start=start_x)
         values = res.solution
-    else:
-        raise InputError(f"unknown builder {builder!r} (arrays, pyomo)")
-    starts = solution_starts(prep.data, values) if values is not None else None
+        starts = solution_starts(prep.data, values) if values is not None else None
     objective = float(np.sum(starts + o)) if starts is not None else None
-    source = "mip" if starts is not None else None
+    source = backend if starts is not None else None
+    if source == "highs":
+        source = "mip"
     if prep.incumbent is not None and prep.upper_bound is not None and (objective is None or prep.upper_bound < objective):
         objective, starts, source = float(prep.upper_bound), np.asarray(prep.incumbent), prep.incumbent_source
     status = res.status
@@ -485,9 +547,8 @@ def solve_tct(
         # infeasible answer with an incumbent in hand would be a numerical failure
         if starts is not None:
             status = "error"
-    vol = volume_bound(workload, capacity)
     if status == "optimal" and objective is not None and bound is not None and max(bound, vol) < objective - 0.5:
-        # HiGHS calls a solve "optimal" once the gap is under mip_rel_gap (--gap)
+        # HiGHS (CP-SAT) calls a solve "optimal" once the gap is under mip_rel_gap (--gap)
         status = "gap_limit"
     if status == "optimal" and objective is not None:
         bound = objective if bound is None else max(min(bound, objective), vol)
@@ -510,15 +571,17 @@ def solve_tct(
         "incumbent_source": prep.incumbent_source,
         "solution_source": source,
         "mip_start": start_x is not None,
-        "builder": builder,
+        "builder": builder if backend == "highs" else "cpsat",
         "backend": backend,
         "prepare_seconds": t1 - t0,
         "build_seconds": t2 - t1,
         "solve_seconds": res.seconds,
         "solver_status": res.status,
+        "solver_message": res.message,
         "solver_bound": res.bound,
         "volume_bound": vol,
     }
+    info.update(extra_info)
     return TctSolution(status, objective, bound, gap_value, starts, time.perf_counter() - t0, len(workload), info)
 
 

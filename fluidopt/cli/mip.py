@@ -44,6 +44,9 @@ def _solve(workload: Any, capacity: int, time_limit: float | None, gap: float | 
 
 
 def _common(f: Any) -> Any:
+    f = click.option("--backend", type=click.Choice(["highs", "cpsat"]), default="highs", show_default=True,
+                     help="Solver: the time-indexed MIP in HiGHS, or the cumulative model in OR-Tools CP-SAT "
+                          "(run in a worker process).")(f)
     f = click.option("--requests", "-n", "requests", type=int, help="Use only the first K requests.")(f)
     f = click.option("--seed", type=int, default=None, help="Seed of generated workloads.")(f)
     f = click.option("--gap", type=float, default=None, help="Relative MIP gap at which to stop (default 1e-4).")(f)
@@ -61,7 +64,8 @@ def register(app: click.Group) -> None:
     @click.option("--horizon", type=click.Choice(["incumbent", "serial"]), default="incumbent", show_default=True,
                   help="Deadline rule: per-request deadlines from an incumbent, or the textbook serial horizon.")
     @click.option("--no-aggregate", is_flag=True, help="Do not group identical requests.")
-    @click.option("--no-mip-start", is_flag=True, help="Do not give the best heuristic schedule to HiGHS.")
+    @click.option("--no-mip-start", is_flag=True,
+                  help="Do not give the best heuristic schedule to the solver (MIP start / CP-SAT hint).")
     @click.option("--builder", type=click.Choice(["arrays", "pyomo"]), default="arrays", show_default=True,
                   help="Build the model with numpy/scipy arrays or the Pyomo reference.")
     @click.option("--export", type=click.Path(dir_okay=False, path_type=Path), help="Write the model (.mps or .lp).")
@@ -75,6 +79,7 @@ def register(app: click.Group) -> None:
         gap: float | None,
         seed: int | None,
         requests: int | None,
+        backend: str,
         horizon: str,
         no_aggregate: bool,
         no_mip_start: bool,
@@ -84,7 +89,7 @@ def register(app: click.Group) -> None:
         as_json: bool,
     ) -> int:
         """Minimum total completion time Σ c_i (unit-time rounds) of a workload, by the
-        time-indexed MIP in HiGHS.
+        time-indexed MIP in HiGHS (default) or the cumulative model in CP-SAT (--backend cpsat).
 
         Unit-time model: arrivals are read as rounds (rounded up to the next epoch) and
         every iteration takes one round, whatever the workload's own time unit.
@@ -99,6 +104,8 @@ def register(app: click.Group) -> None:
             raise InputError("export format must be .mps or .lp", source=str(export))
         if schedule_out is not None and schedule_out.suffix.lower() != ".csv":
             raise InputError("the schedule file must end in .csv", source=str(schedule_out))
+        if backend == "cpsat" and builder != "arrays":
+            raise InputError("--builder applies to --backend highs only")
         workload, cap = _instance(workload_name, capacity, seed, requests)
         sol = _solve(
             workload,
@@ -109,6 +116,7 @@ def register(app: click.Group) -> None:
             aggregate=not no_aggregate,
             mip_start=not no_mip_start,
             builder=builder,
+            backend=backend,
             export=None if export is None else str(export),
         )
         check = check_schedule(workload, cap, sol.starts)
@@ -169,6 +177,7 @@ def register(app: click.Group) -> None:
         gap: float | None,
         seed: int | None,
         requests: int | None,
+        backend: str,
         policies: str,
         interval_alpha: float,
         as_json: bool,
@@ -195,7 +204,7 @@ def register(app: click.Group) -> None:
             workload = with_prediction_interval(workload, interval_alpha, seed if seed is not None else 0)
             intervals = {"alpha": interval_alpha, "seed": seed if seed is not None else 0}
         policy_objs = {name: make_policy(name) for name in names}  # unknown names fail before the solve
-        sol = _solve(workload, cap, time_limit, gap)
+        sol = _solve(workload, cap, time_limit, gap, backend=backend)
         proven = sol.status == "optimal"
         reference = sol.objective_tct if proven else sol.best_bound
         rows: dict[str, dict[str, Any]] = {}
