@@ -2,7 +2,7 @@
 
 For each arrival model (1: all at round 0; 2: Poisson) and each instance seed, draw an
 instance with ``fluidopt.generators.kv_synthetic``, solve the total-completion-time MIP
-(``fluidopt.tct.solve_tct``, threads = 1), run MC-SF (exact lengths) in the executor, and
+(``fluidopt.tct.solve_tct``, threads = 1, ``--backend highs`` or ``cpsat``), run MC-SF (exact lengths) in the executor, and
 score MC-SF/optimum. An instance that does not close within the time limit is scored
 against its best lower bound (the ratio is then an upper bound on the true ratio) and
 counted as open, never dropped. Every MIP schedule is replayed through the executor.
@@ -119,7 +119,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--n", type=int, default=None, help="override the number of requests")
     p.add_argument("--time-limit", type=float, default=60.0, help="MIP time limit per instance, s")
     p.add_argument("--models", default="1,2")
-    p.add_argument("--backend", default="highs", choices=["highs"])
+    p.add_argument("--backend", default="highs", choices=["highs", "cpsat"],
+                   help="HiGHS (time-indexed MIP) or CP-SAT (cumulative model, worker process)")
     p.add_argument("--lp", action=argparse.BooleanOptionalAction, default=True, help="also compute the LP bound")
     p.add_argument("--table-from", type=Path, default=None, help="only print the table of an existing results CSV")
     p.add_argument("--out", type=Path, default=Path(__file__).with_name("results.csv"))
