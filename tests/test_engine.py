@@ -298,6 +298,53 @@ def test_steady_fast_forward_stops_at_arrival_and_completion() -> None:
     pd.testing.assert_frame_equal(fast.records, slow.records, check_exact=True)
 
 
+class ChunkedSteady(Policy):
+    """Admit everything waiting, run every resident with prefill chunks of at most
+    ``chunk``; ``steady`` (with the chunks) whenever nothing is admitted."""
+
+    name = "chunked-steady"
+
+    def __init__(self, chunk: int, steady: bool = True) -> None:
+        self.chunk = chunk
+        self.steady = steady
+
+    def decide(self, state: StateView) -> Decision:
+        run = np.concatenate([state.resident, state.waiting])
+        rem = state.prompt[run] - state.prefilled[run]
+        return Decision(run=run, chunk=np.minimum(rem, self.chunk), steady=self.steady and not state.waiting.size)
+
+
+def test_chunked_steady_stretch_stops_before_a_prompts_last_chunk() -> None:
+    """linear-kv τ = 1 + 0.25·ΣKV, C = 100, chunk 3. Request 0 (s 1, o 6) and request 1
+    (s 10, o 2) at 0.
+
+        it 1 (admits both): fp 2 + 3 = 5 → τ 2.25 (t 2.25)
+        steady, request 1 has 7 left: 2 iterations before its last chunk
+        it 2: 3 + 6 = 9 → τ 3.25 (t 5.5)     it 3: 4 + 9 = 13 → τ 4.25 (t 9.75)
+        it 4 (last chunk, 1 token, emits token 1): 5 + 11 = 16 → τ 5 (t 14.75)
+        it 5: 6 + 12 = 18 → τ 5.5 (t 20.25): request 1 completes
+        it 6: 7 → τ 2.75 (t 23): request 0 completes.
+    """
+    dep = Deployment("lin", 100, TimeModel.linear_kv(1.0, 0.25))
+    w = wl([(0, 1, 6), (0, 10, 2)])
+    fast = simulate(w, dep, ChunkedSteady(3), event_log=True)
+    slow = simulate(w, dep, ChunkedSteady(3, steady=False), event_log=True)
+    assert fast.events["time"].tolist() == [2.25, 5.5, 9.75, 14.75, 20.25, 23.0]
+    assert fast.events["new_tokens"].tolist() == [4, 4, 4, 2, 2, 1]
+    assert fast.records["first_token"].tolist() == [2.25, 14.75]
+    assert fast.records["completion"].tolist() == [23.0, 20.25]
+    pd.testing.assert_frame_equal(fast.events, slow.events, check_exact=True)
+    pd.testing.assert_frame_equal(fast.records, slow.records, check_exact=True)
+    assert fast.run["decisions"] == 5 and slow.run["decisions"] == 6
+
+
+def test_steady_decision_with_a_bad_chunk_still_raises() -> None:
+    """A steady promise does not skip the checks: the chunk is validated as usual."""
+    script = [Decision(run=np.array([0]), chunk=np.array([2])), Decision(run=np.array([0]), chunk=np.array([0]), steady=True)]
+    with pytest.raises(PolicyError, match="chunk"):
+        simulate(wl([(0, 5, 2)]), unit_deployment(), Scripted(script), capacity=10)
+
+
 def test_fast_forward_never_passes_an_overflow() -> None:
     """Unit model, C = 9, two requests s = 1, o = 4 at 0 with the steady run-all policy.
 

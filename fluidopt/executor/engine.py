@@ -36,17 +36,20 @@ Choices the spec leaves open:
   decoding members are ignored; for prefilling members they must be 1…remaining prompt.
 - When nothing is waiting or resident, the engine jumps to the next arrival without
   calling the policy (a policy could only return an empty batch).
-- ``Decision.steady`` is honoured only when ``run`` is exactly the resident set, nothing
-  is evicted, and every resident has finished its prompt; otherwise the decision is
+- ``Decision.steady`` is honoured only when nothing is admitted or evicted and either
+  ``chunk`` is given (the stretch ends before any prompt's last chunk) or ``run`` is
+  exactly the resident set with every prompt finished; otherwise the decision is
   applied for one iteration as usual.
 - Run-level integrals (``kv_integral``, ``waiting_integral``, ``in_system_integral``)
   weight each iteration's end-of-iteration KV / queue sizes (after admission) by its
   duration; idle stretches add their queue sizes and no KV.
 
 Performance: the waiting queue is a buffer with a moving head (FCFS admission pops in
-O(k)), residents a small array in admission order; per iteration the work is O(batch)
-numpy operations, and read-only views handed to the policy are rebuilt only when the
-sets change. ``Decision.steady`` stretches run in one step (see :meth:`_Engine._fast_forward`).
+O(k)), residents a small array in admission order; per iteration the work is a fixed
+number of numpy operations on the batch (the few members still prefilling are handled
+apart from the decoding ones), and read-only views handed to the policy are rebuilt only
+when the sets change. ``Decision.steady`` stretches, decode-only or chunked prefill, run
+in one step (see :meth:`_Engine._fast_forward`).
 """
 
 from __future__ import annotations
@@ -70,7 +73,10 @@ try:  # the C function behind np.count_nonzero, without its Python wrapper (hot 
     from numpy._core.multiarray import count_nonzero as _cnz
 except ImportError:  # pragma: no cover - other numpy layouts
     _cnz = np.count_nonzero
+_sum = np.add.reduce  # ndarray.sum / .min without their Python wrappers (hot loop)
+_min = np.minimum.reduce
 _NO_PROGRESS_LIMIT = 10_000
+_NO_LIMIT = 1 << 62  # "no bound" for stretch lengths (iterations)
 _EMPTY = np.empty(0, dtype=np.int64)
 
 
@@ -480,11 +486,12 @@ class _Engine:
                 dec.steady
                 and n_admit == 0
                 and ev.shape[0] == 0
-                and dec.chunk is None
-                and run.shape[0] == self.res.shape[0]
-                and not _cnz(self.prefilled[run] != self.prompt[run])
+                and (
+                    dec.chunk is not None
+                    or (run.shape[0] == self.res.shape[0] and not _cnz(self.prefilled[run] != self.prompt[run]))
+                )
             ):
-                if self._fast_forward(run, clock):
+                if self._fast_forward(run, dec.chunk, clock):
                     clock = self.clock_after
                     no_progress = 0
                     continue
@@ -496,10 +503,7 @@ class _Engine:
                 self.first_admitted[adm] = np.fmin(self.first_admitted[adm], clock)
                 waiting.remove_admitted(n_admit, status)
                 self.res = np.concatenate((self.res, adm))
-            if dec.chunk is None:
-                ran = self._iteration_whole(run, clock)
-            else:
-                ran = self._iteration_chunked(run, dec.chunk, clock)
+            ran = self._iteration(run, dec.chunk, clock)
             if ran:
                 clock = self.clock_after
                 no_progress = 0
@@ -517,62 +521,82 @@ class _Engine:
         self.decisions = steps
         return self._result(clock, start_time, stop_reason)
 
-    def _iteration_whole(self, run: np.ndarray, clock: float) -> bool:
-        """One iteration in which every member finishes its prompt (``chunk=None``):
-        every member emits one token. Same accounting as :meth:`_iteration_chunked`,
-        with fewer array operations (the common case)."""
-        pre = self.prefilled[run]
-        gen = self.generated[run]
+    def _iteration(self, run: np.ndarray, chunk: Any, clock: float) -> bool:
+        """Apply one iteration of ``run`` (every member resident) with prefill ``chunk``
+        (``None``: whole remaining prompts); returns False if every member was evicted.
+
+        The common case — no overflow — is accounted from the few members still
+        prefilling alone: a decoding member always adds one token, and when ``run``
+        holds every resident its footprints before the iteration sum to ``kv``. An
+        overflow goes through :meth:`_iteration_general` (victims, then the same
+        accounting on the members left).
+        """
         pr = self.prompt[run]
+        pre = self.prefilled[run]
         rem = pr - pre
-        n_pf = int(_cnz(rem))
-        tot_ch = int(rem.sum()) if n_pf else 0
+        pf = rem.nonzero()[0]  # positions of the members still prefilling (a few)
+        n_pf = pf.shape[0]
         B = run.shape[0]
-        kv_end = self.kv + tot_ch + B
+        if chunk is not None:
+            ch_all = np.asarray(chunk)
+            if ch_all.shape != run.shape:
+                raise PolicyError(f"{self.policy.name}: decision.chunk must align with decision.run")
+        if n_pf:
+            rem_pf = rem[pf]
+            if chunk is None:
+                ch_pf = rem_pf
+                n_fin = n_pf
+            else:
+                ch_pf = ch_all[pf].astype(np.int64, copy=False)
+                if _cnz(ch_pf > rem_pf) or _cnz(ch_pf < 1):
+                    raise PolicyError(f"{self.policy.name}: a prefill chunk is outside 1..remaining prompt")
+                n_fin = int(_cnz(ch_pf == rem_pf))  # finish their prompt: emit token 1
+            tot_ch = int(_sum(ch_pf))
+            csq = int(ch_pf @ ch_pf)
+        else:
+            tot_ch = csq = n_fin = 0
+        n_emit = B - n_pf + n_fin
+        kv_end = self.kv + tot_ch + n_emit
+        gen = self.generated[run]
         if kv_end > self.C:
-            ones = np.ones(B, dtype=bool)
-            return self._iteration_general(run, rem, pre, gen, rem, ones, clock)
-        if self.max_batch is not None and B > self.max_batch:
-            raise PolicyError(f"{self.policy.name}: batch of {B} exceeds the deployment's max_batch {self.max_batch}")
+            ch = np.zeros(B, dtype=np.int64)
+            emit = np.ones(B, dtype=bool)
+            if n_pf:
+                ch[pf] = ch_pf
+                emit[pf] = ch_pf == rem_pf
+            return self._iteration_general(run, ch, pre, gen, rem, emit, clock)
         n_new = tot_ch + B - n_pf
-        if self.max_tokens is not None and n_new > self.max_tokens:
-            raise PolicyError(
-                f"{self.policy.name}: {n_new} new tokens exceed the deployment's max_tokens {self.max_tokens}"
-            )
-        kv_run = int(pr.sum()) + int(gen.sum()) + B
-        csq = int(rem @ rem) if n_pf else 0
+        self._check_caps(B, n_new)
+        # footprints before the iteration: all of kv when every resident runs
+        kv_run = (self.kv if B == self.res.shape[0] else int(_sum(pre)) + int(_sum(gen))) + tot_ch + n_emit
         tau = self._tau(B, kv_run, n_new, csq)
+        new_gen = gen + 1
         if n_pf:
-            self.prefilled[run] = pr
-        gen1 = gen + 1
-        self.generated[run] = gen1
-        clock = self._account(tau, kv_end, B, n_new, B, clock)
-        if n_pf:
-            first = gen == 0
-            if _cnz(first):
-                idx = run[first]
-                self.first_token[idx] = np.fmin(self.first_token[idx], clock)
-        fin = gen1 == self.output[run]
+            run_pf = run[pf]
+            self.prefilled[run_pf] = pre[pf] + ch_pf
+            if n_fin < n_pf:
+                # a member still prefilling has generated nothing: it stays at 0
+                new_gen[pf[ch_pf != rem_pf]] = 0
+        self.generated[run] = new_gen
+        clock = self._account(tau, kv_end, B, n_new, n_emit, clock)
+        if n_fin:
+            idx = run_pf if n_fin == n_pf else run_pf[ch_pf == rem_pf]
+            # first token ever: an earlier run's (before an eviction) is kept
+            self.first_token[idx] = np.fmin(self.first_token[idx], clock)
+        fin = new_gen == self.output[run]
         if _cnz(fin):
             self._complete(run[fin], clock)
         self.clock_after = clock
         return True
 
-    def _iteration_chunked(self, run: np.ndarray, chunk: Any, clock: float) -> bool:
-        """One iteration with explicit prefill chunks (entries of decoding members ignored)."""
-        pre = self.prefilled[run]
-        gen = self.generated[run]
-        pr = self.prompt[run]
-        rem = pr - pre
-        ch = np.asarray(chunk)
-        if ch.shape != run.shape:
-            raise PolicyError(f"{self.policy.name}: decision.chunk must align with decision.run")
-        pf = rem > 0
-        ch = np.where(pf, ch, 0).astype(np.int64, copy=False)
-        if _cnz(ch > rem) or _cnz(pf & (ch < 1)):
-            raise PolicyError(f"{self.policy.name}: a prefill chunk is outside 1..remaining prompt")
-        emit = pre + ch == pr
-        return self._iteration_general(run, ch, pre, gen, rem, emit, clock)
+    def _check_caps(self, B: int, n_new: int) -> None:
+        """Raise if a batch of ``B`` members and ``n_new`` new tokens exceeds the deployment's caps."""
+        if self.max_batch is not None and B > self.max_batch:
+            raise PolicyError(f"{self.policy.name}: batch of {B} exceeds the deployment's max_batch {self.max_batch}")
+        if self.max_tokens is not None and n_new > self.max_tokens:
+            raise PolicyError(
+                f"{self.policy.name}: {n_new} new tokens exceed the deployment's max_tokens {self.max_tokens}"
+            )
 
     def _iteration_general(
         self,
@@ -600,12 +624,7 @@ class _Engine:
             n_emit = int(_cnz(emit))
         B = run.shape[0]
         n_new = tot_ch + B - int(_cnz(rem))
-        if self.max_batch is not None and B > self.max_batch:
-            raise PolicyError(f"{self.policy.name}: batch of {B} exceeds the deployment's max_batch {self.max_batch}")
-        if self.max_tokens is not None and n_new > self.max_tokens:
-            raise PolicyError(
-                f"{self.policy.name}: {n_new} new tokens exceed the deployment's max_tokens {self.max_tokens}"
-            )
+        self._check_caps(B, n_new)
         kv_run = int(new_pre.sum()) + int(new_gen.sum())
         csq = int(ch @ ch) if tot_ch else 0
         tau = self._tau(B, kv_run, n_new, csq)
@@ -698,28 +717,69 @@ class _Engine:
         run, ch, rem, new_pre, new_gen, emit = (a[keep] for a in (run, ch, rem, new_pre, new_gen, emit))
         return run, ch, rem, new_pre, new_gen, emit, kv_end
 
-    def _fast_forward(self, run: np.ndarray, clock: float) -> int:
-        """Run k ≥ 1 pure-decode iterations of all residents at once (``Decision.steady``).
+    def _fast_forward(self, run: np.ndarray, chunk: Any, clock: float) -> int:
+        """Run k ≥ 1 iterations of the same steady decision at once (``Decision.steady``).
 
-        Stops at the first completion, at the first iteration ending at/after the next
-        arrival, before a capacity overflow (memory grows by B per iteration, so the
-        last iteration is the one to check) and at ``max_iterations``. Iteration times
-        and integrals are accumulated one iteration at a time with the same float
-        operations as the slow path (a Python loop for short stretches, ``np.cumsum``
-        — sequential — for long ones), so the results are bit-identical. Returns k
-        (0: the first iteration would overflow; use the slow path).
+        Members that finished their prompt decode one token per iteration; members still
+        prefilling process their ``chunk`` entry again every iteration, so each
+        iteration adds the same G = decoding members + Σ chunks tokens (and takes the
+        same N_new = G new tokens). Stops at the first completion, at the first
+        iteration ending at/after the next arrival, before the iteration that would
+        finish a prompt (its chunk is then the remainder, a new decision), before a
+        capacity overflow (memory only grows, so the last iteration is the one to
+        check) and at ``max_iterations``. Iteration times and integrals are accumulated
+        one iteration at a time with the same float operations as the slow path (a
+        Python loop for short stretches, ``np.cumsum`` — sequential — for long ones),
+        so the results are bit-identical. Returns k (0: use the slow path, which also
+        reports an invalid decision).
         """
         B = run.shape[0]
+        gen = self.generated[run]
+        if chunk is None:  # the caller checked: all residents, every prompt done
+            dec = run
+            left = self.output[run] - gen
+            K = int(_min(left))
+            pf = _EMPTY
+            grow = n_dec = B
+            csq = 0
+        else:
+            rem = self.prompt[run] - self.prefilled[run]
+            ch = np.asarray(chunk)
+            if ch.shape != run.shape:
+                return 0
+            pf = rem.nonzero()[0]
+            ch_pf = ch[pf].astype(np.int64, copy=False)
+            rem_pf = rem[pf]
+            if _cnz(ch_pf < 1) or _cnz(ch_pf >= rem_pf):
+                return 0  # a prompt finishes (or the chunk is invalid): one slow iteration
+            n_dec = B - pf.shape[0]
+            if n_dec:
+                is_dec = rem == 0
+                dec = run[is_dec]
+                left = self.output[dec] - gen[is_dec]
+                K = int(_min(left))
+            else:
+                dec = left = _EMPTY
+                K = _NO_LIMIT
+            if pf.shape[0]:
+                # iterations before a prefilling member's chunk would reach its prompt's end
+                K = min(K, int(_min((rem_pf - 1) // ch_pf)))
+            grow = n_dec + int(_sum(ch_pf))
+            csq = int(ch_pf @ ch_pf)
+        if (self.max_batch is not None and B > self.max_batch) or (
+            self.max_tokens is not None and grow > self.max_tokens
+        ):
+            return 0
         kv0 = self.kv
-        left = self.output[run] - self.generated[run]
-        K = int(left.min())
-        kcap = (self.C - kv0) // B
+        kcap = (self.C - kv0) // grow
         if kcap < 1:
             return 0
         if kcap < K:
             K = kcap
         if self.max_iterations is not None:
             K = min(K, self.max_iterations - self.iters)
+        # the run's footprints before the stretch: all of kv when every resident runs
+        kvr0 = kv0 if B == self.res.shape[0] else int(_sum(self.prefilled[run])) + int(_sum(gen))
         a_next = self.next_arr
         n_wait = self.waiting.hi - self.waiting.lo
         n_sys = n_wait + self.res.shape[0]
@@ -729,36 +789,59 @@ class _Engine:
             base = tail = pf2 = 0.0
         else:
             base = self.c0 + self.c_seq * B
-            tail = self.c_new * B
-            pf2 = self.c_pf2 * 0
+            tail = self.c_new * grow
+            pf2 = self.c_pf2 * csq
         if K <= 64:
-            K = self._ff_loop(B, kv0, K, clock, a_next, base, tail, pf2, n_wait, n_sys)
+            K = self._ff_loop(B, kv0, kvr0, grow, n_dec, K, clock, a_next, base, tail, pf2, n_wait, n_sys)
         else:
-            K = self._ff_arrays(B, kv0, K, clock, a_next, base, tail, pf2, n_wait, n_sys)
-        kv_end = kv0 + B * K
+            K = self._ff_arrays(B, kv0, kvr0, grow, n_dec, K, clock, a_next, base, tail, pf2, n_wait, n_sys)
+        kv_end = kv0 + grow * K
         if kv_end > self.peak:
             self.peak = kv_end
-        self.generated[run] += K
+        if n_dec:
+            self.generated[dec] += K
+        if pf.shape[0]:
+            self.prefilled[run[pf]] += K * ch_pf
         self.kv = kv_end
         self.iters += K
-        fin = left == K
-        if _cnz(fin):
-            self._complete(run[fin], self.clock_after)
+        if n_dec:
+            fin = left == K
+            if _cnz(fin):
+                self._complete(dec[fin], self.clock_after)
         return K
 
     def _ff_loop(
-        self, B: int, kv0: int, K: int, t: float, a_next: float, base: float, tail: float, pf2: float, n_wait: int, n_sys: int
+        self,
+        B: int,
+        kv0: int,
+        kvr0: int,
+        grow: int,
+        n_dec: int,
+        K: int,
+        t: float,
+        a_next: float,
+        base: float,
+        tail: float,
+        pf2: float,
+        n_wait: int,
+        n_sys: int,
     ) -> int:
+        """Up to ``K`` iterations of a stretch, one by one; returns how many ran.
+
+        ``kv0``/``kvr0``: all residents' / the run's footprints before the stretch, both
+        growing by ``grow`` tokens per iteration; τ = base + c_kv·ΣKV_run + tail + pf2.
+        """
         wait_int, sys_int, kv_int, busy = self.wait_int, self.sys_int, self.kv_int, self.busy
         ckv = self.c_kv
         unit = self.unit
         ev = self.events
-        kv = kv0
+        kv, kvr = kv0, kvr0
         k = 0
         while k < K:
             k += 1
-            kv += B
-            tau = 1.0 if unit else base + ckv * kv + tail + pf2
+            kv += grow
+            kvr += grow
+            tau = 1.0 if unit else base + ckv * kvr + tail + pf2
             t += tau
             wait_int += tau * n_wait
             sys_int += tau * n_sys
@@ -769,8 +852,8 @@ class _Engine:
                 ev["duration"].append(tau)
                 ev["batch"].append(B)
                 ev["kv"].append(kv)
-                ev["new_tokens"].append(B)
-                ev["emitted"].append(B)
+                ev["new_tokens"].append(grow)
+                ev["emitted"].append(n_dec)
                 ev["evictions"].append(0)
                 ev["waiting"].append(n_wait)
             if t >= a_next:
@@ -780,14 +863,28 @@ class _Engine:
         return k
 
     def _ff_arrays(
-        self, B: int, kv0: int, K: int, clock: float, a_next: float, base: float, tail: float, pf2: float, n_wait: int, n_sys: int
+        self,
+        B: int,
+        kv0: int,
+        kvr0: int,
+        grow: int,
+        n_dec: int,
+        K: int,
+        clock: float,
+        a_next: float,
+        base: float,
+        tail: float,
+        pf2: float,
+        n_wait: int,
+        n_sys: int,
     ) -> int:
+        """:meth:`_ff_loop` for long stretches, in blocks of numpy operations."""
         taus_parts, times_parts = [], []
         k0, t, step = 0, clock, 256
         while k0 < K:
             m = min(K - k0, step)
             ks = np.arange(k0 + 1, k0 + m + 1, dtype=np.int64)
-            tau_m = np.ones(m) if self.unit else base + self.c_kv * (kv0 + B * ks) + tail + pf2
+            tau_m = np.ones(m) if self.unit else base + self.c_kv * (kvr0 + grow * ks) + tail + pf2
             tm = np.cumsum(np.concatenate(([t], tau_m)))[1:]
             if tm[-1] >= a_next:
                 j = int(np.searchsorted(tm, a_next, side="left"))
@@ -803,7 +900,7 @@ class _Engine:
         K = k0
         taus = np.concatenate(taus_parts)
         times = np.concatenate(times_parts)
-        kvs = kv0 + B * np.arange(1, K + 1, dtype=np.int64)
+        kvs = kv0 + grow * np.arange(1, K + 1, dtype=np.int64)
         acc = np.empty((K + 1, 4))
         acc[0] = (self.wait_int, self.sys_int, self.kv_int, self.busy)
         acc[1:, 0] = taus * n_wait
@@ -818,8 +915,8 @@ class _Engine:
             e["duration"].extend(taus.tolist())
             e["batch"].extend([B] * K)
             e["kv"].extend(kvs.tolist())
-            e["new_tokens"].extend([B] * K)
-            e["emitted"].extend([B] * K)
+            e["new_tokens"].extend([grow] * K)
+            e["emitted"].extend([n_dec] * K)
             e["evictions"].extend([0] * K)
             e["waiting"].extend([n_wait] * K)
         self.clock_after = float(times[-1])

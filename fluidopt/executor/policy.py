@@ -42,9 +42,11 @@ class Decision:
         Residents to evict before the iteration (they lose their KV and generated
         tokens and return to the waiting queue).
     steady
-        Promise that the same decision — run exactly the current residents, admit
-        nothing — holds until the next arrival or completion; lets the engine
-        fast-forward through pure-decode stretches.
+        Promise that the same decision holds until the next arrival or completion:
+        run exactly the current residents and admit nothing; or, with ``chunk``, run
+        the same requests (admitting nothing) with the same chunk for every member
+        still prefilling, until one of those prompts has less than its chunk left.
+        Lets the engine fast-forward through decode and chunked-prefill stretches.
     wake_at
         With an empty ``run``: idle until this time (s); default the next arrival.
     """

@@ -9,8 +9,9 @@ by :meth:`Policy.victims` (default: most recently admitted first, recomputed on 
 
 Every baseline respects the deployment's ``max_batch`` and ``max_tokens`` caps, and
 returns ``Decision(steady=True)`` whenever its rule guarantees the same decision until
-the next arrival or completion (nothing was admitted, nothing is mid-prefill): the usage
-only grows between those events, so an admission test that failed keeps failing.
+the next arrival or completion (nothing was admitted; Sarathi: also until a prompt's
+last chunk): the usage only grows between those events, so an admission test that
+failed keeps failing.
 """
 
 from __future__ import annotations
@@ -300,7 +301,10 @@ class Sarathi(Policy):
        the watermark limit is not starved.
 
     A request's prompt can thus span several iterations; the one that finishes it emits
-    token 1. Decode growth can still overflow C; the engine then evicts the most recently
+    token 1. A decision that admits nothing is ``steady``: until a completion, an arrival
+    or a prompt's last chunk, the decodes and hence the budget are the same, every
+    chunk is the same, and a failed admission keeps failing (the reserved KV grows by
+    the decodes, the batch cap is unchanged). Decode growth can still overflow C; the engine then evicts the most recently
     admitted first (recompute). The budget is capped by the deployment's ``max_tokens``.
 
     Parameters
@@ -356,25 +360,23 @@ class Sarathi(Policy):
         waiting = state.waiting
         n_wait = waiting.shape[0]
         prompt = state.prompt
-        pr = prompt[res]
-        rem = pr - state.prefilled[res]
-        n_partial = np.count_nonzero(rem)
+        rem = prompt[res] - state.prefilled[res]
+        part = rem.nonzero()[0]  # residents still prefilling, in admission order
+        n_partial = part.shape[0]
         budget = self._budget - (n_res - n_partial)
         if n_partial == 0 and (n_wait == 0 or budget <= 0):
             return Decision(run=res, steady=True)
         chunk_cap = self._chunk
-        extra: list[int] = []
-        chunks: list[int] = []
+        chunks: list[int] = []  # of the first len(chunks) prefilling residents
         if n_partial:
-            part = np.flatnonzero(rem)
-            for i, r in zip(res[part].tolist(), rem[part].tolist()):
+            for r in rem[part].tolist():
                 if budget <= 0:
                     break
                 c = min(r, chunk_cap, budget)
-                extra.append(i)
                 chunks.append(c)
                 budget -= c
-        n_admit = 0
+        admitted: list[int] = []
+        adm_chunks: list[int] = []
         if budget > 0 and n_wait:
             # whole prompts reserved: Σ_res (s + generated) + 1 each = kv_used + Σ rem + |res|
             reserved = state.kv_used + int(rem.sum()) + n_res
@@ -383,31 +385,34 @@ class Sarathi(Policy):
             bcap = self._batch_cap
             for j in waiting[:budget].tolist():  # each admission takes ≥ 1 budget token
                 s = int(prompt[j])
-                if reserved + s + 1 > (limit if n_res or n_admit else cap):
+                if reserved + s + 1 > (limit if n_res or admitted else cap):
                     break
-                if bcap is not None and n_res + n_admit + 1 > bcap:
+                if bcap is not None and n_res + len(admitted) + 1 > bcap:
                     break
                 c = min(s, chunk_cap, budget)
-                extra.append(j)
-                chunks.append(c)
+                admitted.append(j)
+                adm_chunks.append(c)
                 reserved += s + 1
                 budget -= c
-                n_admit += 1
                 if budget <= 0:
                     break
-        if not extra:
-            # nothing admitted: decodes only; steady unless a paused prefill is waiting
-            # for budget (it resumes as soon as the decodes leave some)
+        if not chunks and not admitted:
+            # decodes only; steady unless a paused prefill is waiting for budget (it
+            # resumes as soon as the decodes leave some)
             if n_partial == 0:
                 return Decision(run=res, steady=True)
             return Decision(run=res[rem == 0])
-        if n_partial == 0:
-            run = np.concatenate((res, np.array(extra, dtype=np.int64)))
-            chunk = np.zeros(run.shape[0], dtype=np.int64)
-            chunk[n_res:] = chunks
-            return Decision(run=run, chunk=chunk)
-        decoding = res[rem == 0]
-        run = np.concatenate((decoding, np.array(extra, dtype=np.int64)))
+        if len(chunks) < n_partial:
+            # the budget ran out: the later prefilling residents pause (nothing admitted)
+            keep = rem == 0
+            keep[part[: len(chunks)]] = True
+            chunk = np.zeros(n_res, dtype=np.int64)
+            chunk[part[: len(chunks)]] = chunks
+            return Decision(run=res[keep], chunk=chunk[keep], steady=True)
+        run = res if not admitted else np.concatenate((res, np.array(admitted, dtype=np.int64)))
         chunk = np.zeros(run.shape[0], dtype=np.int64)
-        chunk[decoding.shape[0]:] = chunks
-        return Decision(run=run, chunk=chunk)
+        chunk[part] = chunks
+        chunk[n_res:] = adm_chunks
+        # nothing admitted: the same batch and chunks recur until a completion, an
+        # arrival or a prompt's last chunk (see the class docstring)
+        return Decision(run=run, chunk=chunk, steady=not admitted)
