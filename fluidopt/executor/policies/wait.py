@@ -12,6 +12,7 @@ calibration (``fluid-and-wait.md`` §3, §5) through a thresholds file.
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -27,6 +28,7 @@ if TYPE_CHECKING:
     from fluidopt.workload import Workload
 
 _EMPTY = np.empty(0, dtype=np.int64)
+_cnz = np.count_nonzero
 
 
 def first_per_group(groups: np.ndarray, limit: np.ndarray) -> np.ndarray:
@@ -64,9 +66,15 @@ def fit_new(state: StateView, run_res: np.ndarray, new: np.ndarray) -> np.ndarra
     """
     if new.size == 0:
         return new
-    grow = int((state.prompt[run_res] - state.prefilled[run_res] + 1).sum()) if run_res.size else 0
+    prompt = state.prompt
+    grow = int((prompt[run_res] - state.prefilled[run_res]).sum()) + run_res.size if run_res.size else 0
     room = int(state.capacity) - int(state.kv_used) - grow
-    k = int(np.searchsorted(np.cumsum(state.prompt[new] + 1), room, side="right"))
+    k = 0
+    for s in prompt[new].tolist():  # a few requests (n_j per eligible type)
+        room -= s + 1
+        if room < 0:
+            break
+        k += 1
     return new[:k]
 
 
@@ -226,36 +234,46 @@ class Wait(Policy):
     def decide(self, state: StateView) -> Decision:
         res = np.asarray(state.resident, dtype=np.int64)  # in admission order (contract)
         wait = np.asarray(state.waiting, dtype=np.int64)  # in (arrival, id) order
-        kw = self.kind[wait]
-        ok = self.eligible(state, kw)
-        # new requests: the first n_j waiting of every eligible type (FCFS within a type)
-        take = ok.nonzero()[0]
-        if take.size == 0 or wait.size == 0:
-            new = _EMPTY
-        elif self.n.size == 1:
-            new = wait[: self.n[0]]
+        if self.n.size == 1:
+            # one type: eligibility is the queue length, no per-type counts
+            n0 = self._n_min
+            ok_all = wait.size >= n0 or (
+                self.drain and not math.isfinite(state.next_arrival) and (wait.size > 0 or res.size > 0)
+            )
+            new = wait[:n0] if ok_all and wait.size else _EMPTY
         else:
-            new = np.concatenate([wait[kw == j][: self.n[j]] for j in take])
-            if take.size > 1:
-                new.sort()  # positions in arrival order across types: any fixed order would do
+            kw = self.kind[wait]
+            ok = self.eligible(state, kw)
+            ok_all = bool(ok.all())
+            # new requests: the first n_j waiting of every eligible type (FCFS within a type)
+            take = ok.nonzero()[0]
+            if take.size == 0 or wait.size == 0:
+                new = _EMPTY
+            else:
+                new = np.concatenate([wait[kw == j][: self.n[j]] for j in take])
+                if take.size > 1:
+                    new.sort()  # positions in arrival order across types: any fixed order would do
         # residents: up to n_j per (type, stage), earliest admitted first
-        if self.advance_resident or ok.all():
+        if self.advance_resident or ok_all:
             ra = res
         else:
-            ra = res[ok[self.kind[res]]]
+            ra = res[ok[self.kind[res]]] if self.n.size > 1 else _EMPTY
         k = self._n_min
         if ra.size > k:  # otherwise no (type, stage) group can exceed its n_j
-            ka = self.kind[ra]
-            stage = state.generated[ra].astype(np.int64)
-            group = ka * (int(stage.max()) + 1) + stage
+            stage = state.generated[ra]
+            if self.n.size == 1:
+                group = stage
+            else:
+                ka = self.kind[ra]
+                group = ka * (int(stage.max()) + 1) + stage
             gs = np.sort(group)
-            if (gs[k:] == gs[:-k]).any():  # some group has more than min_j n_j members
-                ra = ra[first_per_group(group, self.n[ka])]
+            if _cnz(gs[k:] == gs[:-k]):  # some group has more than min_j n_j members
+                ra = ra[first_per_group(group, self.n[self.kind[ra]])]
         if self.memory_guard:
             new = fit_new(state, ra, new)
         if ra.size == 0 and new.size == 0:
             return Decision(run=_EMPTY)  # idle until an arrival makes a type eligible
-        run = cap_batch(np.concatenate([ra, new]), ra.size, state)
+        run = cap_batch(np.concatenate((ra, new)) if new.size else ra, ra.size, state)
         return Decision(run=run, steady=bool(new.size == 0 and ra.size == res.size and run.size == res.size))
 
     def params(self) -> dict[str, Any]:
