@@ -287,6 +287,7 @@ class _Engine:
         self.next_arr = float(self.arr_sorted[0]) if n else math.inf
         self.p = 0
         self.kv = 0
+        self.n_prefilling = 0  # residents whose prompt is not fully processed yet
         tm = deployment.time
         self.unit = bool(tm.is_unit)
         self.c0, self.c_seq, self.c_kv, self.c_new, self.c_pf2 = tm.c0, tm.c_seq, tm.c_kv, tm.c_new, tm.c_pf2
@@ -354,7 +355,9 @@ class _Engine:
         if idx.shape[0] == 0:
             return
         gen = self.generated[idx]
-        self.kv -= int(self.prefilled[idx].sum() + gen.sum())
+        pre = self.prefilled[idx]
+        self.n_prefilling -= int(_cnz(pre < self.prompt[idx]))
+        self.kv -= int(_sum(pre)) + int(_sum(gen))
         self.wasted[idx] += gen
         self.evictions[idx] += 1
         self.prefilled[idx] = 0
@@ -486,10 +489,7 @@ class _Engine:
                 dec.steady
                 and n_admit == 0
                 and ev.shape[0] == 0
-                and (
-                    dec.chunk is not None
-                    or (run.shape[0] == self.res.shape[0] and not _cnz(self.prefilled[run] != self.prompt[run]))
-                )
+                and (dec.chunk is not None or (run.shape[0] == self.res.shape[0] and not self.n_prefilling))
             ):
                 if self._fast_forward(run, dec.chunk, clock):
                     clock = self.clock_after
@@ -502,6 +502,7 @@ class _Engine:
                 # first admission ever: fmin ignores the NaN of never-admitted requests
                 self.first_admitted[adm] = np.fmin(self.first_admitted[adm], clock)
                 waiting.remove_admitted(n_admit, status)
+                self.n_prefilling += n_admit  # prompts are ≥ 1 token
                 self.res = np.concatenate((self.res, adm))
             ran = self._iteration(run, dec.chunk, clock)
             if ran:
@@ -531,12 +532,15 @@ class _Engine:
         overflow goes through :meth:`_iteration_general` (victims, then the same
         accounting on the members left).
         """
-        pr = self.prompt[run]
-        pre = self.prefilled[run]
-        rem = pr - pre
-        pf = rem.nonzero()[0]  # positions of the members still prefilling (a few)
-        n_pf = pf.shape[0]
         B = run.shape[0]
+        if self.n_prefilling:
+            pre = self.prefilled[run]
+            rem = self.prompt[run] - pre
+            pf = rem.nonzero()[0]  # positions of the members still prefilling (a few)
+            n_pf = pf.shape[0]
+        else:
+            pre = rem = None
+            n_pf = 0
         if chunk is not None:
             ch_all = np.asarray(chunk)
             if ch_all.shape != run.shape:
@@ -559,6 +563,9 @@ class _Engine:
         kv_end = self.kv + tot_ch + n_emit
         gen = self.generated[run]
         if kv_end > self.C:
+            if pre is None:
+                pre = self.prefilled[run]
+                rem = self.prompt[run] - pre
             ch = np.zeros(B, dtype=np.int64)
             emit = np.ones(B, dtype=bool)
             if n_pf:
@@ -568,12 +575,17 @@ class _Engine:
         n_new = tot_ch + B - n_pf
         self._check_caps(B, n_new)
         # footprints before the iteration: all of kv when every resident runs
-        kv_run = (self.kv if B == self.res.shape[0] else int(_sum(pre)) + int(_sum(gen))) + tot_ch + n_emit
+        if B == self.res.shape[0]:
+            kv_run = self.kv + tot_ch + n_emit
+        else:
+            pre_sum = int(_sum(pre if pre is not None else self.prefilled[run]))
+            kv_run = pre_sum + int(_sum(gen)) + tot_ch + n_emit
         tau = self._tau(B, kv_run, n_new, csq)
         new_gen = gen + 1
         if n_pf:
             run_pf = run[pf]
             self.prefilled[run_pf] = pre[pf] + ch_pf
+            self.n_prefilling -= n_fin
             if n_fin < n_pf:
                 # a member still prefilling has generated nothing: it stays at 0
                 new_gen[pf[ch_pf != rem_pf]] = 0
@@ -630,6 +642,7 @@ class _Engine:
         tau = self._tau(B, kv_run, n_new, csq)
         self.prefilled[run] = new_pre
         self.generated[run] = new_gen
+        self.n_prefilling -= int(_cnz(emit & (rem > 0)))  # prompts finished
         clock = self._account(tau, kv_end, B, n_new, n_emit, clock)
         first = emit & (new_gen == 1)
         if _cnz(first):
@@ -670,7 +683,7 @@ class _Engine:
         self.completion[idx] = clock
         self.start[idx] = self.admitted_at[idx]
         self.status[idx] = _DONE
-        self.kv -= int(self.prompt[idx].sum() + self.output[idx].sum())
+        self.kv -= int(_sum(self.prompt[idx])) + int(_sum(self.output[idx]))
         self.prefilled[idx] = 0
         self.generated[idx] = 0
         self.res = self.res[self.status[self.res] == _RESIDENT]
@@ -738,7 +751,8 @@ class _Engine:
         if chunk is None:  # the caller checked: all residents, every prompt done
             dec = run
             left = self.output[run] - gen
-            K = int(_min(left))
+            K = k_done = int(_min(left))  # iterations to the first completion
+            gen_dec = gen
             pf = _EMPTY
             grow = n_dec = B
             csq = 0
@@ -756,11 +770,13 @@ class _Engine:
             if n_dec:
                 is_dec = rem == 0
                 dec = run[is_dec]
-                left = self.output[dec] - gen[is_dec]
-                K = int(_min(left))
+                gen_dec = gen[is_dec]
+                left = self.output[dec] - gen_dec
+                K = k_done = int(_min(left))
             else:
-                dec = left = _EMPTY
+                dec = left = gen_dec = _EMPTY
                 K = _NO_LIMIT
+                k_done = -1
             if pf.shape[0]:
                 # iterations before a prefilling member's chunk would reach its prompt's end
                 K = min(K, int(_min((rem_pf - 1) // ch_pf)))
@@ -799,15 +815,13 @@ class _Engine:
         if kv_end > self.peak:
             self.peak = kv_end
         if n_dec:
-            self.generated[dec] += K
+            self.generated[dec] = gen_dec + K
         if pf.shape[0]:
             self.prefilled[run[pf]] += K * ch_pf
         self.kv = kv_end
         self.iters += K
-        if n_dec:
-            fin = left == K
-            if _cnz(fin):
-                self._complete(dec[fin], self.clock_after)
+        if K == k_done:  # the stretch ran up to the first completion
+            self._complete(dec[left == K], self.clock_after)
         return K
 
     def _ff_loop(

@@ -368,6 +368,7 @@ class Sarathi(Policy):
             return Decision(run=res, steady=True)
         chunk_cap = self._chunk
         chunks: list[int] = []  # of the first len(chunks) prefilling residents
+        last_chunk = False  # a prompt finishes in this iteration
         if n_partial:
             for r in rem[part].tolist():
                 if budget <= 0:
@@ -375,6 +376,7 @@ class Sarathi(Policy):
                 c = min(r, chunk_cap, budget)
                 chunks.append(c)
                 budget -= c
+                last_chunk |= c == r
         admitted: list[int] = []
         adm_chunks: list[int] = []
         if budget > 0 and n_wait:
@@ -408,11 +410,12 @@ class Sarathi(Policy):
             keep[part[: len(chunks)]] = True
             chunk = np.zeros(n_res, dtype=np.int64)
             chunk[part[: len(chunks)]] = chunks
-            return Decision(run=res[keep], chunk=chunk[keep], steady=True)
+            return Decision(run=res[keep], chunk=chunk[keep], steady=not last_chunk)
         run = res if not admitted else np.concatenate((res, np.array(admitted, dtype=np.int64)))
         chunk = np.zeros(run.shape[0], dtype=np.int64)
         chunk[part] = chunks
         chunk[n_res:] = adm_chunks
         # nothing admitted: the same batch and chunks recur until a completion, an
-        # arrival or a prompt's last chunk (see the class docstring)
-        return Decision(run=run, chunk=chunk, steady=not admitted)
+        # arrival or a prompt's last chunk (see the class docstring); a last chunk now
+        # would end the stretch at once
+        return Decision(run=run, chunk=chunk, steady=not admitted and not last_chunk)
