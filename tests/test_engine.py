@@ -345,6 +345,43 @@ def test_steady_decision_with_a_bad_chunk_still_raises() -> None:
         simulate(wl([(0, 5, 2)]), unit_deployment(), Scripted(script), capacity=10)
 
 
+class OneBatchAtATime(Policy):
+    """Admit the whole queue when nothing is resident; otherwise run the residents,
+    steady through arrivals (they wait for the batch to drain)."""
+
+    name = "one-batch"
+
+    def __init__(self, steady: bool = True) -> None:
+        self.steady = steady
+
+    def decide(self, state: StateView) -> Decision:
+        if state.resident.size:
+            return Decision(run=state.resident, steady=self.steady, through_arrivals=True)
+        return Decision(run=state.waiting)
+
+
+@pytest.mark.parametrize("output", [5, 40, 300])
+def test_steady_stretch_through_arrivals_matches_the_slow_path(output: int) -> None:
+    """Stretches of a few iterations (Python loop) and of hundreds (block path) run
+    past many arrivals; the queue integrals and the event log's ``waiting`` count each
+    arrival from the iteration after the one it arrived in, as one iteration at a time
+    does. Fitted (non-dyadic) time model: the floats must match bit for bit."""
+    from fluidopt.deployment import load_deployment
+
+    rng = np.random.default_rng(7)
+    n = 60
+    rows = list(zip(np.cumsum(rng.exponential(0.05, n)), rng.integers(1, 400, n), rng.integers(1, output + 1, n)))
+    dep = load_deployment("llama2-7b-a100")
+    fast = simulate(wl(rows), dep, OneBatchAtATime(), event_log=True)
+    slow = simulate(wl(rows), dep, OneBatchAtATime(steady=False), event_log=True)
+    pd.testing.assert_frame_equal(fast.events, slow.events, check_exact=True)
+    pd.testing.assert_frame_equal(fast.records, slow.records, check_exact=True)
+    fast_run, slow_run = dict(fast.run), dict(slow.run)
+    assert fast_run.pop("decisions") < slow_run.pop("decisions")
+    assert fast_run == slow_run
+    assert fast.events["waiting"].diff().gt(0).any()  # arrivals did happen inside stretches
+
+
 def test_fast_forward_never_passes_an_overflow() -> None:
     """Unit model, C = 9, two requests s = 1, o = 4 at 0 with the steady run-all policy.
 

@@ -39,7 +39,9 @@ Choices the spec leaves open:
 - ``Decision.steady`` is honoured only when nothing is admitted or evicted and either
   ``chunk`` is given (the stretch ends before any prompt's last chunk) or ``run`` is
   exactly the resident set with every prompt finished; otherwise the decision is
-  applied for one iteration as usual.
+  applied for one iteration as usual. With ``through_arrivals`` the stretch runs past
+  arrivals, which count in the queue integrals from the next iteration on and are
+  registered when it ends.
 - Run-level integrals (``kv_integral``, ``waiting_integral``, ``in_system_integral``)
   weight each iteration's end-of-iteration KV / queue sizes (after admission) by its
   duration; idle stretches add their queue sizes and no KV.
@@ -491,7 +493,7 @@ class _Engine:
                 and ev.shape[0] == 0
                 and (dec.chunk is not None or (run.shape[0] == self.res.shape[0] and not self.n_prefilling))
             ):
-                if self._fast_forward(run, dec.chunk, clock):
+                if self._fast_forward(run, dec.chunk, clock, dec.through_arrivals):
                     clock = self.clock_after
                     no_progress = 0
                     continue
@@ -730,14 +732,16 @@ class _Engine:
         run, ch, rem, new_pre, new_gen, emit = (a[keep] for a in (run, ch, rem, new_pre, new_gen, emit))
         return run, ch, rem, new_pre, new_gen, emit, kv_end
 
-    def _fast_forward(self, run: np.ndarray, chunk: Any, clock: float) -> int:
+    def _fast_forward(self, run: np.ndarray, chunk: Any, clock: float, through_arrivals: bool) -> int:
         """Run k ≥ 1 iterations of the same steady decision at once (``Decision.steady``).
 
         Members that finished their prompt decode one token per iteration; members still
         prefilling process their ``chunk`` entry again every iteration, so each
         iteration adds the same G = decoding members + Σ chunks tokens (and takes the
         same N_new = G new tokens). Stops at the first completion, at the first
-        iteration ending at/after the next arrival, before the iteration that would
+        iteration ending at/after the next arrival (unless ``through_arrivals``: the
+        arrivals then count in the queue integrals from the next iteration on and are
+        registered after the stretch, as the slow path does), before the iteration that would
         finish a prompt (its chunk is then the remainder, a new decision), before a
         capacity overflow (memory only grows, so the last iteration is the one to
         check) and at ``max_iterations``. Iteration times and integrals are accumulated
@@ -799,18 +803,19 @@ class _Engine:
         a_next = self.next_arr
         n_wait = self.waiting.hi - self.waiting.lo
         n_sys = n_wait + self.res.shape[0]
+        stop_at = math.inf if through_arrivals else a_next
         if self.unit:
-            if a_next < math.inf:
-                K = min(K, max(1, int(math.ceil(a_next - clock))))
+            if stop_at < math.inf:
+                K = min(K, max(1, int(math.ceil(stop_at - clock))))
             base = tail = pf2 = 0.0
         else:
             base = self.c0 + self.c_seq * B
             tail = self.c_new * grow
             pf2 = self.c_pf2 * csq
         if K <= 64:
-            K = self._ff_loop(B, kv0, kvr0, grow, n_dec, K, clock, a_next, base, tail, pf2, n_wait, n_sys)
+            K = self._ff_loop(B, kv0, kvr0, grow, n_dec, K, clock, stop_at, base, tail, pf2, n_wait, n_sys)
         else:
-            K = self._ff_arrays(B, kv0, kvr0, grow, n_dec, K, clock, a_next, base, tail, pf2, n_wait, n_sys)
+            K = self._ff_arrays(B, kv0, kvr0, grow, n_dec, K, clock, stop_at, base, tail, pf2, n_wait, n_sys)
         kv_end = kv0 + grow * K
         if kv_end > self.peak:
             self.peak = kv_end
@@ -844,12 +849,17 @@ class _Engine:
 
         ``kv0``/``kvr0``: all residents' / the run's footprints before the stretch, both
         growing by ``grow`` tokens per iteration; τ = base + c_kv·ΣKV_run + tail + pf2.
+        Stops after the first iteration ending at/after ``a_next``; arrivals before
+        (only with an infinite ``a_next``: a stretch through arrivals) join the queue
+        counts from the next iteration on.
         """
         wait_int, sys_int, kv_int, busy = self.wait_int, self.sys_int, self.kv_int, self.busy
         ckv = self.c_kv
         unit = self.unit
         ev = self.events
         kv, kvr = kv0, kvr0
+        arr, n, q = self.arr_sorted, self.n, self.p
+        a_arr = self.next_arr  # next arrival to count in the queue
         k = 0
         while k < K:
             k += 1
@@ -872,6 +882,11 @@ class _Engine:
                 ev["waiting"].append(n_wait)
             if t >= a_next:
                 break
+            while t >= a_arr:  # registered at the next decision; queued from the next iteration
+                n_wait += 1
+                n_sys += 1
+                q += 1
+                a_arr = float(arr[q]) if q < n else math.inf
         self.wait_int, self.sys_int, self.kv_int, self.busy = wait_int, sys_int, kv_int, busy
         self.clock_after = t
         return k
@@ -915,10 +930,18 @@ class _Engine:
         taus = np.concatenate(taus_parts)
         times = np.concatenate(times_parts)
         kvs = kv0 + grow * np.arange(1, K + 1, dtype=np.int64)
+        waits: Any = n_wait
+        systs: Any = n_sys
+        if K > 1 and times[-2] >= self.next_arr:
+            # a stretch through arrivals: iteration k queues those arrived by the end of k − 1
+            waits = np.empty(K, dtype=np.int64)
+            waits[0] = n_wait
+            waits[1:] = n_wait + np.searchsorted(self.arr_sorted, times[:-1], side="right") - self.p
+            systs = waits + (n_sys - n_wait)
         acc = np.empty((K + 1, 4))
         acc[0] = (self.wait_int, self.sys_int, self.kv_int, self.busy)
-        acc[1:, 0] = taus * n_wait
-        acc[1:, 1] = taus * n_sys
+        acc[1:, 0] = taus * waits
+        acc[1:, 1] = taus * systs
         acc[1:, 2] = taus * kvs
         acc[1:, 3] = taus
         last = np.cumsum(acc, axis=0)[-1]  # sequential per column, as the slow path adds
@@ -932,7 +955,7 @@ class _Engine:
             e["new_tokens"].extend([grow] * K)
             e["emitted"].extend([n_dec] * K)
             e["evictions"].extend([0] * K)
-            e["waiting"].extend([n_wait] * K)
+            e["waiting"].extend(waits.tolist() if isinstance(waits, np.ndarray) else [n_wait] * K)
         self.clock_after = float(times[-1])
         return K
 

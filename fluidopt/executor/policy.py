@@ -47,6 +47,10 @@ class Decision:
         the same requests (admitting nothing) with the same chunk for every member
         still prefilling, until one of those prompts has less than its chunk left.
         Lets the engine fast-forward through decode and chunked-prefill stretches.
+    through_arrivals
+        With ``steady``: the promise holds through arrivals too (they join the queue
+        without changing the decision, e.g. an FCFS queue whose head does not fit), so
+        the stretch runs on to the next completion.
     wake_at
         With an empty ``run``: idle until this time (s); default the next arrival.
     """
@@ -55,6 +59,7 @@ class Decision:
     chunk: np.ndarray | None = None
     evict: np.ndarray = field(default_factory=lambda: _EMPTY)
     steady: bool = False
+    through_arrivals: bool = False
     wake_at: float | None = None
 
 

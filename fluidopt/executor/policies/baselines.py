@@ -54,6 +54,10 @@ class _WholePrefill(Policy):
     request with s_j + 1 above the reserved limit is not starved forever.
     """
 
+    #: Candidates in arrival order: an arrival queues behind a first candidate that did
+    #: not fit, so a steady decision with a non-empty queue holds through arrivals.
+    _fcfs_candidates = True
+
     def __init__(self, max_batch: int | None = None) -> None:
         self.max_batch = _positive_int(max_batch, "max_batch")
         self._batch_cap: int | None = None
@@ -106,8 +110,13 @@ class _WholePrefill(Policy):
         n_res = res.shape[0]
         admitted = self._admit(state, state.kv_used + n_res, n_res, n_res)
         if not admitted:
-            return Decision(run=res, steady=True)
+            return self._steady(state)
         return Decision(run=np.concatenate([res, np.asarray(admitted, dtype=np.int64)]))
+
+    def _steady(self, state: StateView) -> Decision:
+        """Run the residents, admit nothing; through arrivals when the queue's head did not fit."""
+        through = self._fcfs_candidates and state.waiting.shape[0] > 0
+        return Decision(run=state.resident, steady=True, through_arrivals=through)
 
 
 @register
@@ -173,7 +182,7 @@ class VLLM(_WholePrefill):
         admitted = self._admit(state, state.kv_used, n_res, 0)
         if admitted:
             return Decision(run=np.asarray(admitted, dtype=np.int64))
-        return Decision(run=res, steady=True)
+        return self._steady(state)
 
 
 @register
@@ -190,6 +199,7 @@ class ShortestFirst(_WholePrefill):
 
     name = "sf"
     sees_output = True
+    _fcfs_candidates = False  # a shorter arrival can fit where the first candidate did not
 
     def _candidates(self, state: StateView) -> np.ndarray:
         w = state.waiting
@@ -365,7 +375,7 @@ class Sarathi(Policy):
         n_partial = part.shape[0]
         budget = self._budget - (n_res - n_partial)
         if n_partial == 0 and (n_wait == 0 or budget <= 0):
-            return Decision(run=res, steady=True)
+            return Decision(run=res, steady=True, through_arrivals=budget <= 0)
         chunk_cap = self._chunk
         chunks: list[int] = []  # of the first len(chunks) prefilling residents
         last_chunk = False  # a prompt finishes in this iteration
@@ -377,6 +387,9 @@ class Sarathi(Policy):
                 chunks.append(c)
                 budget -= c
                 last_chunk |= c == r
+        # no budget left for admission, or the queue's head is tested below: an arrival
+        # (at the tail) changes nothing while nothing is admitted
+        through = budget <= 0 or n_wait > 0
         admitted: list[int] = []
         adm_chunks: list[int] = []
         if budget > 0 and n_wait:
@@ -402,7 +415,7 @@ class Sarathi(Policy):
             # decodes only; steady unless a paused prefill is waiting for budget (it
             # resumes as soon as the decodes leave some)
             if n_partial == 0:
-                return Decision(run=res, steady=True)
+                return Decision(run=res, steady=True, through_arrivals=through)
             return Decision(run=res[rem == 0])
         if len(chunks) < n_partial:
             # the budget ran out: the later prefilling residents pause (nothing admitted)
@@ -410,7 +423,7 @@ class Sarathi(Policy):
             keep[part[: len(chunks)]] = True
             chunk = np.zeros(n_res, dtype=np.int64)
             chunk[part[: len(chunks)]] = chunks
-            return Decision(run=res[keep], chunk=chunk[keep], steady=not last_chunk)
+            return Decision(run=res[keep], chunk=chunk[keep], steady=not last_chunk, through_arrivals=True)
         run = res if not admitted else np.concatenate((res, np.array(admitted, dtype=np.int64)))
         chunk = np.zeros(run.shape[0], dtype=np.int64)
         chunk[part] = chunks
@@ -418,4 +431,4 @@ class Sarathi(Policy):
         # nothing admitted: the same batch and chunks recur until a completion, an
         # arrival or a prompt's last chunk (see the class docstring); a last chunk now
         # would end the stretch at once
-        return Decision(run=run, chunk=chunk, steady=not admitted and not last_chunk)
+        return Decision(run=run, chunk=chunk, steady=not admitted and not last_chunk, through_arrivals=through)

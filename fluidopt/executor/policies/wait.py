@@ -269,12 +269,16 @@ class Wait(Policy):
             gs = np.sort(group)
             if _cnz(gs[k:] == gs[:-k]):  # some group has more than min_j n_j members
                 ra = ra[first_per_group(group, self.n[self.kind[ra]])]
+        # every type eligible and its first n_j queued requests did not fit: arrivals
+        # (behind them) change nothing
+        through = ok_all and new.size > 0
         if self.memory_guard:
             new = fit_new(state, ra, new)
         if ra.size == 0 and new.size == 0:
             return Decision(run=_EMPTY)  # idle until an arrival makes a type eligible
         run = cap_batch(np.concatenate((ra, new)) if new.size else ra, ra.size, state)
-        return Decision(run=run, steady=bool(new.size == 0 and ra.size == res.size and run.size == res.size))
+        steady = bool(new.size == 0 and ra.size == res.size and run.size == res.size)
+        return Decision(run=run, steady=steady, through_arrivals=through)
 
     def params(self) -> dict[str, Any]:
         return {
