@@ -77,6 +77,7 @@ except ImportError:  # pragma: no cover - other numpy layouts
     _cnz = np.count_nonzero
 _sum = np.add.reduce  # ndarray.sum / .min without their Python wrappers (hot loop)
 _min = np.minimum.reduce
+_max = np.maximum.reduce
 _NO_PROGRESS_LIMIT = 10_000
 _NO_LIMIT = 1 << 62  # "no bound" for stretch lengths (iterations)
 _EMPTY = np.empty(0, dtype=np.int64)
@@ -377,6 +378,19 @@ class _Engine:
         if _cnz(self.stamp[arr] != ar):
             raise PolicyError(f"{self.policy.name}: duplicate request in decision.{what}")
 
+    def _admitted_tail(self, run: np.ndarray) -> np.ndarray | None:
+        """The requests ``run`` admits if it has the usual form — every resident in
+        admission order, then waiting requests — else None (the general checks decide)."""
+        n_res = self.res.shape[0]
+        if run.shape[0] <= n_res or (n_res and _cnz(run[:n_res] != self.res)):
+            return None
+        tail = run[n_res:]
+        if _cnz(self.status[tail] != _WAITING):
+            return None
+        if tail.shape[0] > 1:
+            self._check_unique(tail, "run")
+        return tail
+
     def _as_index(self, arr: Any, what: str) -> np.ndarray:
         a = np.asarray(arr)
         if a.ndim != 1:
@@ -385,7 +399,7 @@ class _Engine:
             if a.size and not np.issubdtype(a.dtype, np.integer):
                 raise PolicyError(f"{self.policy.name}: decision.{what} must hold integer request indices")
             a = a.astype(np.int64)
-        if a.shape[0] and (a.min() < 0 or a.max() >= self.n):
+        if a.shape[0] and (_min(a) < 0 or _max(a) >= self.n):
             raise PolicyError(f"{self.policy.name}: decision.{what} holds an index outside the workload")
         return a
 
@@ -446,10 +460,12 @@ class _Engine:
                 # the resident set handed to the policy: valid, unique, nothing to admit
                 run = self.res
                 n_admit = 0
-                is_wait = None
             else:
                 run = self._as_index(run_obj, "run")
-                if run.shape[0]:
+                adm = None if ev.shape[0] else self._admitted_tail(run)
+                if adm is not None:
+                    n_admit = adm.shape[0]
+                elif run.shape[0]:
                     if ev.shape[0] and _cnz(np.isin(run, ev)):
                         raise PolicyError(f"{policy.name}: a request is both evicted and run in one decision")
                     self._check_unique(run, "run")
@@ -460,6 +476,7 @@ class _Engine:
                         raise PolicyError(
                             f"{policy.name}: decision.run lists a request that is neither waiting nor resident"
                         )
+                    adm = run[is_wait] if n_admit else _EMPTY
             if run.shape[0] == 0:
                 # idle
                 targets = []
@@ -498,7 +515,6 @@ class _Engine:
                     no_progress = 0
                     continue
             if n_admit:
-                adm = run[is_wait]
                 status[adm] = _RESIDENT
                 self.admitted_at[adm] = clock
                 # first admission ever: fmin ignores the NaN of never-admitted requests
@@ -767,25 +783,29 @@ class _Engine:
                 return 0
             pf = rem.nonzero()[0]
             ch_pf = ch[pf].astype(np.int64, copy=False)
-            rem_pf = rem[pf]
-            if _cnz(ch_pf < 1) or _cnz(ch_pf >= rem_pf):
-                return 0  # a prompt finishes (or the chunk is invalid): one slow iteration
+            # the members still prefilling are a few: plain Python on their chunks
+            K_pf = _NO_LIMIT
+            grow = B - pf.shape[0]  # decoding members: one token each
+            csq = 0
+            for c, r in zip(ch_pf.tolist(), rem[pf].tolist()):
+                if c < 1 or c >= r:
+                    return 0  # a prompt finishes (or the chunk is invalid): one slow iteration
+                # iterations before this chunk would reach the prompt's end
+                K_pf = min(K_pf, (r - 1) // c)
+                grow += c
+                csq += c * c
             n_dec = B - pf.shape[0]
             if n_dec:
                 is_dec = rem == 0
                 dec = run[is_dec]
                 gen_dec = gen[is_dec]
                 left = self.output[dec] - gen_dec
-                K = k_done = int(_min(left))
+                k_done = int(_min(left))
+                K = min(k_done, K_pf)
             else:
                 dec = left = gen_dec = _EMPTY
-                K = _NO_LIMIT
+                K = K_pf
                 k_done = -1
-            if pf.shape[0]:
-                # iterations before a prefilling member's chunk would reach its prompt's end
-                K = min(K, int(_min((rem_pf - 1) // ch_pf)))
-            grow = n_dec + int(_sum(ch_pf))
-            csq = int(ch_pf @ ch_pf)
         if (self.max_batch is not None and B > self.max_batch) or (
             self.max_tokens is not None and grow > self.max_tokens
         ):

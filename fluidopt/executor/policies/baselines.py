@@ -424,10 +424,14 @@ class Sarathi(Policy):
             chunk = np.zeros(n_res, dtype=np.int64)
             chunk[part[: len(chunks)]] = chunks
             return Decision(run=res[keep], chunk=chunk[keep], steady=not last_chunk, through_arrivals=True)
-        run = res if not admitted else np.concatenate((res, np.array(admitted, dtype=np.int64)))
-        chunk = np.zeros(run.shape[0], dtype=np.int64)
-        chunk[part] = chunks
-        chunk[n_res:] = adm_chunks
+        chunk = np.zeros(n_res + len(admitted), dtype=np.int64)
+        if chunks:
+            chunk[part] = chunks
+        if admitted:
+            chunk[n_res:] = adm_chunks
+            run = np.concatenate((res, np.array(admitted, dtype=np.int64)))
+        else:
+            run = res
         # nothing admitted: the same batch and chunks recur until a completion, an
         # arrival or a prompt's last chunk (see the class docstring); a last chunk now
         # would end the stretch at once
