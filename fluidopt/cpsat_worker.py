@@ -49,27 +49,14 @@ def _on_sigint(signum: int, frame: Any) -> None:
         solver.stop_search()
 
 
-def solve_request(request: dict[str, Any]) -> dict[str, Any]:
-    """Build and solve one request (see module docstring); never raises for a time limit
-    or an interrupt."""
-    from ortools.sat.python import cp_model
-
-    from fluidopt.models.tct_cpsat import CpsatInstance, build, symmetry_chains
-
-    params = dict(request.get("params") or {})
-    inst = CpsatInstance.from_json(request["instance"])
-    t0 = time.perf_counter()
-    symmetry = bool(params.get("symmetry", True))
-    model, S, _ = build(inst, symmetry=symmetry)
-    build_seconds = time.perf_counter() - t0
-
+def _solver(cp_model: Any, params: dict[str, Any], limit: float | None, core: bool) -> Any:
     solver = cp_model.CpSolver()
     p = solver.parameters
     p.num_workers = int(params.get("workers") or 1)
     p.catch_sigint_signal = False
     p.log_search_progress = bool(params.get("verbose", False))
-    if params.get("time_limit") is not None:
-        p.max_time_in_seconds = float(params["time_limit"])
+    if limit is not None:
+        p.max_time_in_seconds = max(0.1, float(limit))
     if params.get("gap") is not None:
         p.relative_gap_limit = float(params["gap"])
     if params.get("linearization_level") is not None:
@@ -77,7 +64,14 @@ def solve_request(request: dict[str, Any]) -> dict[str, Any]:
     p.random_seed = int(params.get("seed", 0))
     for key, value in (params.get("extra") or {}).items():
         setattr(p, key, value)
+    if core:
+        p.optimize_with_core = True
+    return solver
 
+
+def _run(solver: Any, model: Any) -> tuple[Any, str | None]:
+    """Solve in a helper thread while the main thread stays responsive to SIGINT; returns
+    (CP-SAT status or ``None`` if stopped before the search, error message)."""
     box: dict[str, Any] = {}
     done = threading.Event()
 
@@ -89,18 +83,22 @@ def solve_request(request: dict[str, Any]) -> dict[str, Any]:
         finally:
             done.set()
 
-    started = time.perf_counter()
     STOP["solver"] = solver
-    if not STOP["requested"]:
-        thread = threading.Thread(target=run, daemon=True)
-        thread.start()
-        while not done.wait(0.05):
-            if STOP["requested"]:  # again each slice: a stop sent before the search began is lost
-                solver.stop_search()
-    interrupted = bool(STOP["requested"])
-    seconds = time.perf_counter() - started
-    answer: dict[str, Any] = {
-        "seconds": seconds,
+    if STOP["requested"]:
+        return None, None
+    thread = threading.Thread(target=run, daemon=True)
+    thread.start()
+    while not done.wait(0.05):
+        if STOP["requested"]:  # again each slice: a stop sent before the search began is lost
+            solver.stop_search()
+    return box.get("status"), box.get("error")
+
+
+def _answer(inst: Any, symmetry: bool, build_seconds: float, started: float) -> dict[str, Any]:
+    from fluidopt.models.tct_cpsat import symmetry_chains
+
+    return {
+        "seconds": time.perf_counter() - started,
         "build_seconds": build_seconds,
         "n_intervals": int(sum(inst.output)),
         "n_symmetry_rows": sum(len(c) - 1 for c in symmetry_chains(inst)) if symmetry else 0,
@@ -109,29 +107,81 @@ def solve_request(request: dict[str, Any]) -> dict[str, Any]:
         "starts": None,
         "message": "",
     }
-    if interrupted and "status" not in box and "error" not in box:
-        return {**answer, "status": "interrupted", "message": "interrupted before the search"}
-    if "error" in box:
-        return {**answer, "status": "error", "message": box["error"]}
-    status = box["status"]
-    name = solver.status_name(status)
-    answer["message"] = name
-    has_solution = status in (cp_model.OPTIMAL, cp_model.FEASIBLE)
-    if has_solution:
-        answer["starts"] = [int(solver.value(v)) for v in S]
-        answer["objective"] = float(solver.objective_value)
-    if status == cp_model.OPTIMAL:
-        answer["status"] = "optimal"
-        answer["bound"] = answer["objective"]
-    elif status == cp_model.INFEASIBLE:
-        answer["status"] = "infeasible"
-    elif status == cp_model.MODEL_INVALID:
-        answer["status"] = "error"
-        answer["message"] = f"MODEL_INVALID: {model.validate()}"
-    else:  # FEASIBLE or UNKNOWN: stopped by the limit or by Ctrl-C
-        answer["status"] = "interrupted" if interrupted else "time_limit"
-        bound = float(solver.best_objective_bound)
-        answer["bound"] = bound if abs(bound) < 1e300 else None
+
+
+def solve_request(request: dict[str, Any]) -> dict[str, Any]:
+    """Build and solve one request (see module docstring); never raises for a time limit
+    or an interrupt."""
+    import numpy as np
+    from ortools.sat.python import cp_model
+
+    from fluidopt.models.tct_cpsat import CpsatInstance, build
+
+    params = dict(request.get("params") or {})
+    inst = CpsatInstance.from_json(request["instance"])
+    t0 = time.perf_counter()
+    symmetry = bool(params.get("symmetry", True))
+    model, S, objective = build(inst, symmetry=symmetry)
+    build_seconds = time.perf_counter() - t0
+
+    time_limit = params.get("time_limit")
+    core_phase = params.get("core_phase")
+    phases: list[tuple[float | None, bool]] = [(time_limit, False)]
+    if core_phase and time_limit is not None:
+        # first the default (LP-guided) search for the schedule, then the core-based search
+        # for the bound, started from the best schedule with Σ c ≤ its value
+        phases = [(float(time_limit) * (1.0 - float(core_phase)), False), (float(time_limit) * float(core_phase), True)]
+
+    started = time.perf_counter()
+    best: list[int] | None = None
+    best_obj: float | None = None
+    bound: float | None = None
+    status_name = ""
+    final = "time_limit"
+    for limit, core in phases:
+        if STOP["requested"]:
+            break
+        if best is not None:
+            model.clear_hints()
+            for v, t in zip(S, best):
+                model.add_hint(v, int(t))
+            model.add(objective <= int(round(best_obj)))
+            if bound is not None:
+                model.add(objective >= int(np.ceil(bound - 1e-6)))
+        solver = _solver(cp_model, params, limit, core)
+        code, error = _run(solver, model)
+        if error is not None:
+            return {**_answer(inst, symmetry, build_seconds, started), "status": "error", "message": error}
+        if code is None:  # interrupted before the search began
+            break
+        status_name = solver.status_name(code)
+        if code in (cp_model.OPTIMAL, cp_model.FEASIBLE):
+            obj = float(solver.objective_value)
+            if best_obj is None or obj <= best_obj:
+                best, best_obj = [int(solver.value(v)) for v in S], obj
+        if code == cp_model.OPTIMAL:
+            # below the objective only when a relative/absolute gap limit stopped it
+            b = float(solver.best_objective_bound)
+            final, bound = "optimal", b if bound is None else max(bound, b)
+            break
+        if code == cp_model.INFEASIBLE:
+            if best is None:
+                final = "infeasible"
+                break
+            continue  # cannot happen with Σ c ≤ a known schedule's value; keep what we have
+        if code == cp_model.MODEL_INVALID:
+            return {**_answer(inst, symmetry, build_seconds, started), "status": "error",
+                    "message": f"MODEL_INVALID: {model.validate()}"}
+        b = float(solver.best_objective_bound)
+        if abs(b) < 1e300:
+            bound = b if bound is None else max(bound, b)
+    answer = _answer(inst, symmetry, build_seconds, started)
+    if final != "optimal" and final != "infeasible":
+        final = "interrupted" if STOP["requested"] else "time_limit"
+        if best_obj is not None and bound is not None and bound >= best_obj - 1e-6:
+            final = "optimal"
+    answer.update(status=final, objective=best_obj, bound=bound, starts=best,
+                  message=status_name or "interrupted before the search", phases=len(phases))
     return answer
 
 

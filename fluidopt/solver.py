@@ -441,6 +441,7 @@ def solve_cpsat(
     linearization_level: int | None = 2,
     symmetry: bool = True,
     seed: int = 0,
+    core_phase: float | None = None,
     extra: dict[str, Any] | None = None,
 ) -> SolveResult:
     """Solve a :class:`~fluidopt.models.tct_cpsat.CpsatInstance` with CP-SAT in a worker.
@@ -457,6 +458,10 @@ def solve_cpsat(
         CP-SAT's LP relaxation level (2: the cumulative's energy rows too), the symmetry
         chains of :mod:`fluidopt.models.tct_cpsat`, the random seed, and further
         ``SatParameters`` fields by name.
+    core_phase
+        With a time limit: spend this fraction of it, after the default search, on
+        CP-SAT's core-based (lower-bound driven) search started from the best schedule
+        found, with Σ c ≤ its value and ≥ the bound reached (``None``: one phase).
 
     Returns
     -------
@@ -483,6 +488,7 @@ def solve_cpsat(
             "linearization_level": linearization_level,
             "symmetry": bool(symmetry),
             "seed": int(seed),
+            "core_phase": None if core_phase is None else float(core_phase),
             "extra": dict(extra or {}),
         },
     }

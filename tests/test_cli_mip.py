@@ -17,10 +17,12 @@ def small(tmp_path):
     return path
 
 
-def test_solve_json_reports_optimum_and_starts(cli, small) -> None:
-    res = cli("solve", "--workload", small, "--capacity", 5, "--json")
+@pytest.mark.parametrize("backend", ["cpsat", "highs"])
+def test_solve_json_reports_optimum_and_starts(cli, small, backend) -> None:
+    res = cli("solve", "--workload", small, "--capacity", 5, "--backend", backend, "--json")
     assert res.code == 0, res.err
     out = res.json()
+    assert out["backend"] == backend
     assert out["status"] == "optimal"
     assert out["objective_tct"] == 9 and out["best_bound"] == 9 and out["gap"] == 0
     assert out["n_requests"] == 3
@@ -32,7 +34,8 @@ def test_solve_json_reports_optimum_and_starts(cli, small) -> None:
 
 def test_solve_table_export_and_schedule(cli, small, tmp_path) -> None:
     mps, sched = tmp_path / "m.mps", tmp_path / "s.csv"
-    res = cli("solve", "-w", small, "-C", 5, "--export", mps, "--schedule", sched, "--builder", "pyomo")
+    res = cli("solve", "-w", small, "-C", 5, "--export", mps, "--schedule", sched, "--builder", "pyomo",
+              "--backend", "highs")
     assert res.code == 0, res.err
     assert "optimal" in res.out and "accepted" in res.out
     assert mps.read_text().startswith("*") or "ROWS" in mps.read_text()
@@ -41,8 +44,9 @@ def test_solve_table_export_and_schedule(cli, small, tmp_path) -> None:
     assert frame["completion"].sum() == 9
 
 
-def test_solve_time_limit_is_not_an_error(cli) -> None:
-    res = cli("solve", "-w", "kv-synthetic-1", "-n", "10", "--time-limit", "1", "--json")
+@pytest.mark.parametrize("backend", ["cpsat", "highs"])
+def test_solve_time_limit_is_not_an_error(cli, backend) -> None:
+    res = cli("solve", "-w", "kv-synthetic-1", "-n", "10", "--time-limit", "1", "--backend", backend, "--json")
     assert res.code == 0, res.err
     out = res.json()
     assert out["status"] == "time_limit"

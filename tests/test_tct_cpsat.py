@@ -157,7 +157,7 @@ def test_cli_solve_with_cpsat_keeps_the_json_fields(cli, small) -> None:
         (("-w", "no-such-workload", "-C", "5"), "unknown workload"),
         (("-C", "2"), "more than the capacity 2"),
         (("-C", "5", "--export", "model.txt"), ".mps or .lp"),
-        (("-C", "5", "--builder", "pyomo"), "--backend highs only"),
+        (("-C", "5", "--builder", "arrays"), "--backend highs only"),
     ],
 )
 def test_cli_bad_input_with_cpsat_is_one_line_exit_2(cli, small, args, needle) -> None:
@@ -170,3 +170,11 @@ def test_cli_bad_input_with_cpsat_is_one_line_exit_2(cli, small, args, needle) -
     assert len(res.err.strip().splitlines()) == 1
     if "--builder" not in args:
         assert res.err == highs.err and highs.code == 2
+
+
+def test_a_loose_gap_stops_cpsat_early_and_says_so() -> None:
+    w, C = kv_synthetic(1, 0, 8)
+    sol = solve_tct(w, C, gap=0.5, time_limit=30, backend="cpsat", lp_lower_bound=False)
+    assert sol.status in ("gap_limit", "optimal")
+    if sol.status == "gap_limit":
+        assert 0 < sol.gap <= 0.5 and sol.best_bound < sol.objective_tct

@@ -119,7 +119,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--n", type=int, default=None, help="override the number of requests")
     p.add_argument("--time-limit", type=float, default=60.0, help="MIP time limit per instance, s")
     p.add_argument("--models", default="1,2")
-    p.add_argument("--backend", default="highs", choices=["highs", "cpsat"],
+    p.add_argument("--backend", default="cpsat", choices=["highs", "cpsat"],
                    help="HiGHS (time-indexed MIP) or CP-SAT (cumulative model, worker process)")
     p.add_argument("--lp", action=argparse.BooleanOptionalAction, default=True, help="also compute the LP bound")
     p.add_argument("--table-from", type=Path, default=None, help="only print the table of an existing results CSV")
