@@ -563,20 +563,17 @@ class _Engine:
             ch_all = np.asarray(chunk)
             if ch_all.shape != run.shape:
                 raise PolicyError(f"{self.policy.name}: decision.chunk must align with decision.run")
+        tot_ch = csq = n_fin = 0
         if n_pf:
             rem_pf = rem[pf]
-            if chunk is None:
-                ch_pf = rem_pf
-                n_fin = n_pf
-            else:
-                ch_pf = ch_all[pf].astype(np.int64, copy=False)
-                if _cnz(ch_pf > rem_pf) or _cnz(ch_pf < 1):
+            ch_pf = rem_pf if chunk is None else ch_all[pf].astype(np.int64, copy=False)
+            # the members still prefilling are a few: plain Python on their chunks
+            for c, r in zip(ch_pf.tolist(), rem_pf.tolist()):
+                if c > r or c < 1:
                     raise PolicyError(f"{self.policy.name}: a prefill chunk is outside 1..remaining prompt")
-                n_fin = int(_cnz(ch_pf == rem_pf))  # finish their prompt: emit token 1
-            tot_ch = int(_sum(ch_pf))
-            csq = int(ch_pf @ ch_pf)
-        else:
-            tot_ch = csq = n_fin = 0
+                tot_ch += c
+                csq += c * c
+                n_fin += c == r  # finishes its prompt: emits token 1
         n_emit = B - n_pf + n_fin
         kv_end = self.kv + tot_ch + n_emit
         gen = self.generated[run]
