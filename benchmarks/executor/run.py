@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import platform
 import resource
 import subprocess
@@ -127,6 +128,7 @@ def run_one(policy: str, n: int, load: float, seed: int, thresholds: str | None)
     dep = load_deployment(DEPLOYMENT)
     params = {"thresholds": thresholds, "advance_resident": True} if policy == "wait" else {}
     pol = TimedPolicy(make_policy(policy, **params))
+    load_avg = os.getloadavg()[0]
     wall, cpu = time.perf_counter(), time.process_time()
     res = simulate(w, dep, pol)  # type: ignore[arg-type]
     cpu = time.process_time() - cpu
@@ -151,6 +153,7 @@ def run_one(policy: str, n: int, load: float, seed: int, thresholds: str | None)
         "mean_latency_s": s["mean_latency"],
         "evictions": s["evictions"],
         "mean_kv_util": s["mean_kv_util"],
+        "load_avg_1min": load_avg,
     }
 
 
@@ -160,6 +163,17 @@ def _spawn(policy: str, n: int, args: argparse.Namespace, thresholds: str | None
         cmd += ["--thresholds", thresholds]
     out = subprocess.run(cmd, check=True, capture_output=True, text=True)
     return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def _cpu_model() -> str:
+    """The CPU model name (Linux), else ``platform.processor()``."""
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor()
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -181,6 +195,7 @@ def main(argv: list[str] | None = None) -> int:
     auto_million = not args.quick and args.sizes is None
     policies = list(dict.fromkeys([*args.policies, args.baseline]))
     rows: list[dict[str, Any]] = []
+    load_start = os.getloadavg()
     with tempfile.TemporaryDirectory() as tmp:
         thresholds = str(wait_thresholds(args.load, args.seed, Path(tmp))) if "wait" in policies else None
         for n in sizes:
@@ -199,7 +214,15 @@ def main(argv: list[str] | None = None) -> int:
         "deployment": DEPLOYMENT,
         "load": args.load,
         "seed": args.seed,
-        "machine": {"python": platform.python_version(), "platform": platform.platform(), "processor": platform.processor()},
+        "machine": {
+            "python": platform.python_version(),
+            "numpy": np.__version__,
+            "platform": platform.platform(),
+            "processor": _cpu_model(),
+            "cpus": os.cpu_count(),
+            "load_average_start": load_start,
+            "load_average_end": os.getloadavg(),
+        },
         "date_utc": time.strftime("%Y-%m-%d %H:%M", time.gmtime()),
         "rows": rows,
     }
