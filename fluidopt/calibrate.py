@@ -12,7 +12,22 @@ Pipeline (``fluid-and-wait.md`` §5):
    the 90th-percentile window rates to show how sensitive they are.
 3. **Thresholds**: ``models.thresholds`` (WAIT integer programs solved with HiGHS,
    Nested WAIT boundary search).
-4. **File**: ``fluidopt.threshold_file`` schema with every input recorded.
+4. **Admission reserve**: R = ⌈r̄·ln(1/δ)⌉ KV tokens, r̄ the mean remaining output of a
+   resident (:func:`admission_reserve`), optionally confirmed and raised by simulation.
+5. **File**: ``fluidopt.threshold_file`` schema with every input recorded.
+
+Choices the spec leaves open, recorded in the file's ``inputs``:
+
+- The last output bin of a WAIT file is open to +∞ (``output_range`` [lo, null]): a
+  request longer than any in the calibration sample belongs to the longest type.
+- The thresholds bound the pipeline in expectation (chance row) under the authors'
+  variant; they cannot bound its fluctuations: under that variant the mean memory is
+  M* whatever n is, and n = 1 already gives the smallest variance. On a trace whose
+  memory reaches C in bursts (azure-conv above ~0.5× its native rate on
+  llama2-7b-a100, M* ≈ 0.2·C) the only lever is at admission, hence the reserve.
+- Nested WAIT with ``rule="advance"`` (resident stages always advance) uses one segment
+  with n_1 from the WAIT program of the unbinned trace: lengths unknown, one type. The
+  authors' own grid search ends at one segment under high load as well.
 
 Outside the stable region the WAIT programs are infeasible; the error says why and
 gives the fluid LP's admissible rates.
@@ -33,7 +48,7 @@ from fluidopt.errors import FluidoptError, InputError
 from fluidopt.workload import Workload
 
 #: Version of the calibration method recorded in every thresholds file.
-METHOD_VERSION = "fluidopt.calibrate/1"
+METHOD_VERSION = "fluidopt.calibrate/2"
 
 
 class ThresholdInfeasible(FluidoptError):
@@ -408,6 +423,35 @@ def solve_wait(
     )
 
 
+def solve_wait_or_mean(arrays: FluidArrays, *, rule: str = "paper", **kw: Any) -> WaitSolution:
+    """:func:`solve_wait`, and under the authors' variant a fallback when the chance row
+    has no solution although the fluid load is stable (A(1+ε) < 1 and M* ≤ C): the
+    smallest thresholds that keep up in the mean, n_j = max(1, ⌈(1+ε)λ_j D⌉) with
+    D = c0/(1 − (1+ε)A), memory rule ``"mean"``. The chance row (mean + z·sd ≤ C at the
+    ε-inflated D) is the first condition to fail as the load grows; beyond it the
+    thresholds only keep up and the memory is protected by the admission reserve alone.
+    """
+    try:
+        return solve_wait(arrays, rule=rule, **kw)
+    except ThresholdInfeasible:
+        if rule != "advance" or kw.get("memory_rule", "auto") not in ("auto", "chance"):
+            raise
+        from fluidopt.models import thresholds as th
+
+        eps = float(kw.get("epsilon", 0.05))
+        bench = fluid_from_arrays(arrays)
+        load = (1 + eps) * float(np.dot(arrays.rate, arrays.work))
+        if not bench.stable or load >= 1:
+            raise
+        d = arrays.c0 / (1 - load)
+        n = np.maximum(1, np.ceil((1 + eps) * arrays.rate * d - 1e-9)).astype(np.int64)
+        data = th.WaitData(rate=arrays.rate, output=arrays.output, volume=arrays.volume, work=arrays.work,
+                           c0=arrays.c0, capacity=float(arrays.capacity), epsilon=eps, labels=arrays.labels,
+                           memory_rule="chance", rule="advance")
+        return WaitSolution(n, kw.get("objective", "latency"), "mean", float(np.dot(arrays.volume, n)), d,
+                            th.latency_proxy(data, n), None, 0.0, 0)
+
+
 def _local_improve(data: Any, best: tuple[float, np.ndarray, float]) -> tuple[float, np.ndarray, float]:
     """Greedy ±1 moves on single thresholds while the proxy at the thresholds' own ΔT
     improves and keep-up and the pipeline row hold.
@@ -494,6 +538,84 @@ def nested_candidates(data: Any, k: int = 9) -> list[int]:
     return sorted({int(lengths[np.searchsorted(cdf, q)]) for q in np.arange(1, k + 1) / (k + 1)})
 
 
+# ----------------------------------------------------------------------------- reserve
+def reserve_estimate(w: Workload, delta: float = 0.01) -> dict[str, Any]:
+    """Admission reserve from the output-length distribution: R = ⌈r̄·ln(1/δ)⌉ tokens.
+
+    The admission guard keeps the next iteration within C − R; afterwards every running
+    resident grows by one token per iteration and memory stops growing at the first
+    completion (it frees a whole footprint s + g, far more than one iteration's growth).
+    A resident seen at a random time is length-biased, so its remaining output has mean
+    r̄ = E[o²]/(2E[o]); approximating remaining lengths as exponential, N residents
+    complete at rate N/r̄ per iteration and grow by N per iteration, so the growth before
+    the first completion is about r̄·Exp(1) tokens whatever N is, and exceeds R with
+    probability exp(−R/r̄) = δ. This is per saturation episode, not over a horizon, and
+    ignores bursts of long prompts: :func:`admission_reserve` confirms it by simulation.
+    """
+    if not 0 < delta < 1:
+        raise InputError(f"δ must lie in (0, 1) (got {delta})")
+    o = w.output.astype(np.float64)
+    r_bar = float(np.mean(o**2) / (2 * np.mean(o)))
+    return {"rule": "ceil(r_bar * ln(1/delta)), r_bar = E[o^2]/(2 E[o])", "delta": delta,
+            "mean_residual_output": r_bar, "reserve": int(math.ceil(r_bar * math.log(1 / delta)))}
+
+
+def _runs_reserve(policy: str) -> bool:
+    """Whether the registered ``policy`` takes a ``reserve`` parameter."""
+    import inspect
+
+    import fluidopt.executor.policies  # noqa: F401  (fills the registry)
+    from fluidopt.executor.policy import POLICIES
+
+    return "reserve" in inspect.signature(POLICIES[policy].__init__).parameters
+
+
+def admission_reserve(
+    w: Workload,
+    deployment: Deployment,
+    thresholds: Any,
+    *,
+    delta: float = 0.01,
+    advance_resident: bool = True,
+    confirm: bool = True,
+    max_fraction: float = 0.25,
+) -> dict[str, Any]:
+    """The reserve of :func:`reserve_estimate`, confirmed by simulation on ``w``.
+
+    With ``confirm``, the calibrated policy runs on ``w`` with the reserve and the reserve
+    is doubled while the run evicts, up to ``max_fraction``·C (then the last value is
+    kept and ``confirmed`` is False). A policy that does not take a reserve (``wait``
+    today) is not simulated: ``confirmed`` is None.
+    """
+    from fluidopt.executor.engine import simulate
+    from fluidopt.executor.policy import make_policy
+
+    out = reserve_estimate(w, delta)
+    r = out["reserve"]
+    out["trail"] = []
+    out["confirmed"] = None
+    policy = thresholds.policy
+    if not confirm or not _runs_reserve(policy):
+        if confirm:
+            out["note"] = f"{policy} does not apply a reserve: not simulated"
+        return out
+    key = "segments" if policy == "nested-wait" else "thresholds"
+    cap = max_fraction * float(deployment.capacity)
+    while True:
+        s = simulate(w, deployment, make_policy(policy, **{key: thresholds}, advance_resident=advance_resident,
+                                                reserve=r)).summary()
+        out["trail"].append({"reserve": r, "evictions": int(s["evictions"]), "mean_latency": float(s["mean_latency"])})
+        if s["evictions"] == 0:
+            out["confirmed"] = True
+            break
+        if 2 * r > cap:
+            out["confirmed"] = False
+            break
+        r = max(2 * r, 1)
+    out["reserve"] = r
+    return out
+
+
 # ----------------------------------------------------------------------------- pipeline
 def calibrate(
     w: Workload,
@@ -512,6 +634,7 @@ def calibrate(
     max_segments: int = 4,
     choose_binning: bool = True,
     polish: int = 0,
+    reserve: str | int | None = "estimate",
     path: str | Path | None = None,
 ) -> dict[str, Any]:
     """Calibrate thresholds for ``policy`` on ``w`` and write them to ``path``.
@@ -526,6 +649,13 @@ def calibrate(
 
     ``polish`` > 0 confirms the WAIT thresholds by simulation on ``w`` and improves them
     by at most that many rounds of ±1 moves (:func:`polish_by_simulation`).
+
+    ``reserve``: the admission reserve written to the file — ``"estimate"`` (default,
+    :func:`reserve_estimate` with ``delta``), ``"simulate"`` (the estimate confirmed and
+    raised by simulation on ``w``, :func:`admission_reserve`), an integer, or None (0).
+
+    ``rule`` is the executor rule the thresholds are for: ``"paper"`` or ``"advance"``
+    (the authors' simulator variant; for Nested WAIT the policy's ``advance_resident``).
     """
     from fluidopt.threshold_file import Segment, ThresholdType, Thresholds, save_thresholds
 
@@ -555,7 +685,7 @@ def calibrate(
         for nb in candidates:
             try:
                 st = arrays_from_workload(w, deployment, n_output_bins=nb, output_edges=output_edges)
-                cand = solve_wait(
+                cand = solve_wait_or_mean(
                     st.arrays, objective=objective, epsilon=epsilon, memory_rule=memory_rule,
                     stage_sq=st.stage_sq, rule=rule,
                 )
@@ -580,8 +710,9 @@ def calibrate(
             p90 = np.array([t["p90"] for t in win["types"]])
             scaled = FluidArrays(**{**arrays.__dict__, "rate": p90})
             try:
-                alt = solve_wait(
-                    scaled, objective=objective, epsilon=epsilon, memory_rule=sol.memory_rule,
+                alt = solve_wait_or_mean(
+                    scaled, objective=objective, epsilon=epsilon,
+                    memory_rule="auto" if sol.memory_rule == "mean" else sol.memory_rule,
                     stage_sq=stats.stage_sq, rule=rule,
                 )
                 sensitivity = {
@@ -592,10 +723,12 @@ def calibrate(
                 }
             except FluidoptError as exc:
                 sensitivity = {"rates": "p90 of window rates", "error": str(exc)}
+        # the longest output bin is open to +∞ (lengths beyond the sample's maximum)
+        top = max(int(t.output_range[1]) for t in stats.table.types)
         types = tuple(
             ThresholdType(
                 label=t.label,
-                output_range=tuple(t.output_range),
+                output_range=(int(t.output_range[0]), None if int(t.output_range[1]) == top else int(t.output_range[1])),
                 prompt_range=tuple(t.prompt_range) if t.prompt_range else None,
                 prompt=float(arrays.prompt[j]),
                 output=float(arrays.output[j]),
@@ -609,7 +742,8 @@ def calibrate(
             wait_rule=rule,
             memory_rule=sol.memory_rule,
             z=3.0 if sol.memory_rule == "chance" else None,
-            binning={"n_output_bins": n_output_bins, "output_edges": output_edges},
+            binning={"n_output_bins": n_output_bins, "output_edges": output_edges,
+                     "last_bin": "open: output_range [lo, null] covers every longer output"},
             rate_estimate="count / arrival span",
             span_s=stats.span,
         )
@@ -620,10 +754,27 @@ def calibrate(
             window_rates=win,
             sensitivity=sensitivity,
             thresholds=[
-                {"type": t.label, "output_range": f"{t.output_range[0]}-{t.output_range[1]}", "rate": t.rate,
+                {"type": t.label, "output_range": f"{t.output_range[0]}-{'inf' if t.output_range[1] is None else t.output_range[1]}", "rate": t.rate,
                  "n_star": float(bench.n_per_stage[j]) if bench.stable else None, "threshold": t.threshold}
                 for j, t in enumerate(types)
             ],
+        )
+    elif policy == "nested-wait" and rule == "advance":
+        # lengths unknown, resident stages always advance: one segment, n_1 from the WAIT
+        # program of the unbinned trace (one type)
+        st = arrays_from_workload(w, deployment, n_output_bins=1)
+        sol = solve_wait_or_mean(st.arrays, objective="latency", epsilon=epsilon, memory_rule=memory_rule,
+                                 stage_sq=st.stage_sq, rule="advance")
+        b_last = int(w.output.max())
+        segments = (Segment(1, b_last, int(sol.thresholds[0])),)
+        inputs.update(nested_rule="advance: one segment, n_1 from the one-type WAIT program",
+                      memory_rule=sol.memory_rule, z=3.0 if sol.memory_rule == "chance" else None,
+                      last_segment="open: requests beyond b_K stay in the last segment")
+        thresholds = Thresholds("nested-wait", segments=segments, inputs=inputs)
+        report.update(
+            solution=sol.to_dict(),
+            fluid=fluid_from_arrays(st.arrays).to_dict(),
+            thresholds=[{"start": 1, "end": b_last, "threshold": int(sol.thresholds[0])}],
         )
     elif policy == "nested-wait":
         from fluidopt.models import thresholds as th
@@ -649,6 +800,20 @@ def calibrate(
         thresholds, trail = polish_by_simulation(w, deployment, thresholds, rule=rule, rounds=polish)
         report["polish"] = trail
         inputs["polish_rounds"] = polish
+    if reserve is None or (isinstance(reserve, int) and not isinstance(reserve, bool)):
+        res_info: dict[str, Any] = {"rule": "given", "reserve": int(reserve or 0)}
+    elif reserve in ("estimate", "simulate"):
+        res_info = admission_reserve(w, deployment, thresholds, delta=delta, advance_resident=(rule == "advance"),
+                                     confirm=reserve == "simulate")
+    else:
+        raise InputError(f"reserve must be 'estimate', 'simulate', an integer or None (got {reserve!r})")
+    if policy == "wait" and res_info["reserve"]:
+        res_info["applied_by_wait"] = _runs_reserve("wait")
+    from dataclasses import replace as _replace
+
+    thresholds = _replace(thresholds, reserve=int(res_info["reserve"]))
+    inputs["reserve"] = res_info
+    report["reserve"] = res_info
     if path is not None:
         save_thresholds(thresholds, path)
         report["path"] = str(path)

@@ -5,16 +5,25 @@ Schema ``fluidopt.thresholds/1`` (JSON)::
     {
       "schema": "fluidopt.thresholds/1",
       "policy": "wait" | "nested-wait",
-      "types":    [ {"label": str, "output_range": [lo, hi],       # wait only
-                     "prompt_range": [lo, hi] | null,
+      "types":    [ {"label": str, "output_range": [lo, hi | null],  # wait only
+                     "prompt_range": [lo, hi | null] | null,
                      "prompt": s, "output": o, "rate": λ (1/s), "threshold": n}, ... ],
       "segments": [ {"start": b_{k-1} + 1, "end": b_k, "threshold": n_k}, ... ],  # nested-wait
+      "reserve":  R,                                  # optional, KV tokens (default 0)
       "inputs":   { deployment, workload digest, ε, δ, horizon, method, ... }
     }
 
 For ``wait``, a request belongs to the first type whose ``output_range`` (and
-``prompt_range`` when given) contains its true lengths, ranges inclusive. For
+``prompt_range`` when given) contains its true lengths, ranges inclusive; an upper
+bound ``null`` means open to +∞ (calibration writes its last output bin that way, so a
+request longer than every one in the calibration sample still has a type). For
 ``nested-wait``, segments cover service iterations 1..b_K contiguously.
+
+``reserve`` (optional, added within schema 1: files without it read as 0) is the
+admission reserve R in KV tokens: the policy admits new requests only while the next
+iteration ends at or below C − R, so the decode growth of the residents has R tokens of
+room before the engine has to evict. Calibration sizes it (``fluidopt.calibrate``);
+``nested-wait`` applies it; ``wait`` does not read it yet (its guard uses C).
 """
 
 from __future__ import annotations
@@ -37,9 +46,9 @@ class ThresholdType:
     """One WAIT type: a box of (prompt, output) lengths with its threshold."""
 
     label: str
-    output_range: tuple[int, int]
+    output_range: tuple[int, int | None]  # upper bound None: open to +∞
     threshold: int
-    prompt_range: tuple[int, int] | None = None
+    prompt_range: tuple[int, int | None] | None = None
     prompt: float | None = None
     output: float | None = None
     rate: float | None = None
@@ -62,13 +71,17 @@ class Thresholds:
     types: tuple[ThresholdType, ...] = ()
     segments: tuple[Segment, ...] = ()
     inputs: dict[str, Any] = field(default_factory=dict)
+    reserve: int = 0
 
     def __post_init__(self) -> None:
+        if isinstance(self.reserve, bool) or int(self.reserve) != self.reserve or self.reserve < 0:
+            raise InputError(f"reserve must be an integer number of KV tokens ≥ 0 (got {self.reserve!r})")
         if self.policy == "wait":
             if not self.types:
                 raise InputError("a wait thresholds file needs at least one type")
             for t in self.types:
-                if t.threshold < 1 or t.output_range[0] > t.output_range[1]:
+                hi = t.output_range[1]
+                if t.threshold < 1 or (hi is not None and t.output_range[0] > hi):
                     raise InputError(f"type {t.label!r}: threshold ≥ 1 and a non-empty output_range needed")
         elif self.policy == "nested-wait":
             if not self.segments:
@@ -88,9 +101,13 @@ class Thresholds:
         """Type index (position in ``types``) of every request; −1 where none matches."""
         kind = np.full(len(output), -1, dtype=np.int64)
         for j, t in enumerate(self.types):
-            hit = (kind < 0) & (output >= t.output_range[0]) & (output <= t.output_range[1])
+            hit = (kind < 0) & (output >= t.output_range[0])
+            if t.output_range[1] is not None:
+                hit &= output <= t.output_range[1]
             if t.prompt_range is not None:
-                hit &= (prompt >= t.prompt_range[0]) & (prompt <= t.prompt_range[1])
+                hit &= prompt >= t.prompt_range[0]
+                if t.prompt_range[1] is not None:
+                    hit &= prompt <= t.prompt_range[1]
             kind[hit] = j
         return kind
 
@@ -100,6 +117,8 @@ class Thresholds:
             out["types"] = [asdict(t) for t in self.types]
         if self.segments:
             out["segments"] = [asdict(s) for s in self.segments]
+        if self.reserve:
+            out["reserve"] = int(self.reserve)
         out["inputs"] = self.inputs
         return out
 
@@ -119,7 +138,7 @@ class Thresholds:
                 for t in data.get("types", [])
             )
             segments = tuple(Segment(**s) for s in data.get("segments", []))
-            return cls(data["policy"], types, segments, dict(data.get("inputs", {})))
+            return cls(data["policy"], types, segments, dict(data.get("inputs", {})), data.get("reserve", 0))
         except (KeyError, TypeError) as exc:
             raise InputError(f"malformed thresholds file ({exc})", source=source) from None
         except InputError as exc:

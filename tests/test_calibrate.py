@@ -101,7 +101,8 @@ def test_binning_choice_keeps_the_best_candidate(tmp_path) -> None:
     scores = [c["score"] for c in rep["binning_candidates"] if "score" in c]
     assert rep["solution"]["latency_proxy"] == min(scores)
     th = load_thresholds(tmp_path / "t.json")
-    assert len(th.types) == 1 and th.types[0].output_range == (1, 50)  # the first bin starts at 1
+    # the first bin starts at 1; the last (here the only) one is open to +∞
+    assert len(th.types) == 1 and th.types[0].output_range == (1, None)
 
 
 def test_polish_by_simulation_only_accepts_improvements(tmp_path) -> None:
@@ -114,3 +115,89 @@ def test_polish_by_simulation_only_accepts_improvements(tmp_path) -> None:
     assert all(b < a for a, b in zip(lat, lat[1:]))
     final = load_thresholds(tmp_path / "p.json").types[0].threshold
     assert final == rep["polish"][-1]["thresholds"][0] and rep["inputs"]["polish_rounds"] == 2
+
+
+def test_last_output_bin_is_open(tmp_path) -> None:
+    """Held-out requests longer than every calibration request still have a type."""
+    import numpy as np
+
+    from fluidopt.executor.engine import simulate
+    from fluidopt.executor.policy import make_policy
+    from fluidopt.traces import load_workload
+
+    dep = resolve_deployment("llama2-7b-a100")
+    w = load_workload("wait-two-type", rate=20, requests=600)
+    calibrate(w, dep, policy="wait", output_edges=[20], path=tmp_path / "t.json")
+    th = load_thresholds(tmp_path / "t.json")
+    assert [t.output_range for t in th.types] == [(1, 20), (21, None)]
+    assert th.inputs["binning"]["last_bin"].startswith("open")
+    assert th.assign_types(np.array([512, 512, 512]), np.array([20, 50, 10**6])).tolist() == [0, 1, 1]
+    # a workload with outputs beyond the sample's maximum runs under these thresholds
+    frame = w.head(50).to_frame()
+    frame.loc[:9, "output"] = 400
+    longer = Workload.from_frame(frame, name="longer")
+    s = simulate(longer, dep, make_policy("wait", thresholds=th, advance_resident=True)).summary()
+    assert s["unfinished"] == 0
+
+
+def _halves(w: Workload) -> tuple[Workload, Workload]:
+    k = len(w) // 2
+    frame = w.to_frame()
+    test = frame.iloc[k:].reset_index(drop=True)
+    test["arrival"] -= test["arrival"].iloc[0]
+    return (Workload.from_frame(frame.iloc[:k].reset_index(drop=True), name="train", meta=w.meta),
+            Workload.from_frame(test, name="test", meta=w.meta))
+
+
+def _azure_conv_at(scale: float, requests: int) -> Workload:
+    from fluidopt.traces import load_workload
+
+    native = load_workload("azure-conv")
+    rate = (len(native) - 1) / float(native.arrival[-1] - native.arrival[0])
+    return load_workload("azure-conv", rate=scale * rate, requests=requests)
+
+
+def test_calibrated_nested_wait_runs_without_evictions_on_azure_conv(tmp_path) -> None:
+    """Shipped trace (azure-conv, first 4,000 requests at 0.8× its native rate, inside
+    the fluid region): thresholds and reserve calibrated on the first half, run on the
+    held-out second half. Without the reserve the same thresholds evict (36 times when
+    written); with it, none."""
+    from fluidopt.bounds.fluid import fluid_from_arrays
+    from fluidopt.executor.engine import simulate
+    from fluidopt.executor.policy import make_policy
+
+    dep = resolve_deployment("llama2-7b-a100")
+    train, test = _halves(_azure_conv_at(0.8, 4000))
+    assert fluid_from_arrays(arrays_from_workload(test, dep, n_output_bins=1).arrays).stable
+    rep = calibrate(train, dep, policy="nested-wait", rule="advance", reserve="simulate", path=tmp_path / "n.json")
+    th = load_thresholds(tmp_path / "n.json")
+    assert th.reserve == rep["reserve"]["reserve"] > 0 and rep["reserve"]["confirmed"] is True
+    assert th.inputs["reserve"]["delta"] == 0.01
+    run = simulate(test, dep, make_policy("nested-wait", segments=th, advance_resident=True)).summary()
+    assert run["evictions"] == 0 and run["unfinished"] == 0
+    bare = simulate(test, dep, make_policy("nested-wait", segments=th, advance_resident=True, reserve=0)).summary()
+    assert bare["evictions"] > 0  # the test can fail: the reserve is what prevents them
+
+
+@pytest.mark.xfail(reason="wait's admission guard does not read the thresholds file's reserve yet")
+def test_calibrated_wait_runs_without_evictions_on_azure_conv(tmp_path) -> None:
+    from fluidopt.executor.engine import simulate
+    from fluidopt.executor.policy import make_policy
+
+    dep = resolve_deployment("llama2-7b-a100")
+    train, test = _halves(_azure_conv_at(0.8, 4000))
+    calibrate(train, dep, policy="wait", rule="advance", reserve="simulate", path=tmp_path / "w.json")
+    th = load_thresholds(tmp_path / "w.json")
+    run = simulate(test, dep, make_policy("wait", thresholds=th, advance_resident=True)).summary()
+    assert run["evictions"] == 0 and run["unfinished"] == 0
+
+
+def test_reserve_estimate_by_hand() -> None:
+    """Outputs 2, 4, 10, 10: E[o²]/(2E[o]) = 55/13; R = ⌈55/13 · ln 100⌉ = 20."""
+    from fluidopt.calibrate import reserve_estimate
+
+    est = reserve_estimate(tiny(), 0.01)
+    assert est["mean_residual_output"] == pytest.approx(55 / 13)
+    assert est["reserve"] == 20
+    with pytest.raises(InputError):
+        reserve_estimate(tiny(), 0.0)

@@ -238,3 +238,48 @@ def test_first_per_group_matches_a_counter(entries) -> None:  # type: ignore[no-
         seen[g] = seen.get(g, 0) + 1
         want.append(seen[g] <= caps[g])
     assert list(first_per_group(groups, limit)) == want
+
+
+def test_nested_wait_advance_resident_by_hand() -> None:
+    """Same trace and segments as :func:`test_nested_wait_by_hand`, residents always advance.
+    Epochs 0–2 as there (admission needs 2 waiting; in epoch 2 r1 at stage 2 runs as
+    segment 2's one, r2, r3 as segment 1's): round 3 completes r1, r3, r5, r6.
+    Epoch 3: nothing waits, but r2 (stage 2) advances anyway → done in round 5, not 12.
+    Epoch 10: r4 alone waits (1 < 2); the drain admits it → c 11 (unfinished without)."""
+    w = wl(NESTED, "arrival prompt output")
+    r = simulate(w, unit_deployment(), NestedWait(SEGS, advance_resident=True), capacity=100)
+    assert completions(r) == [1, 3, 5, 3, 3, 3, 11]
+    r = simulate(w, unit_deployment(), NestedWait(SEGS, advance_resident=True, drain=False), capacity=100)
+    assert completions(r) == [1, 3, 5, 3, 3, 3, None]
+
+
+def test_nested_wait_one_segment_advance_is_wait_one_type_advance() -> None:
+    """One segment with n = 1, residents always advancing, is WAIT with one type and n = 1
+    in the authors' variant (neither uses the lengths then)."""
+    rng = np.random.default_rng(3)
+    rows = [(float(t), int(p), int(o)) for t, p, o in zip(np.sort(rng.uniform(0, 30, 40)).round(), rng.integers(1, 4, 40),
+                                                          rng.integers(1, 9, 40))]
+    w = wl(rows, "arrival prompt output")
+    th = Thresholds("wait", types=(ThresholdType("all", (1, None), threshold=1),))
+    a = simulate(w, unit_deployment(), NestedWait([(8, 1)], advance_resident=True), capacity=25)
+    b = simulate(w, unit_deployment(), Wait(th, advance_resident=True), capacity=25)
+    assert completions(a) == completions(b)
+
+
+def test_nested_wait_reserve_holds_back_admission(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    """C = 5, two requests (prompt 1, output 3) at 0, one segment n = 1, advance.
+    R = 0: r1 is admitted at epoch 1 (end-of-iteration KV 3 + 2 = 5 ≤ 5) and evicted
+    when both grow in round 3.
+    R = 1 (from the file): at epoch 1 the room is 5 − 1 − 2 − 1 = 1 < 2, at epoch 2 it is
+    0; r0 completes in round 3 and r1 runs in rounds 4–6 (c 6), no eviction."""
+    w = wl([(0, 1, 3), (0, 1, 3)], "arrival prompt output")
+    path = tmp_path / "n.json"
+    save_thresholds(Thresholds("nested-wait", segments=(Segment(1, 3, 1),), reserve=1), path)
+    pol = NestedWait(path, advance_resident=True)
+    assert pol.reserve == 1 and pol.params()["reserve"] == 1
+    r = simulate(w, unit_deployment(), pol, capacity=5)
+    assert completions(r) == [3, 6] and r.summary()["evictions"] == 0
+    r0 = simulate(w, unit_deployment(), NestedWait(path, advance_resident=True, reserve=0), capacity=5)
+    assert r0.records["first_admitted"].iloc[1] == 1 and r0.summary()["evictions"] == 1
+    with pytest.raises(InputError, match="reserve"):
+        NestedWait([(3, 1)], reserve=-5)

@@ -80,3 +80,24 @@ def test_failed_save_leaves_no_file(tmp_path: Path):
     with pytest.raises(RuntimeError):
         save_thresholds(Boom("wait", types=two_types().types), path)
     assert list(tmp_path.iterdir()) == []
+
+
+def test_open_upper_bound_and_reserve_round_trip(tmp_path: Path):
+    th = Thresholds(
+        "wait",
+        types=(ThresholdType("short", (1, 20), threshold=1), ThresholdType("long", (21, None), threshold=2)),
+        reserve=800,
+    )
+    path = tmp_path / "t.json"
+    save_thresholds(th, path)
+    raw = json.loads(path.read_text())
+    assert raw["types"][1]["output_range"] == [21, None] and raw["reserve"] == 800
+    back = load_thresholds(path)
+    assert back == th
+    assert back.assign_types(np.array([5, 5, 5]), np.array([20, 21, 10**7])).tolist() == [0, 1, 1]
+    # files without the key read as no reserve
+    del raw["reserve"]
+    path.write_text(json.dumps(raw))
+    assert load_thresholds(path).reserve == 0
+    with pytest.raises(InputError, match="reserve"):
+        Thresholds("wait", types=th.types, reserve=-1)

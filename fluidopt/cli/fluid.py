@@ -162,7 +162,11 @@ def register(app: click.Group) -> None:
                   show_default=True, help="WAIT memory row: full pipeline Σ V n ≤ C, or the normal approximation.")
     @click.option("--output-bins", type=int, default=None, help="Output-length bins (WAIT types).")
     @click.option("--window", type=float, default=300.0, show_default=True, help="Rate-estimation window, s.")
-    @click.option("--delta", type=float, default=0.01, show_default=True, help="Nested WAIT overflow probability δ.")
+    @click.option("--delta", type=float, default=0.01, show_default=True,
+                  help="Overflow probability δ (Nested WAIT safety buffer, admission reserve).")
+    @click.option("--reserve", "reserve", default="estimate", show_default=True,
+                  help="Admission reserve written to the file: estimate (from the output lengths), simulate "
+                       "(the estimate confirmed by simulation on the workload), a number of KV tokens, or none.")
     @click.option("--horizon", type=float, default=3600.0, show_default=True, help="Nested WAIT horizon T, s.")
     @click.option("--capacity", type=int, help="KV capacity C, tokens (overrides).")
     @click.option("--polish", type=int, default=0, show_default=True,
@@ -172,7 +176,7 @@ def register(app: click.Group) -> None:
     @json_option
     def calibrate_cmd(
         workload, deployment, policy, objective, epsilon, wait_rule, memory_rule, output_bins, window, delta, horizon,
-        capacity, polish, seed, output_path, as_json,
+        capacity, polish, reserve, seed, output_path, as_json,
     ) -> None:
         """Calibrate WAIT / Nested WAIT thresholds from a trace and write a thresholds file."""
         from fluidopt.calibrate import calibrate
@@ -180,10 +184,17 @@ def register(app: click.Group) -> None:
 
         w = load_workload(workload, seed=seed)
         dep = _resolve(deployment, capacity)
+        if reserve == "none":
+            reserve = None
+        elif reserve not in ("estimate", "simulate"):
+            try:
+                reserve = int(reserve)
+            except ValueError:
+                raise click.BadParameter("estimate, simulate, none or an integer", param_hint="--reserve") from None
         report = calibrate(
             w, dep, policy=policy, objective=objective, epsilon=epsilon, n_output_bins=output_bins,
             rule=wait_rule, memory_rule=memory_rule, window=window, delta=delta, horizon=horizon, polish=polish,
-            path=output_path,
+            reserve=reserve, path=output_path,
         )
 
         def render(d: dict[str, Any]) -> None:

@@ -10,6 +10,12 @@ the next boundary. The rule: find the largest k such that every segment k' ≤ k
 least n_{k'} requests in its entry queue; if there is none, idle; otherwise the batch
 takes min(n_{k'}, count) requests from every stage of segments 1…k, and the later
 segments pause with their caches (``fluid-and-wait.md`` §4).
+
+Two options the paper does not have (project's, both off by default):
+``advance_resident`` is the analogue of the authors' simulator variant of WAIT (resident
+stages of every segment advance in every batch, up to n_k per stage; only admission
+waits for n_1 requests in the waiting queue), and ``reserve`` keeps R KV tokens free at
+admission.
 """
 
 from __future__ import annotations
@@ -85,6 +91,21 @@ class NestedWait(Policy):
         evicted and re-admitted at once, and residents paused at a boundary can hold the
         memory while segment 1 cycles forever. With the guard, a capacity too small for
         the thresholds shows up as idling (until an arrival or the drain phase) instead.
+    advance_resident
+        Resident stages of every segment advance in every batch (min(n_k, count) per
+        stage), whether or not the entry queues hold n_k; only the admission of new
+        requests waits until n_1 of them wait. The analogue for Nested WAIT of the
+        authors' simulator variant of WAIT (``wait``'s ``advance_resident``); project's
+        option, default False (the paper's Algorithm 2). Under Algorithm 2 the server
+        idles whenever fewer than n_1 requests wait, so when arrivals are sparse on the
+        scale of an iteration (λ·ΔT ≪ 1, e.g. a chat trace on one GPU) residents advance
+        about once per arrival and a request of o tokens takes about o·n_1/λ seconds.
+    reserve
+        Admission reserve R (KV tokens): with ``memory_guard``, new requests are admitted
+        only while the next iteration ends at or below C − R, so the residents' decode
+        growth has R tokens of room before the engine must evict. ``None`` (default):
+        the thresholds file's ``reserve`` (0 for a list of pairs). Sized by
+        calibration (``fluidopt.calibrate.admission_reserve``).
 
     Choices the paper leaves open:
 
@@ -114,8 +135,18 @@ class NestedWait(Policy):
         segments: Thresholds | str | Path | Sequence[Sequence[int]],
         drain: bool = True,
         memory_guard: bool = True,
+        advance_resident: bool = False,
+        reserve: int | None = None,
     ) -> None:
         self.memory_guard = bool(memory_guard)
+        self.advance_resident = bool(advance_resident)
+        if reserve is None:
+            if isinstance(segments, (str, Path)):
+                segments = load_thresholds(segments)
+            reserve = segments.reserve if isinstance(segments, Thresholds) else 0
+        if isinstance(reserve, bool) or int(reserve) != reserve or reserve < 0:
+            raise InputError(f"nested-wait: reserve must be an integer number of KV tokens ≥ 0 (got {reserve!r})")
+        self.reserve = int(reserve)
         segs = segments_from(segments)
         self.ends = np.array([s.end for s in segs], dtype=np.int64)  # b_1..b_K
         self.n = np.array([s.threshold for s in segs], dtype=np.int64)  # n_1..n_K
@@ -152,21 +183,28 @@ class NestedWait(Policy):
     def decide(self, state: StateView) -> Decision:
         res = np.asarray(state.resident, dtype=np.int64)
         wait = np.asarray(state.waiting, dtype=np.int64)
-        k = self.active_segments(state)
-        if k == 0:
-            return Decision(run=_EMPTY)
         # residents first (admission order, as the engine lists them), then the waiting
         # queue (arrival order)
         cand = np.concatenate([res, wait])
         stage = np.concatenate([state.generated[res].astype(np.int64), np.zeros(wait.size, dtype=np.int64)])
         seg = self.segment_of(stage)
-        act = seg < k
+        if self.advance_resident:
+            k = int(self.ends.size)
+            drain = self.drain and not np.isfinite(state.next_arrival)
+            admit = drain or len(wait) + int((stage[: res.size] == 0).sum()) >= self.n[0]
+            act = np.ones(cand.size, dtype=bool)
+            act[res.size :] = admit
+        else:
+            k = self.active_segments(state)
+            if k == 0:
+                return Decision(run=_EMPTY)
+            act = seg < k
         cand, stage, seg = cand[act], stage[act], seg[act]
         keep = first_per_group(stage, self.n[seg])
         run = cand[keep]
         n_res = int((keep[: int(act[: res.size].sum())]).sum())  # residents come first in cand
         if self.memory_guard and run.size > n_res:
-            run = np.concatenate([run[:n_res], fit_new(state, run[:n_res], run[n_res:])])
+            run = np.concatenate([run[:n_res], _fit_new(state, run[:n_res], run[n_res:], self.reserve)])
         if run.size == 0:
             return Decision(run=_EMPTY)
         run = cap_batch(run, n_res, state)
@@ -182,4 +220,20 @@ class NestedWait(Policy):
             "segments": [[int(b), int(n)] for b, n in zip(self.ends, self.n)],
             "drain": self.drain,
             "memory_guard": self.memory_guard,
+            "advance_resident": self.advance_resident,
+            "reserve": self.reserve,
         }
+
+
+def _fit_new(state: StateView, run_res: np.ndarray, new: np.ndarray, reserve: int) -> np.ndarray:
+    """:func:`~fluidopt.executor.policies.wait.fit_new` against C − ``reserve``.
+
+    With nothing resident the reserve is waived (C is the limit), so a prompt longer
+    than C − R is not starved.
+    """
+    if reserve == 0 or new.size == 0 or (run_res.size == 0 and int(state.kv_used) == 0):
+        return fit_new(state, run_res, new)
+    grow = int((state.prompt[run_res] - state.prefilled[run_res] + 1).sum()) if run_res.size else 0
+    room = int(state.capacity) - int(reserve) - int(state.kv_used) - grow
+    k = int(np.searchsorted(np.cumsum(state.prompt[new] + 1), room, side="right"))
+    return new[:k]
