@@ -291,6 +291,7 @@ class _Engine:
         self.p = 0
         self.kv = 0
         self.n_prefilling = 0  # residents whose prompt is not fully processed yet
+        self.evicted_any = False
         tm = deployment.time
         self.unit = bool(tm.is_unit)
         self.c0, self.c_seq, self.c_kv, self.c_new, self.c_pf2 = tm.c0, tm.c_seq, tm.c_kv, tm.c_new, tm.c_pf2
@@ -357,6 +358,7 @@ class _Engine:
         """Evict residents ``idx``: lose KV and generated tokens, back to waiting."""
         if idx.shape[0] == 0:
             return
+        self.evicted_any = True
         gen = self.generated[idx]
         pre = self.prefilled[idx]
         self.n_prefilling -= int(_cnz(pre < self.prompt[idx]))
@@ -517,8 +519,7 @@ class _Engine:
             if n_admit:
                 status[adm] = _RESIDENT
                 self.admitted_at[adm] = clock
-                # first admission ever: fmin ignores the NaN of never-admitted requests
-                self.first_admitted[adm] = np.fmin(self.first_admitted[adm], clock)
+                self._stamp_first(self.first_admitted, adm, clock)
                 waiting.remove_admitted(n_admit, status)
                 self.n_prefilling += n_admit  # prompts are ≥ 1 token
                 self.res = np.concatenate((self.res, adm))
@@ -607,14 +608,20 @@ class _Engine:
         self.generated[run] = new_gen
         clock = self._account(tau, kv_end, B, n_new, n_emit, clock)
         if n_fin:
-            idx = run_pf if n_fin == n_pf else run_pf[ch_pf == rem_pf]
-            # first token ever: an earlier run's (before an eviction) is kept
-            self.first_token[idx] = np.fmin(self.first_token[idx], clock)
+            self._stamp_first(self.first_token, run_pf if n_fin == n_pf else run_pf[ch_pf == rem_pf], clock)
         fin = new_gen == self.output[run]
         if _cnz(fin):
             self._complete(run[fin], clock)
         self.clock_after = clock
         return True
+
+    def _stamp_first(self, col: np.ndarray, idx: np.ndarray, clock: float) -> None:
+        """Stamp ``clock`` as the first admission / first token of ``idx`` where it is the
+        first ever: an earlier run's (before an eviction) is kept."""
+        if self.evicted_any:
+            col[idx] = np.fmin(col[idx], clock)  # fmin ignores the NaN of a first time
+        else:
+            col[idx] = clock  # no eviction yet: every run is a request's first
 
     def _check_caps(self, B: int, n_new: int) -> None:
         """Raise if a batch of ``B`` members and ``n_new`` new tokens exceeds the deployment's caps."""
@@ -661,8 +668,7 @@ class _Engine:
         clock = self._account(tau, kv_end, B, n_new, n_emit, clock)
         first = emit & (new_gen == 1)
         if _cnz(first):
-            idx = run[first]
-            self.first_token[idx] = np.fmin(self.first_token[idx], clock)
+            self._stamp_first(self.first_token, run[first], clock)
         fin = new_gen == self.output[run]
         if _cnz(fin):
             self._complete(run[fin], clock)

@@ -379,8 +379,9 @@ class Sarathi(Policy):
         chunk_cap = self._chunk
         chunks: list[int] = []  # of the first len(chunks) prefilling residents
         last_chunk = False  # a prompt finishes in this iteration
+        rem_part = rem[part].tolist() if n_partial else []
         if n_partial:
-            for r in rem[part].tolist():
+            for r in rem_part:
                 if budget <= 0:
                     break
                 c = min(r, chunk_cap, budget)
@@ -394,7 +395,7 @@ class Sarathi(Policy):
         adm_chunks: list[int] = []
         if budget > 0 and n_wait:
             # whole prompts reserved: Σ_res (s + generated) + 1 each = kv_used + Σ rem + |res|
-            reserved = state.kv_used + int(rem.sum()) + n_res
+            reserved = state.kv_used + sum(rem_part) + n_res
             cap = state.capacity
             limit = cap - self.watermark * cap
             bcap = self._batch_cap
