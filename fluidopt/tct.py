@@ -457,8 +457,9 @@ def solve_tct(
         of :mod:`fluidopt.models.tct_cpsat` in OR-Tools CP-SAT, in a worker process).
     lp_lower_bound
         CP-SAT only: solve the LP relaxation of the time-indexed MIP over the same
-        windows first (HiGHS, in this process) and give max(LP, memory-volume bound) to
-        CP-SAT as an objective lower bound (otherwise the volume bound alone).
+        windows first (HiGHS, in this process, at most half the time limit) and give
+        max(LP, memory-volume bound) to CP-SAT as an objective lower bound (otherwise, or
+        if the LP does not finish, the volume bound alone).
     cpsat
         CP-SAT only: keyword arguments of :func:`fluidopt.solver.solve_cpsat`
         (``linearization_level``, ``symmetry``, ``seed``, ``extra``).
@@ -495,7 +496,8 @@ def solve_tct(
 
         lp_value, lp_seconds = (None, 0.0)
         if lp_lower_bound:
-            lp_value, lp_seconds = lp_relaxation(prep.data, time_limit)
+            # capped at half the limit: at n = 60 the LP alone can take tens of seconds
+            lp_value, lp_seconds = lp_relaxation(prep.data, None if time_limit is None else 0.5 * time_limit)
         lower = max(vol, lp_value) if lp_value is not None else vol
         use_start = mip_start and prep.incumbent is not None
         inst = from_tct_data(
