@@ -340,7 +340,10 @@ def test_chunked_steady_stretch_stops_before_a_prompts_last_chunk() -> None:
 
 def test_steady_decision_with_a_bad_chunk_still_raises() -> None:
     """A steady promise does not skip the checks: the chunk is validated as usual."""
-    script = [Decision(run=np.array([0]), chunk=np.array([2])), Decision(run=np.array([0]), chunk=np.array([0]), steady=True)]
+    script = [
+        Decision(run=np.array([0]), chunk=np.array([2])),
+        Decision(run=np.array([0]), chunk=np.array([0]), steady=True),
+    ]
     with pytest.raises(PolicyError, match="chunk"):
         simulate(wl([(0, 5, 2)]), unit_deployment(), Scripted(script), capacity=10)
 

@@ -760,9 +760,9 @@ class _Engine:
         same N_new = G new tokens). Stops at the first completion, at the first
         iteration ending at/after the next arrival (unless ``through_arrivals``: the
         arrivals then count in the queue integrals from the next iteration on and are
-        registered after the stretch, as the slow path does), before the iteration that would
-        finish a prompt (its chunk is then the remainder, a new decision), before a
-        capacity overflow (memory only grows, so the last iteration is the one to
+        registered after the stretch, as the slow path does), before the iteration
+        that would finish a prompt (its chunk is then the remainder, a new decision),
+        before a capacity overflow (memory only grows, so the last iteration is the one to
         check) and at ``max_iterations``. Iteration times and integrals are accumulated
         one iteration at a time with the same float operations as the slow path (a
         Python loop for short stretches, ``np.cumsum`` — sequential — for long ones),

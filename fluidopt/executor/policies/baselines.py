@@ -311,11 +311,14 @@ class Sarathi(Policy):
        the watermark limit is not starved.
 
     A request's prompt can thus span several iterations; the one that finishes it emits
-    token 1. A decision that admits nothing is ``steady``: until a completion, an arrival
-    or a prompt's last chunk, the decodes and hence the budget are the same, every
-    chunk is the same, and a failed admission keeps failing (the reserved KV grows by
-    the decodes, the batch cap is unchanged). Decode growth can still overflow C; the engine then evicts the most recently
+    token 1. Decode growth can still overflow C; the engine then evicts the most recently
     admitted first (recompute). The budget is capped by the deployment's ``max_tokens``.
+
+    A decision that admits nothing (and runs no prompt's last chunk) is ``steady``: until
+    a completion, an arrival or a prompt's last chunk, the decodes and hence the budget
+    are the same, every chunk is the same, and a failed admission keeps failing (the
+    reserved KV grows by the decodes, the batch cap is unchanged). It holds through
+    arrivals when no budget is left for admission or the queue's head was tested.
 
     Parameters
     ----------
