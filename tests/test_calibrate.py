@@ -179,7 +179,6 @@ def test_calibrated_nested_wait_runs_without_evictions_on_azure_conv(tmp_path) -
     assert bare["evictions"] > 0  # the test can fail: the reserve is what prevents them
 
 
-@pytest.mark.xfail(reason="wait's admission guard does not read the thresholds file's reserve yet")
 def test_calibrated_wait_runs_without_evictions_on_azure_conv(tmp_path) -> None:
     from fluidopt.executor.engine import simulate
     from fluidopt.executor.policy import make_policy

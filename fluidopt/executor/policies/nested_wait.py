@@ -27,7 +27,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from fluidopt.errors import InputError
-from fluidopt.executor.policies.wait import cap_batch, first_per_group, fit_new
+from fluidopt.executor.policies.wait import admission_reserve, cap_batch, first_per_group, fit_new
 from fluidopt.executor.policy import Decision, Policy, StateView, register
 from fluidopt.threshold_file import Segment, Thresholds, load_thresholds
 
@@ -140,13 +140,9 @@ class NestedWait(Policy):
     ) -> None:
         self.memory_guard = bool(memory_guard)
         self.advance_resident = bool(advance_resident)
-        if reserve is None:
-            if isinstance(segments, (str, Path)):
-                segments = load_thresholds(segments)
-            reserve = segments.reserve if isinstance(segments, Thresholds) else 0
-        if isinstance(reserve, bool) or int(reserve) != reserve or reserve < 0:
-            raise InputError(f"nested-wait: reserve must be an integer number of KV tokens ≥ 0 (got {reserve!r})")
-        self.reserve = int(reserve)
+        if reserve is None and isinstance(segments, (str, Path)):
+            segments = load_thresholds(segments)
+        self.reserve = admission_reserve("nested-wait", reserve, segments)
         segs = segments_from(segments)
         self.ends = np.array([s.end for s in segs], dtype=np.int64)  # b_1..b_K
         self.n = np.array([s.threshold for s in segs], dtype=np.int64)  # n_1..n_K
@@ -204,7 +200,7 @@ class NestedWait(Policy):
         run = cand[keep]
         n_res = int((keep[: int(act[: res.size].sum())]).sum())  # residents come first in cand
         if self.memory_guard and run.size > n_res:
-            run = np.concatenate([run[:n_res], _fit_new(state, run[:n_res], run[n_res:], self.reserve)])
+            run = np.concatenate([run[:n_res], fit_new(state, run[:n_res], run[n_res:], self.reserve)])
         if run.size == 0:
             return Decision(run=_EMPTY)
         run = cap_batch(run, n_res, state)
@@ -223,17 +219,3 @@ class NestedWait(Policy):
             "advance_resident": self.advance_resident,
             "reserve": self.reserve,
         }
-
-
-def _fit_new(state: StateView, run_res: np.ndarray, new: np.ndarray, reserve: int) -> np.ndarray:
-    """:func:`~fluidopt.executor.policies.wait.fit_new` against C − ``reserve``.
-
-    With nothing resident the reserve is waived (C is the limit), so a prompt longer
-    than C − R is not starved.
-    """
-    if reserve == 0 or new.size == 0 or (run_res.size == 0 and int(state.kv_used) == 0):
-        return fit_new(state, run_res, new)
-    grow = int((state.prompt[run_res] - state.prefilled[run_res] + 1).sum()) if run_res.size else 0
-    room = int(state.capacity) - int(reserve) - int(state.kv_used) - grow
-    k = int(np.searchsorted(np.cumsum(state.prompt[new] + 1), room, side="right"))
-    return new[:k]

@@ -56,19 +56,22 @@ def first_per_group(groups: np.ndarray, limit: np.ndarray) -> np.ndarray:
     return keep
 
 
-def fit_new(state: StateView, run_res: np.ndarray, new: np.ndarray) -> np.ndarray:
-    """The longest prefix of ``new`` that keeps the next iteration within the capacity.
+def fit_new(state: StateView, run_res: np.ndarray, new: np.ndarray, reserve: int = 0) -> np.ndarray:
+    """The longest prefix of ``new`` that keeps the next iteration within C − ``reserve``.
 
     End-of-iteration KV = current KV (paused residents keep theirs) + the growth of the
     running residents (rest of the prompt + 1 token each) + prompt + 1 per new request.
     If the running residents alone overflow, no new request is admitted (the engine's
-    victim rule then resolves the overflow).
+    victim rule then resolves the overflow). The admission reserve R (KV tokens) leaves
+    room for the residents' decode growth; it is waived when nothing is resident (the
+    limit is then C), so a prompt longer than C − R is not starved.
     """
     if new.size == 0:
         return new
     prompt = state.prompt
     grow = int((prompt[run_res] - state.prefilled[run_res]).sum()) + run_res.size if run_res.size else 0
-    room = int(state.capacity) - int(state.kv_used) - grow
+    idle = run_res.size == 0 and int(state.kv_used) == 0
+    room = int(state.capacity) - (0 if idle else int(reserve)) - int(state.kv_used) - grow
     k = 0
     for s in prompt[new].tolist():  # a few requests (n_j per eligible type)
         room -= s + 1
@@ -76,6 +79,16 @@ def fit_new(state: StateView, run_res: np.ndarray, new: np.ndarray) -> np.ndarra
             break
         k += 1
     return new[:k]
+
+
+def admission_reserve(policy: str, reserve: int | None, thresholds: object) -> int:
+    """The admission reserve R (KV tokens): ``reserve`` if given, else the thresholds
+    file's (0 for thresholds given as a mapping or a list)."""
+    if reserve is None:
+        reserve = thresholds.reserve if isinstance(thresholds, Thresholds) else 0
+    if isinstance(reserve, bool) or int(reserve) != reserve or reserve < 0:
+        raise InputError(f"{policy}: reserve must be an integer number of KV tokens ≥ 0 (got {reserve!r})")
+    return int(reserve)
 
 
 def cap_batch(run: np.ndarray, n_res: int, state: StateView) -> np.ndarray:
@@ -116,6 +129,12 @@ class Wait(Policy):
         and has no rule for a batch that does not fit; without the guard the engine
         evicts the newest admissions and they are re-admitted at once, an evict/readmit
         cycle. Project's choice, default True; False gives the raw rule.
+    reserve
+        Admission reserve R (KV tokens): with ``memory_guard``, new requests are admitted
+        only while the next iteration ends at or below C − R, so the residents' decode
+        growth has R tokens of room before the engine must evict (waived when nothing
+        is resident). ``None`` (default): the thresholds file's ``reserve`` (0 for a
+        mapping). Sized by calibration (``fluidopt.calibrate``).
     drain
         Once no arrival remains (``next_arrival`` is infinite), treat every type that
         still has requests as eligible and take min(n_j, count) per stage, so a finite
@@ -149,6 +168,7 @@ class Wait(Policy):
         advance_resident: bool = False,
         drain: bool = True,
         memory_guard: bool = True,
+        reserve: int | None = None,
     ) -> None:
         self.advance_resident = bool(advance_resident)
         self.drain = bool(drain)
@@ -180,6 +200,7 @@ class Wait(Policy):
                 )
             self._thresholds = thresholds
             self._source = self._source or "object"
+        self.reserve = admission_reserve("wait", reserve, self._thresholds)
         self.labels: list[Any] = []
         self.n = _EMPTY  # n_j per type index
         self.kind = _EMPTY  # type index per request
@@ -273,7 +294,7 @@ class Wait(Policy):
         # (behind them) change nothing
         through = ok_all and new.size > 0
         if self.memory_guard:
-            new = fit_new(state, ra, new)
+            new = fit_new(state, ra, new, self.reserve)
         if ra.size == 0 and new.size == 0:
             return Decision(run=_EMPTY)  # idle until an arrival makes a type eligible
         run = cap_batch(np.concatenate((ra, new)) if new.size else ra, ra.size, state)
@@ -287,4 +308,5 @@ class Wait(Policy):
             "advance_resident": self.advance_resident,
             "drain": self.drain,
             "memory_guard": self.memory_guard,
+            "reserve": self.reserve,
         }
