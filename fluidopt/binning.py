@@ -93,16 +93,23 @@ class TypeTable:
         return {"duration_s": self.duration_s, "types": [asdict(t) for t in self.types]}
 
     def assign(self, output: Sequence[int] | np.ndarray, prompt: Sequence[int] | np.ndarray | None = None) -> np.ndarray:
-        """Labels of new requests by the table's ranges (``None`` when no range holds them)."""
+        """Labels of new requests by the table's ranges (``None`` when no range holds them).
+
+        The ranges end at the largest length the table was built from; for new requests
+        the longest bins are open above (a held-out request longer than every binned one
+        belongs to the longest type, not to none).
+        """
         out = np.asarray(output)
         pr = np.asarray(prompt) if prompt is not None else None
         labels = np.full(out.shape, None, dtype=object)
+        top_out = max(t.output_range[1] for t in self.types)
+        top_pr = max((t.prompt_range[1] for t in self.types if t.prompt_range is not None), default=None)
         for t in self.types:
-            mask = (out >= t.output_range[0]) & (out <= t.output_range[1])
+            mask = (out >= t.output_range[0]) & ((out <= t.output_range[1]) | (t.output_range[1] == top_out))
             if t.prompt_range is not None:
                 if pr is None:
                     raise InputError("this table bins by prompt too; give the prompt lengths", field="prompt")
-                mask &= (pr >= t.prompt_range[0]) & (pr <= t.prompt_range[1])
+                mask &= (pr >= t.prompt_range[0]) & ((pr <= t.prompt_range[1]) | (t.prompt_range[1] == top_pr))
             labels[mask] = t.label
         return labels
 

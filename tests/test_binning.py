@@ -60,6 +60,8 @@ def test_prompt_edges_cross_product():
     assert [b.prompt_range for b in t.types] == [(1, 512), (1, 512), (513, 600), (513, 600)]
     assert list(t.labels) == ["p1-512d1-20", "p513-600d1-20", "p1-512d21-30", "p513-600d21-30"]
     assert list(t.assign([5, 25], [50, 550])) == ["p1-512d1-20", "p513-600d21-30"]
+    # beyond the binned maxima (output 30, prompt 600) the longest bins are open above
+    assert list(t.assign([31, 5, 31], [50, 9000, 9000])) == ["p1-512d21-30", "p513-600d1-20", "p513-600d21-30"]
     with pytest.raises(InputError):
         t.assign([5])
 
