@@ -397,16 +397,17 @@ class TctSolution:
 BACKENDS = ("highs", "cpsat")
 
 
-def lp_relaxation(data: TctData, time_limit: float | None = None) -> tuple[float | None, float]:
-    """(LP optimum of the time-indexed MIP over ``data``'s windows, seconds); ``None`` if
-    the LP did not finish. A valid lower bound on the optimum whenever the windows cut off
-    no optimal schedule (true for both horizon rules of :func:`prepare`)."""
+def lp_relaxation(data: TctData, time_limit: float | None = None) -> tuple[float | None, float, str]:
+    """(LP optimum of the time-indexed MIP over ``data``'s windows, seconds, status); the
+    value is ``None`` if the LP did not finish. A valid lower bound on the optimum whenever
+    the windows cut off no optimal schedule (true for both horizon rules of
+    :func:`prepare`)."""
     from fluidopt.solver import SolveOptions, highs_model, solve
 
     started = time.perf_counter()
     res = solve(highs_model(build_arrays(data), relax=True), SolveOptions(time_limit=time_limit))
     value = res.objective if res.status == "optimal" else None
-    return value, time.perf_counter() - started
+    return value, time.perf_counter() - started, res.status
 
 
 def solve_tct(
@@ -494,10 +495,11 @@ def solve_tct(
     if backend == "cpsat":
         from fluidopt.models.tct_cpsat import from_tct_data
 
-        lp_value, lp_seconds = (None, 0.0)
+        lp_value, lp_seconds, lp_status = (None, 0.0, "skipped")
         if lp_lower_bound:
             # capped at half the limit: at n = 60 the LP alone can take tens of seconds
-            lp_value, lp_seconds = lp_relaxation(prep.data, None if time_limit is None else 0.5 * time_limit)
+            lp_limit = None if time_limit is None else 0.5 * time_limit
+            lp_value, lp_seconds, lp_status = lp_relaxation(prep.data, lp_limit)
         lower = max(vol, lp_value) if lp_value is not None else vol
         use_start = mip_start and prep.incumbent is not None
         inst = from_tct_data(
@@ -510,7 +512,12 @@ def solve_tct(
         if time_limit is not None:
             options = SolveOptions(time_limit=max(1.0, time_limit - lp_seconds), mip_gap=gap, threads=threads,
                                    verbose=verbose)
-        res = solve_cpsat(inst, options, **(cpsat or {}))
+        if lp_status == "interrupted":  # Ctrl-C during the LP: stop here with the incumbent
+            from fluidopt.solver import SolveResult
+
+            res = SolveResult("interrupted", None, None, None, 0.0, solver="cpsat/worker", message="interrupted")
+        else:
+            res = solve_cpsat(inst, options, **(cpsat or {}))
         res.seconds = lp_seconds + float(res.info.get("wall_seconds", res.seconds))
         starts = None if res.solution is None else np.asarray(res.solution, dtype=np.int64)
         if res.bound is not None:
