@@ -28,6 +28,18 @@ class CliResult:
 
 
 @pytest.fixture
+def small(tmp_path: Path) -> Path:
+    """A completion-time instance in our CSV schema, small enough to close in a second.
+
+    Three requests (s = 1, o = 2) at round 0; with C = 5 the optimum starts them at 0, 1, 2
+    (loads 2, 3+2, 3+2, 3) and Σ c = 2 + 3 + 4 = 9; two together would need 3 + 3 = 6 > 5.
+    """
+    path = tmp_path / "small.csv"
+    path.write_text("id,arrival,prompt,output\n10,0,1,2\n11,0,1,2\n12,0,1,2\n")
+    return path
+
+
+@pytest.fixture
 def cli(capsys: pytest.CaptureFixture[str]):
     """Run ``fluidopt ARGS...`` in-process; returns exit code, stdout and stderr."""
 

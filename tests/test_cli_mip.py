@@ -5,18 +5,6 @@ from __future__ import annotations
 import pandas as pd
 import pytest
 
-# Three requests (s = 1, o = 2) at round 0 and C = 5: the optimum starts them at 0, 1, 2
-# (loads 2, 3+2, 3+2, 3) and Σ c = 2 + 3 + 4 = 9; two together would need 3 + 3 = 6 > 5.
-SMALL = pd.DataFrame({"id": [10, 11, 12], "arrival": [0, 0, 0], "prompt": [1, 1, 1], "output": [2, 2, 2]})
-
-
-@pytest.fixture
-def small(tmp_path):
-    path = tmp_path / "small.csv"
-    SMALL.to_csv(path, index=False)
-    return path
-
-
 @pytest.mark.parametrize("backend", ["cpsat", "highs"])
 def test_solve_json_reports_optimum_and_starts(cli, small, backend) -> None:
     res = cli("solve", "--workload", small, "--capacity", 5, "--backend", backend, "--json")

@@ -129,16 +129,6 @@ def test_unknown_backend_is_an_input_error() -> None:
         solve_tct(wl([0], [1], [1]), 5, backend="gurobi")
 
 
-SMALL = pd.DataFrame({"id": [10, 11, 12], "arrival": [0, 0, 0], "prompt": [1, 1, 1], "output": [2, 2, 2]})
-
-
-@pytest.fixture
-def small(tmp_path):
-    path = tmp_path / "small.csv"
-    SMALL.to_csv(path, index=False)
-    return path
-
-
 def test_cli_solve_with_cpsat_keeps_the_json_fields(cli, small) -> None:
     res = cli("solve", "-w", small, "-C", 5, "--backend", "cpsat", "--json")
     assert res.code == 0, res.err
