@@ -30,7 +30,7 @@ from fluidopt.traces import (
 )
 
 REPO = Path(__file__).resolve().parents[1]
-SHARED = Path("/work/shared/data")
+SHARED = REPO.parent / "shared" / "data"  # the developers' data folder, beside the checkout
 
 # name: (requests, prompt mean, output mean, output median) from the data SOURCES table
 SOURCE_TABLE = {

@@ -1,7 +1,7 @@
 """Solve times of the fluid LP (Pyomo and CVXPY) and the WAIT threshold programs
 for 10 and 50 random types on llama2-7b-a100.
 
-Run: /work/venv/bin/python benchmarks/fluid/solve_times.py [--repeats 5]
+Run: python benchmarks/fluid/solve_times.py [--repeats 5]
 Prints one JSON object: per (model, m) the median and max wall-clock seconds of
 the solve (``SolveResult.seconds``/``WaitSolution.seconds``) and of build+solve, the
 ratio of each median to the Pyomo fluid LP's in the same run, and the load average.

@@ -12,7 +12,11 @@ Sections (each prints one JSON object and writes it to benchmarks/fluid/results/
 * ``mstar`` — fluid memory M* against λ on the LMSYS-matched length sample, and
   against the output length.
 
-Run: /work/venv/bin/python benchmarks/fluid/verify.py SECTION [--requests N]
+Run: python benchmarks/fluid/verify.py SECTION [--requests N]
+
+These sections measure the thresholds alone: calibration writes no admission reserve
+(``reserve=None``); the azure-conv calibration with the reserve is in
+``notebooks/calibration_azure_conv.py``.
 
 Blow-up criterion (``stable``): every request finished and the mean latency of the
 last quarter of arrivals is at most 1.5× that of the second quarter. The executor is
@@ -121,7 +125,8 @@ def stability(n_req: int) -> dict[str, Any]:
         try:
             # calibrated and polished by simulation on another seed (held out from the run)
             path = OUT / f"p512d20-{lam}-wait-polished.json"
-            rep = calibrate(load_workload("wait-p512d20", rate=lam, requests=n_req, seed=1), dep, polish=4, path=path)
+            rep = calibrate(load_workload("wait-p512d20", rate=lam, requests=n_req, seed=1), dep, polish=4,
+                            reserve=None, path=path)
             cal = load_thresholds(path)
             point["wait_calibrated_polished"] = {
                 "threshold": cal.types[0].threshold,
@@ -165,7 +170,8 @@ def two_type(n_req: int) -> dict[str, Any]:
             try:
                 # polishing runs on another seed, so the reported run is held out
                 rep = calibrate(
-                    w1 if pol else w, dep, policy="wait", objective="latency", choose_binning=choose, polish=pol, path=path
+                    w1 if pol else w, dep, policy="wait", objective="latency", choose_binning=choose, polish=pol,
+                    reserve=None, path=path,
                 )
                 cal = load_thresholds(path)
                 point[label] = {
@@ -217,7 +223,8 @@ def azure(scales: tuple[float, ...]) -> dict[str, Any]:
             rule_name = rule
             rule = rule.split("-")[0]
             try:
-                rep = calibrate(train, dep, policy="wait", objective="latency", rule=rule, polish=pol, path=path)
+                rep = calibrate(train, dep, policy="wait", objective="latency", rule=rule, polish=pol, reserve=None,
+                                path=path)
                 cal = load_thresholds(path)
                 point[f"calibration_{rule_name}"] = {
                     "thresholds": [t.threshold for t in cal.types],
