@@ -113,7 +113,8 @@ def run_with_restarts(cell: Cell) -> dict:
 frames = []
 with tempfile.TemporaryDirectory() as tmp:
     for lam in RATES:
-        # the type label of a binned workload is its output range ("d1000"); the generator's is p512d1000
+        # the type label of a binned workload is its output range ("d1000"); the generator's is p512d1000.
+        # Thresholds alone, as the paper runs WAIT: no admission reserve (WAIT's reserve is 0).
         thr = {"p512d1000": next(iter(thresholds[lam][1].values()))}
         spec = SweepSpec.from_dict({
             "name": "long-decode", "workload": "wait-p512d1000",

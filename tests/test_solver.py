@@ -66,9 +66,12 @@ def test_time_limit_returns_incumbent_bound_and_gap_without_raising() -> None:
     assert res.seconds < 15  # HiGHS checks its clock only between phases
     assert res.objective is not None
     assert res.objective <= prep.upper_bound  # never worse than the start it was given
-    # HiGHS has a dual bound only once its root LP is solved
+    # Before its root LP is solved HiGHS may report no bound or the trivial one (0 here,
+    # every cost is non-negative), whose gap is exactly 1.
     if res.bound is not None:
-        assert res.bound <= res.objective and 0 < res.gap < 1
+        assert 0 <= res.bound < res.objective
+        assert res.gap == pytest.approx((res.objective - res.bound) / res.objective)
+        assert 0 < res.gap <= 1
 
 
 def test_time_limited_tct_solve_reports_incumbent_bound_and_gap() -> None:

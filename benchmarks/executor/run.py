@@ -87,7 +87,8 @@ def wait_thresholds(load: float, seed: int, workdir: Path) -> Path:
     With the Azure-conv lengths (outputs up to ~1,000 tokens) the paper's rule, under
     which every resident stage stays full, needs more than C even at n_j = 1, so the
     calibration uses the authors' simulator variant (``rule="advance"``) and WAIT runs
-    with ``advance_resident=True`` to match.
+    with ``advance_resident=True`` to match. WAIT reads the file's admission reserve
+    (calibration's default ``reserve="estimate"``).
     """
     from fluidopt.calibrate import calibrate
     from fluidopt.deployment import load_deployment
