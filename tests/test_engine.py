@@ -304,14 +304,17 @@ class ChunkedSteady(Policy):
 
     name = "chunked-steady"
 
-    def __init__(self, chunk: int, steady: bool = True) -> None:
+    def __init__(self, chunk: int, steady: bool = True, last_chunk: bool = False) -> None:
         self.chunk = chunk
         self.steady = steady
+        self.last_chunk = last_chunk
 
     def decide(self, state: StateView) -> Decision:
         run = np.concatenate([state.resident, state.waiting])
         rem = state.prompt[run] - state.prefilled[run]
-        return Decision(run=run, chunk=np.minimum(rem, self.chunk), steady=self.steady and not state.waiting.size)
+        steady = self.steady and not state.waiting.size
+        # with nothing waiting and no arrival, the last chunk's decision is the same rule
+        return Decision(run=run, chunk=np.minimum(rem, self.chunk), steady=steady, last_chunk=self.last_chunk)
 
 
 def test_chunked_steady_stretch_stops_before_a_prompts_last_chunk() -> None:
@@ -336,6 +339,20 @@ def test_chunked_steady_stretch_stops_before_a_prompts_last_chunk() -> None:
     pd.testing.assert_frame_equal(fast.events, slow.events, check_exact=True)
     pd.testing.assert_frame_equal(fast.records, slow.records, check_exact=True)
     assert fast.run["decisions"] == 5 and slow.run["decisions"] == 6
+
+
+def test_chunked_steady_stretch_runs_the_last_chunk_when_promised() -> None:
+    """The instance above with ``Decision.last_chunk``: the stretch also runs iteration 4
+    (request 1's last chunk, capped at its remaining token), one decision fewer, the same
+    results. With an arrival during the stretch the last chunk is decided as usual."""
+    dep = Deployment("lin", 100, TimeModel.linear_kv(1.0, 0.25))
+    for rows, decisions in (([(0, 1, 6), (0, 10, 2)], 4), ([(0, 1, 6), (0, 10, 2), (7, 2, 1)], 5)):
+        w = wl(rows)
+        last = simulate(w, dep, ChunkedSteady(3, last_chunk=True), event_log=True)
+        slow = simulate(w, dep, ChunkedSteady(3, steady=False), event_log=True)
+        pd.testing.assert_frame_equal(last.events, slow.events, check_exact=True)
+        pd.testing.assert_frame_equal(last.records, slow.records, check_exact=True)
+        assert last.run["decisions"] == decisions
 
 
 def test_steady_decision_with_a_bad_chunk_still_raises() -> None:

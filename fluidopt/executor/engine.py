@@ -37,7 +37,9 @@ Choices the spec leaves open:
 - When nothing is waiting or resident, the engine jumps to the next arrival without
   calling the policy (a policy could only return an empty batch).
 - ``Decision.steady`` is honoured only when nothing is admitted or evicted and either
-  ``chunk`` is given (the stretch ends before any prompt's last chunk) or ``run`` is
+  ``chunk`` is given (the stretch ends before any prompt's last chunk; with
+  ``Decision.last_chunk`` that chunk, capped at the remaining prompt, then runs without
+  a new decision if nothing else ended the stretch and nothing arrived) or ``run`` is
   exactly the resident set with every prompt finished; otherwise the decision is
   applied for one iteration as usual. With ``through_arrivals`` the stretch runs past
   arrivals, which count in the queue integrals from the next iteration on and are
@@ -77,7 +79,6 @@ except ImportError:  # pragma: no cover - other numpy layouts
     _cnz = np.count_nonzero
 _sum = np.add.reduce  # ndarray.sum / .min without their Python wrappers (hot loop)
 _min = np.minimum.reduce
-_max = np.maximum.reduce
 _NO_PROGRESS_LIMIT = 10_000
 _NO_LIMIT = 1 << 62  # "no bound" for stretch lengths (iterations)
 _EMPTY = np.empty(0, dtype=np.int64)
@@ -100,6 +101,7 @@ class _WaitingQueue:
 
     def __init__(self, n: int, rank: np.ndarray) -> None:
         self.buf = np.empty(max(n, 1), dtype=np.int64)
+        self.buf_ro = _ro(self.buf)  # slices of it are read-only views for the policy
         self.lo = 0
         self.hi = 0
         self.rank = rank
@@ -127,8 +129,11 @@ class _WaitingQueue:
     def remove_admitted(self, k: int, status: np.ndarray) -> None:
         """Drop the ``k`` requests whose status just left WAITING."""
         self.version += 1
-        head = self.buf[self.lo : self.lo + k]
-        if not _cnz(status[head] == _WAITING):
+        if k == 1:  # the usual single admission: scalar test of the head
+            if status[self.buf[self.lo]] != _WAITING:
+                self.lo += 1
+                return
+        elif not _cnz(status[self.buf[self.lo : self.lo + k]] == _WAITING):
             self.lo += k
             return
         seg = self.buf[self.lo : self.hi]
@@ -347,7 +352,7 @@ class _Engine:
         v.kv_used = self.kv
         w = self.waiting
         if w.version != self._wview_version:
-            v.waiting = _ro(w.array())
+            v.waiting = w.buf_ro[w.lo : w.hi]
             self._wview_version = w.version
         if self.res is not self._rview_src:
             v.resident = _ro(self.res)
@@ -387,10 +392,11 @@ class _Engine:
         if run.shape[0] <= n_res or (n_res and _cnz(run[:n_res] != self.res)):
             return None
         tail = run[n_res:]
+        if tail.shape[0] == 1:  # the usual single admission: a scalar test
+            return tail if self.status[tail[0]] == _WAITING else None
         if _cnz(self.status[tail] != _WAITING):
             return None
-        if tail.shape[0] > 1:
-            self._check_unique(tail, "run")
+        self._check_unique(tail, "run")
         return tail
 
     def _as_index(self, arr: Any, what: str) -> np.ndarray:
@@ -401,7 +407,8 @@ class _Engine:
             if a.size and not np.issubdtype(a.dtype, np.integer):
                 raise PolicyError(f"{self.policy.name}: decision.{what} must hold integer request indices")
             a = a.astype(np.int64)
-        if a.shape[0] and (_min(a) < 0 or _max(a) >= self.n):
+        # one comparison for both bounds: a negative index is huge as uint64
+        if a.shape[0] and _cnz(a.view(np.uint64) >= self.n):
             raise PolicyError(f"{self.policy.name}: decision.{what} holds an index outside the workload")
         return a
 
@@ -421,13 +428,16 @@ class _Engine:
         stop_reason = "completed"
         no_progress = 0
         steps = 0
+        # (run, chunk) of a steady chunked stretch whose promise covers the prompt's last
+        # chunk (``Decision.last_chunk``): run next without asking the policy
+        last: tuple[np.ndarray, Any] | None = None
         start_time = float(arr_sorted[0]) if n else 0.0
         if self.unit:
             start_time = float(math.ceil(start_time))
         while self.n_done < n:
             # register arrivals up to the clock
             if self.next_arr <= clock:
-                q = int(np.searchsorted(arr_sorted, clock, side="right"))
+                q = int(arr_sorted.searchsorted(clock, side="right"))  # the method: no Python wrapper
                 new = order[p:q]
                 status[new] = _WAITING
                 waiting.extend(new)
@@ -442,6 +452,25 @@ class _Engine:
             if self.max_iterations is not None and self.iters >= self.max_iterations:
                 stop_reason = "max_iterations"
                 break
+            if last is not None:
+                # the iteration the policy would decide now: the same run, chunks capped
+                # at the remaining prompts (the arrivals just registered change nothing)
+                run, ch = last
+                last = None
+                ch = np.minimum(ch, self.prompt[run] - self.prefilled[run])
+                view.clock = clock  # as if decided now (an overflow's victims() sees it)
+                self.iter_evictions = 0
+                if self._iteration(run, ch, clock):
+                    clock = self.clock_after
+                    no_progress = 0
+                    continue
+                no_progress += 1
+                if no_progress > _NO_PROGRESS_LIMIT:
+                    raise PolicyError(
+                        f"{policy.name}: no iteration ran in {_NO_PROGRESS_LIMIT} consecutive decisions "
+                        "(every batch was evicted)"
+                    )
+                continue
             steps += 1
             if self.progress is not None and steps % 2048 == 0:
                 self.progress(self.n_done, n, clock)
@@ -515,6 +544,8 @@ class _Engine:
                 if self._fast_forward(run, dec.chunk, clock, dec.through_arrivals):
                     clock = self.clock_after
                     no_progress = 0
+                    if dec.last_chunk and self.ff_at_last_chunk:
+                        last = (run, dec.chunk)
                     continue
             if n_admit:
                 status[adm] = _RESIDENT
@@ -568,8 +599,10 @@ class _Engine:
         if n_pf:
             rem_pf = rem[pf]
             ch_pf = rem_pf if chunk is None else ch_all[pf].astype(np.int64, copy=False)
+            ch_l = ch_pf.tolist()
+            rem_l = rem_pf.tolist()
             # the members still prefilling are a few: plain Python on their chunks
-            for c, r in zip(ch_pf.tolist(), rem_pf.tolist()):
+            for c, r in zip(ch_l, rem_l):
                 if c > r or c < 1:
                     raise PolicyError(f"{self.policy.name}: a prefill chunk is outside 1..remaining prompt")
                 tot_ch += c
@@ -598,17 +631,21 @@ class _Engine:
             kv_run = pre_sum + int(_sum(gen)) + tot_ch + n_emit
         tau = self._tau(B, kv_run, n_new, csq)
         new_gen = gen + 1
+        finished_prompt: list[int] = []
         if n_pf:
-            run_pf = run[pf]
-            self.prefilled[run_pf] = pre[pf] + ch_pf
+            # scalar updates: cheaper than fancy indexing for the few members prefilling
+            prefilled = self.prefilled
+            for p, i, c, r in zip(pf.tolist(), run[pf].tolist(), ch_l, rem_l):
+                prefilled[i] += c
+                if c == r:
+                    finished_prompt.append(i)
+                else:
+                    new_gen[p] = 0  # still prefilling: has generated nothing
             self.n_prefilling -= n_fin
-            if n_fin < n_pf:
-                # a member still prefilling has generated nothing: it stays at 0
-                new_gen[pf[ch_pf != rem_pf]] = 0
         self.generated[run] = new_gen
         clock = self._account(tau, kv_end, B, n_new, n_emit, clock)
         if n_fin:
-            self._stamp_first(self.first_token, run_pf if n_fin == n_pf else run_pf[ch_pf == rem_pf], clock)
+            self._stamp_first(self.first_token, np.array(finished_prompt, dtype=np.int64), clock)
         fin = new_gen == self.output[run]
         if _cnz(fin):
             self._complete(run[fin], clock)
@@ -701,6 +738,19 @@ class _Engine:
         return clock
 
     def _complete(self, idx: np.ndarray, clock: float) -> None:
+        if idx.shape[0] == 1:
+            # the usual single completion: scalar stores are much cheaper than fancy indexing
+            i = int(idx[0])
+            self.completion[i] = clock
+            self.start[i] = self.admitted_at[i]
+            self.status[i] = _DONE
+            self.kv -= int(self.prompt[i]) + int(self.output[i])
+            self.prefilled[i] = 0
+            self.generated[i] = 0
+            res = self.res
+            self.res = res[res != i]
+            self.n_done += 1
+            return
         self.completion[idx] = clock
         self.start[idx] = self.admitted_at[idx]
         self.status[idx] = _DONE
@@ -771,6 +821,8 @@ class _Engine:
         """
         B = run.shape[0]
         gen = self.generated[run]
+        self.ff_at_last_chunk = False
+        K_pf = -1
         if chunk is None:  # the caller checked: all residents, every prompt done
             dec = run
             left = self.output[run] - gen
@@ -785,12 +837,12 @@ class _Engine:
             if ch.shape != run.shape:
                 return 0
             pf = rem.nonzero()[0]
-            ch_pf = ch[pf].astype(np.int64, copy=False)
+            ch_l = ch[pf].astype(np.int64, copy=False).tolist()
             # the members still prefilling are a few: plain Python on their chunks
             K_pf = _NO_LIMIT
             grow = B - pf.shape[0]  # decoding members: one token each
             csq = 0
-            for c, r in zip(ch_pf.tolist(), rem[pf].tolist()):
+            for c, r in zip(ch_l, rem[pf].tolist()):
                 if c < 1 or c >= r:
                     return 0  # a prompt finishes (or the chunk is invalid): one slow iteration
                 # iterations before this chunk would reach the prompt's end
@@ -845,11 +897,17 @@ class _Engine:
         if n_dec:
             self.generated[dec] = gen_dec + K
         if pf.shape[0]:
-            self.prefilled[run[pf]] += K * ch_pf
+            prefilled = self.prefilled
+            for i, c in zip(run[pf].tolist(), ch_l):
+                prefilled[i] += K * c
         self.kv = kv_end
         self.iters += K
         if K == k_done:  # the stretch ran up to the first completion
             self._complete(dec[left == K], self.clock_after)
+        elif K == K_pf and self.clock_after < a_next:
+            # ended only because a prompt's next chunk is its last, with no arrival (an
+            # iteration limit that coincides is checked by the caller before that chunk)
+            self.ff_at_last_chunk = True
         return K
 
     def _ff_loop(

@@ -51,6 +51,12 @@ class Decision:
         With ``steady``: the promise holds through arrivals too (they join the queue
         without changing the decision, e.g. an FCFS queue whose head does not fit), so
         the stretch runs on to the next completion.
+    last_chunk
+        With ``steady`` and ``chunk``: when the stretch ends only because a prompt's next
+        chunk would be its last (no completion, no arrival, no capacity or iteration
+        limit), the promise also covers that iteration, run with every chunk capped at
+        its member's remaining prompt. Saves the decision a chunked-prefill policy
+        would otherwise make just to finish the prompt.
     wake_at
         With an empty ``run``: idle until this time (s); default the next arrival.
     """
@@ -60,6 +66,7 @@ class Decision:
     evict: np.ndarray = field(default_factory=lambda: _EMPTY)
     steady: bool = False
     through_arrivals: bool = False
+    last_chunk: bool = False
     wake_at: float | None = None
 
 

@@ -319,6 +319,10 @@ class Sarathi(Policy):
     are the same, every chunk is the same, and a failed admission keeps failing (the
     reserved KV grows by the decodes, the batch cap is unchanged). It holds through
     arrivals when no budget is left for admission or the queue's head was tested.
+    It also covers the iteration with a prompt's last chunk (``Decision.last_chunk``)
+    when the budget that chunk frees changes nothing: no budget-cut chunk follows the
+    finishing prompt, and the queue is empty or its head fails the reservation or
+    batch-cap test (see :meth:`_last_chunk_holds`).
 
     Parameters
     ----------
@@ -433,10 +437,48 @@ class Sarathi(Policy):
             chunk[part] = chunks
         if admitted:
             chunk[n_res:] = adm_chunks
-            run = np.concatenate((res, np.array(admitted, dtype=np.int64)))
+            run = np.empty(n_res + len(admitted), dtype=np.int64)  # cheaper than concatenate
+            run[:n_res] = res
+            run[n_res:] = admitted
         else:
             run = res
         # nothing admitted: the same batch and chunks recur until a completion, an
         # arrival or a prompt's last chunk (see the class docstring); a last chunk now
         # would end the stretch at once
-        return Decision(run=run, chunk=chunk, steady=not admitted and not last_chunk, through_arrivals=through)
+        steady = not admitted and not last_chunk
+        last = steady and self._last_chunk_holds(state, chunks, rem_part, budget, n_res)
+        return Decision(run=run, chunk=chunk, steady=steady, through_arrivals=through, last_chunk=last)
+
+    def _last_chunk_holds(
+        self, state: StateView, chunks: list[int], rem_part: list[int], budget: int, n_res: int
+    ) -> bool:
+        """Whether, for a steady decision where every prefilling resident has a chunk, the
+        iteration that finishes the first prompt(s) is this decision with each chunk capped
+        at its remaining prompt (``Decision.last_chunk``).
+
+        That iteration frees budget (a finishing prompt takes less than its chunk). Nothing
+        changes only if (1) no later member's chunk was cut by the budget — only the last
+        member's can be, so it must not come after a finisher — and (2) the freed budget
+        admits nothing: the queue is empty (the engine runs that iteration only if
+        nothing arrived meanwhile), or its head fails the reservation or batch-cap test,
+        which keeps failing (reserved KV grows by the decodes).
+        """
+        c_last = chunks[-1]
+        if c_last < self._chunk and len(chunks) > 1:
+            # the last member's chunk was cut by the budget: no earlier member may finish first
+            ks = [(r - 1) // c for r, c in zip(rem_part, chunks)]
+            if min(ks[:-1]) <= ks[-1]:
+                return False
+        waiting = state.waiting
+        if waiting.shape[0] == 0:
+            return True
+        if budget > 0:
+            return True  # the head was tested above and did not fit
+        # the head was not tested (no budget left): test it now
+        s = int(state.prompt[waiting[0]])
+        reserved = state.kv_used + sum(rem_part) + n_res
+        cap = state.capacity
+        if reserved + s + 1 > cap - self.watermark * cap:
+            return True
+        bcap = self._batch_cap
+        return bcap is not None and n_res + 1 > bcap
