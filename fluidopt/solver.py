@@ -149,6 +149,7 @@ def solve(model: Any, options: SolveOptions | None = None, *, start: np.ndarray 
         if it is feasible). Ignored by the other interfaces.
     """
     options = options or SolveOptions()
+    silence_highs_banner()
     if _is_matrix_model(model):
         model = highs_model(model)
     kind = type(model).__module__
@@ -162,6 +163,35 @@ def solve(model: Any, options: SolveOptions | None = None, *, start: np.ndarray 
 
 
 # ---------------------------------------------------------------------------- highspy
+_BANNER_SILENCED = False
+
+
+def silence_highs_banner() -> None:
+    """Keep the HiGHS banner off stdout.
+
+    HiGHS 1.16 writes a two-line banner to file descriptor 1 when a process makes its
+    first ``Highs`` instance, whatever ``output_flag`` says (and Pyomo and CVXPY make
+    their own instances), which would corrupt ``--json`` output. The first instance is
+    therefore made here with descriptor 1 pointed at ``/dev/null``; later ones print
+    nothing.
+    """
+    global _BANNER_SILENCED
+    if _BANNER_SILENCED:
+        return
+    import highspy
+
+    sys.stdout.flush()
+    saved = os.dup(1)
+    try:
+        with open(os.devnull, "w") as null:
+            os.dup2(null.fileno(), 1)
+            highspy.Highs()
+    finally:
+        os.dup2(saved, 1)
+        os.close(saved)
+    _BANNER_SILENCED = True
+
+
 _HIGHS_STATUS = {
     "kOptimal": "optimal",
     "kTimeLimit": "time_limit",
@@ -318,6 +348,7 @@ def highs_model(model: Any, *, relax: bool = False) -> Any:
         lp.col_names_ = list(names_c)
     if names_r:
         lp.row_names_ = list(names_r)
+    silence_highs_banner()
     h = highspy.Highs()
     h.setOptionValue("output_flag", False)
     status = h.passModel(lp)

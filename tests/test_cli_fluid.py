@@ -82,3 +82,25 @@ def test_calibrate_outside_region_points_to_lp(cli, tmp_path) -> None:
     res = cli("calibrate", "-w", "wait-two-type", "-d", "llama2-7b-a100", "--policy", "nested-wait",
               "--capacity", "30000", "-o", out)
     assert res.code == 2 and "buffer" in res.err and "fluid LP admits rates" in res.err
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ("fluid-lp", "--types", "10:2:2", *LIN, "--interface", "pyomo"),
+        ("fluid-lp", "--types", "10:2:2", *LIN, "--interface", "cvxpy"),
+        ("solve", "-w", "kv-synthetic-1", "--requests", "4", "--backend", "highs"),
+    ],
+    ids=["pyomo", "cvxpy", "highspy"],
+)
+def test_json_stdout_of_a_fresh_process_is_one_object(args) -> None:
+    """HiGHS ≥ 1.16 writes a banner to file descriptor 1 at a process's first ``Highs``;
+    in a fresh process (not the in-process runner) stdout must still be one JSON object."""
+    import subprocess
+    import sys
+
+    proc = subprocess.run(
+        [sys.executable, "-m", "fluidopt", *args, "--json"], capture_output=True, text=True, timeout=120
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert json.loads(proc.stdout)["status"] == "optimal"
