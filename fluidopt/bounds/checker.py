@@ -71,7 +71,7 @@ def check_schedule(workload: Workload, capacity: int, starts: np.ndarray | Mappi
     from fluidopt.deployment import unit_deployment
     from fluidopt.executor.engine import simulate
     from fluidopt.executor.policies.replay import FixedSchedule
-    from fluidopt.tct import schedule_problems
+    from fluidopt.completion.instance import schedule_problems
 
     if isinstance(starts, Mapping):
         by_id = {int(k): int(v) for k, v in starts.items()}
