@@ -20,6 +20,13 @@ Answer::
      "seconds": solve wall time, "build_seconds": ..., "message": "...",
      "n_intervals": ..., "n_symmetry_rows": ...}
 
+Optional ``params``: ``lns_seconds`` — after the search, if it did not prove optimality,
+improve the best schedule by large-neighbourhood search (``fluidopt.completion.lns``) for
+that long; ``lns_only`` — skip the search and improve the instance's hint (the answer's
+``bound`` is then ``null``: the improvement proves nothing); ``progress`` — write
+``@progress {"stage": …, "objective": …, "bound": …}`` lines on stderr as the search
+finds schedules and bounds (the parent turns them into a live status line).
+
 Ctrl-C (SIGINT) stops the search and the answer carries the best schedule found and the
 bound with status ``interrupted``: the search runs in a helper thread while the main
 thread waits in short slices, so that the Python SIGINT handler (installed by
@@ -69,7 +76,35 @@ def _solver(cp_model: Any, params: dict[str, Any], limit: float | None, core: bo
     return solver
 
 
-def _run(solver: Any, model: Any) -> tuple[Any, str | None]:
+class _Progress:
+    """Writes ``@progress`` lines on stderr (at most one per 0.2 s, except the last)."""
+
+    def __init__(self, enabled: bool) -> None:
+        self.enabled = enabled
+        self.last = 0.0
+        self.state: dict[str, Any] = {"stage": "search", "objective": None, "bound": None}
+
+    def __call__(self, force: bool = False, **update: Any) -> None:
+        self.state.update({k: v for k, v in update.items() if v is not None or k == "stage"})
+        now = time.perf_counter()
+        if self.enabled and (force or now - self.last >= 0.2):
+            self.last = now
+            sys.stderr.write("@progress " + json.dumps(self.state) + "\n")
+            sys.stderr.flush()
+
+
+def _callback(cp_model: Any, progress: _Progress) -> Any:
+    """A CP-SAT solution callback that reports every improving schedule."""
+
+    class OnSolution(cp_model.CpSolverSolutionCallback):  # type: ignore[misc, name-defined]
+        def on_solution_callback(self) -> None:
+            bound = self.best_objective_bound
+            progress(objective=float(self.objective_value), bound=float(bound) if abs(bound) < 1e300 else None)
+
+    return OnSolution()
+
+
+def _run(solver: Any, model: Any, callback: Any = None) -> tuple[Any, str | None]:
     """Solve in a helper thread while the main thread stays responsive to SIGINT; returns
     (CP-SAT status or ``None`` if stopped before the search, error message)."""
     box: dict[str, Any] = {}
@@ -77,7 +112,7 @@ def _run(solver: Any, model: Any) -> tuple[Any, str | None]:
 
     def run() -> None:
         try:
-            box["status"] = solver.solve(model)
+            box["status"] = solver.solve(model, callback)
         except BaseException as exc:  # noqa: BLE001 — reported in the answer
             box["error"] = f"{type(exc).__name__}: {exc}"
         finally:
@@ -124,9 +159,10 @@ def solve_request(request: dict[str, Any]) -> dict[str, Any]:
     model, S, objective = build(inst, symmetry=symmetry)
     build_seconds = time.perf_counter() - t0
 
+    progress = _Progress(bool(params.get("progress")))
     time_limit = params.get("time_limit")
     core_phase = params.get("core_phase")
-    phases: list[tuple[float | None, bool]] = [(time_limit, False)]
+    phases: list[tuple[float | None, bool]] = [] if params.get("lns_only") else [(time_limit, False)]
     if core_phase and time_limit is not None:
         # first the default (LP-guided) search for the schedule, then the core-based search
         # for the bound, started from the best schedule with Σ c ≤ its value
@@ -149,7 +185,8 @@ def solve_request(request: dict[str, Any]) -> dict[str, Any]:
             if bound is not None:
                 model.add(objective >= int(np.ceil(bound - 1e-6)))
         solver = _solver(cp_model, params, limit, core)
-        code, error = _run(solver, model)
+        solver.best_bound_callback = lambda b: progress(bound=float(b))
+        code, error = _run(solver, model, _callback(cp_model, progress))
         if error is not None:
             return {**_answer(inst, symmetry, build_seconds, started), "status": "error", "message": error}
         if code is None:  # interrupted before the search began
@@ -175,7 +212,25 @@ def solve_request(request: dict[str, Any]) -> dict[str, Any]:
         b = float(solver.best_objective_bound)
         if abs(b) < 1e300:
             bound = b if bound is None else max(bound, b)
+    if params.get("lns_only") and inst.hint is not None:
+        best, best_obj = list(inst.hint), float(sum(inst.hint) + sum(inst.output))
+        status_name = "improvement only"
+    lns_stats = None
+    lns_seconds = params.get("lns_seconds")
+    if lns_seconds and final not in ("optimal", "infeasible") and best is not None and not STOP["requested"]:
+        from fluidopt.completion.lns import improve
+
+        progress(force=True, stage="improve", objective=best_obj)
+        best, lns_stats = improve(
+            inst, best, time_limit=float(lns_seconds), seed=int(params.get("seed", 0)),
+            should_stop=lambda: bool(STOP["requested"]),
+            on_improvement=lambda tct, _starts: progress(objective=tct),
+        )
+        best_obj = lns_stats.best_tct
+    progress(force=True, objective=best_obj, bound=bound)
     answer = _answer(inst, symmetry, build_seconds, started)
+    if lns_stats is not None:
+        answer["lns"] = lns_stats.to_dict()
     if final != "optimal" and final != "infeasible":
         final = "interrupted" if STOP["requested"] else "time_limit"
         if best_obj is not None and bound is not None and bound >= best_obj - 1e-6:

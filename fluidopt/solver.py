@@ -29,6 +29,7 @@ import subprocess
 import sys
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -134,7 +135,13 @@ def relative_gap(objective: float | None, bound: float | None) -> float | None:
     return abs(objective - bound) / max(abs(objective), 1e-9)
 
 
-def solve(model: Any, options: SolveOptions | None = None, *, start: np.ndarray | None = None) -> SolveResult:
+def solve(
+    model: Any,
+    options: SolveOptions | None = None,
+    *,
+    start: np.ndarray | None = None,
+    progress: Callable[[float | None, float | None], None] | None = None,
+) -> SolveResult:
     """Solve a Pyomo model, a CVXPY problem or a ``highspy.Highs`` instance with HiGHS.
 
     Parameters
@@ -147,6 +154,9 @@ def solve(model: Any, options: SolveOptions | None = None, *, start: np.ndarray 
         MIP start for a highspy model: a full primal vector in column order (passed
         with ``Highs.setSolution``; HiGHS checks it and keeps it as the first incumbent
         if it is feasible). Ignored by the other interfaces.
+    progress
+        highspy MIPs: called (from HiGHS's thread) with (incumbent objective, dual bound)
+        as the branch-and-bound advances; ``None`` where there is none yet.
     """
     options = options or SolveOptions()
     silence_highs_banner()
@@ -154,7 +164,7 @@ def solve(model: Any, options: SolveOptions | None = None, *, start: np.ndarray 
         model = highs_model(model)
     kind = type(model).__module__
     if kind.startswith("highspy"):
-        return _solve_highspy(model, options, start)
+        return _solve_highspy(model, options, start, progress)
     if kind.startswith("cvxpy"):
         return _solve_cvxpy(model, options)
     if kind.startswith("pyomo"):
@@ -256,8 +266,29 @@ def _run_interruptible(h: Any) -> bool:
             return hit
 
 
-def _solve_highspy(h: Any, options: SolveOptions, start: np.ndarray | None = None) -> SolveResult:
+def _watch_mip(h: Any, progress: Callable[[float | None, float | None], None]) -> None:
+    """Report HiGHS's incumbent and dual bound from its MIP interrupt callback."""
+    last = {"at": 0.0, "seen": (None, None)}
+
+    def on_event(event: Any) -> None:
+        out = event.data_out
+        primal = float(out.mip_primal_bound) if math.isfinite(out.mip_primal_bound) else None
+        dual = float(out.mip_dual_bound) if math.isfinite(out.mip_dual_bound) else None
+        now = time.perf_counter()
+        if (primal, dual) != last["seen"] and now - last["at"] >= 0.2:
+            last.update(at=now, seen=(primal, dual))
+            progress(primal, dual)
+
+    h.cbMipInterrupt.subscribe(on_event)
+
+
+def _solve_highspy(
+    h: Any, options: SolveOptions, start: np.ndarray | None = None,
+    progress: Callable[[float | None, float | None], None] | None = None,
+) -> SolveResult:
     _apply_highs_options(h, options)
+    if progress is not None:
+        _watch_mip(h, progress)
     message = ""
     if start is not None:
         x = np.asarray(start, dtype=np.float64)
@@ -474,6 +505,9 @@ def solve_cpsat(
     seed: int = 0,
     core_phase: float | None = None,
     extra: dict[str, Any] | None = None,
+    lns_seconds: float | None = None,
+    lns_only: bool = False,
+    progress: Callable[[dict[str, Any]], None] | None = None,
 ) -> SolveResult:
     """Solve a :class:`~fluidopt.models.tct_cpsat.CpsatInstance` with CP-SAT in a worker.
 
@@ -493,6 +527,15 @@ def solve_cpsat(
         With a time limit: spend this fraction of it, after the default search, on
         CP-SAT's core-based (lower-bound driven) search started from the best schedule
         found, with Σ c ≤ its value and ≥ the bound reached (``None``: one phase).
+    lns_seconds
+        After a search that did not prove optimality, improve the best schedule by
+        large-neighbourhood search (``fluidopt.completion.lns``) for this long, s.
+    lns_only
+        Skip the search: improve the instance's hint for ``lns_seconds`` (the result's
+        bound is then ``None``).
+    progress
+        Called (in a reader thread) with ``{"stage", "objective", "bound"}`` whenever the
+        worker reports a better schedule or bound.
 
     Returns
     -------
@@ -521,6 +564,9 @@ def solve_cpsat(
             "seed": int(seed),
             "core_phase": None if core_phase is None else float(core_phase),
             "extra": dict(extra or {}),
+            "lns_seconds": None if lns_seconds is None else float(lns_seconds),
+            "lns_only": bool(lns_only),
+            "progress": progress is not None,
         },
     }
     env = dict(os.environ)
@@ -531,15 +577,33 @@ def solve_cpsat(
             [sys.executable, "-m", "fluidopt.cpsat_worker"],
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
-            stderr=None if options.verbose else subprocess.PIPE,
+            stderr=subprocess.PIPE,
             text=True,
             env=env,
         )
     except OSError as exc:
         raise SolverError(f"cannot start the CP-SAT worker: {exc}") from None
-    deadline = None if options.time_limit is None else options.time_limit + CPSAT_GRACE_SECONDS
-    data: str | None = json.dumps(request)
+    budget = (options.time_limit or 0.0) + (lns_seconds or 0.0)
+    deadline = None if options.time_limit is None and lns_seconds is None else budget + CPSAT_GRACE_SECONDS
     interrupted = threading.Event()
+    streams: dict[str, Any] = {"out": [], "err": []}
+
+    def read_stdout() -> None:
+        streams["out"].append(proc.stdout.read())
+
+    def read_stderr() -> None:
+        # progress lines become callbacks; anything else is the solver log or an error
+        for line in proc.stderr:
+            if line.startswith("@progress "):
+                if progress is not None:
+                    try:
+                        progress(json.loads(line[len("@progress "):]))
+                    except (ValueError, TypeError):
+                        pass
+            elif options.verbose:
+                sys.stderr.write(line)
+            else:
+                streams["err"].append(line)
 
     def forward(signum: int, frame: Any) -> None:
         # Ctrl-C: let the worker stop its search and answer with what it found
@@ -553,22 +617,30 @@ def solve_cpsat(
     previous = None
     if threading.current_thread() is threading.main_thread():
         previous = signal.signal(signal.SIGINT, forward)
+    readers = [threading.Thread(target=f, daemon=True) for f in (read_stdout, read_stderr)]
     try:
-        while True:
-            try:
-                out, err = proc.communicate(input=data, timeout=0.2)
-                break
-            except subprocess.TimeoutExpired:
-                data = None  # already sent
-                if deadline is not None and time.perf_counter() - started > deadline:
-                    proc.kill()
-                    proc.communicate()
-                    raise SolverError(f"the CP-SAT worker did not stop within {deadline:g} s") from None
+        for t in readers:
+            t.start()
+        try:
+            proc.stdin.write(json.dumps(request))
+            proc.stdin.close()
+        except (BrokenPipeError, OSError):
+            pass  # the worker died early; its stderr says why
+        while proc.poll() is None:
+            time.sleep(0.05)
+            if deadline is not None and time.perf_counter() - started > deadline:
+                proc.kill()
+                proc.wait()
+                raise SolverError(f"the CP-SAT worker did not stop within {deadline:g} s") from None
+        for t in readers:
+            t.join(timeout=5.0)
     finally:
         if previous is not None:
             signal.signal(signal.SIGINT, previous)
         if proc.poll() is None:
             proc.kill()
+    out = "".join(streams["out"])
+    err = "".join(streams["err"])
     seconds = time.perf_counter() - started
     try:
         answer = json.loads(out)
@@ -594,7 +666,7 @@ def solve_cpsat(
         {},
         "cpsat/worker",
         str(answer.get("message", "")),
-        {k: answer.get(k) for k in ("build_seconds", "n_intervals", "n_symmetry_rows")},
+        {k: answer.get(k) for k in ("build_seconds", "n_intervals", "n_symmetry_rows", "lns") if k in answer},
     )
     result.info["wall_seconds"] = seconds
     return result

@@ -35,6 +35,13 @@ Added constraints, each shown to keep at least one optimal schedule:
   independently, so an optimal schedule satisfies all chains at once. This also covers
   fully identical requests (same a, s, o), which the MIP aggregates.
 
+- **Peak intervals.** For requests with a peak interval (``fluidopt.bounds.peaks``: L_i,
+  R_i with R_i + L_j ≤ the least completion gap of i before j), the intervals
+  [c_i − L_i, c_i + R_i) of size L_i + R_i go into one ``NoOverlap``. They are disjoint
+  in every feasible schedule (proof in that module), so no schedule is cut off; they
+  give CP-SAT the one-machine structure of the large requests, which the cumulative
+  alone does not see.
+
 No other dominance rule is used: swapping two requests with different s or o changes the
 memory profile in some round upwards, so it is not valid in general.
 
@@ -68,6 +75,9 @@ class CpsatInstance:
         Start epochs of a feasible schedule (solution hint), or ``None``.
     lower_bound, upper_bound
         Valid bounds on the optimal Σ c_i (``None``: none).
+    peak_left, peak_right
+        Sides L_i, R_i of every request's peak interval (rounds; L + R = 0: none), or
+        ``None``.
     """
 
     capacity: int
@@ -79,6 +89,8 @@ class CpsatInstance:
     hint: list[int] | None = None
     lower_bound: float | None = None
     upper_bound: float | None = None
+    peak_left: list[int] | None = None
+    peak_right: list[int] | None = None
 
     @property
     def n(self) -> int:
@@ -89,7 +101,8 @@ class CpsatInstance:
 
     @classmethod
     def from_json(cls, d: dict[str, Any]) -> CpsatInstance:
-        fields = ("capacity", "arrival", "prompt", "output", "est", "lst", "hint", "lower_bound", "upper_bound")
+        fields = ("capacity", "arrival", "prompt", "output", "est", "lst", "hint", "lower_bound", "upper_bound",
+                  "peak_left", "peak_right")
         return cls(**{k: d.get(k) for k in fields})
 
 
@@ -102,20 +115,23 @@ def from_tct_data(
 ) -> CpsatInstance:
     """Per-request instance from the grouped :class:`~fluidopt.models.tct_mip.TctData`."""
     n = int(sum(len(m) for m in data.members))
-    arrays = {k: np.zeros(n, dtype=np.int64) for k in ("arrival", "prompt", "output", "est", "lst")}
+    per_group = {"arrival": data.arrival, "prompt": data.prompt, "output": data.output, "est": data.est,
+                 "lst": data.lst}
+    if data.peak_left is not None and data.peak_right is not None:
+        per_group.update(peak_left=data.peak_left, peak_right=data.peak_right)
+    arrays = {k: np.zeros(n, dtype=np.int64) for k in per_group}
     for g, members in enumerate(data.members):
         idx = np.asarray(members, dtype=np.int64)
-        arrays["arrival"][idx] = data.arrival[g]
-        arrays["prompt"][idx] = data.prompt[g]
-        arrays["output"][idx] = data.output[g]
-        arrays["est"][idx] = data.est[g]
-        arrays["lst"][idx] = data.lst[g]
+        for k, v in per_group.items():
+            arrays[k][idx] = v[g]
+    peaks = {k: arrays[k].tolist() for k in ("peak_left", "peak_right") if k in arrays}
     return CpsatInstance(
         int(data.capacity),
         *(arrays[k].tolist() for k in ("arrival", "prompt", "output", "est", "lst")),
         hint=None if hint is None else [int(t) for t in np.asarray(hint)],
         lower_bound=None if lower_bound is None else float(lower_bound),
         upper_bound=None if upper_bound is None else float(upper_bound),
+        **peaks,
     )
 
 
@@ -159,6 +175,14 @@ def build(inst: CpsatInstance, *, symmetry: bool = True) -> tuple[Any, list[Any]
             intervals.append(m.new_fixed_size_interval_var(S[i] + 1 + k, o - k, f"I{i}_{k}"))
             demands.append(s + 1 if k == 0 else 1)
     m.add_cumulative(intervals, demands, int(inst.capacity))
+    if inst.peak_left is not None and inst.peak_right is not None:
+        peak = []
+        for i in range(n):
+            L, R = int(inst.peak_left[i]), int(inst.peak_right[i])
+            if L + R >= 1:  # interval [c_i − L_i, c_i + R_i) with c_i = S_i + o_i
+                peak.append(m.new_fixed_size_interval_var(S[i] + int(inst.output[i]) - L, L + R, f"P{i}"))
+        if len(peak) >= 2:
+            m.add_no_overlap(peak)
     if symmetry:
         for chain in symmetry_chains(inst):
             for i, j in zip(chain, chain[1:]):

@@ -10,6 +10,13 @@ s_g + j KV tokens at the end of round t + j and completes at c = t + o_g).
 - memory:      Σ_g Σ_{t : t < r ≤ t + o_g} (s_g + r − t) · y[g,t] ≤ C          for every r in ``rounds``
 - objective:   minimise Σ_g Σ_t (t + o_g) · y[g,t]                     (= Σ c_i, rounds)
 
+Optional valid rows (a strengthening of the LP relaxation; every integer point keeps
+them): **peak cliques** — for groups with a peak interval [c − L_g, c + R_g − 1] around
+their completion c = t + o_g (``fluidopt.bounds.peaks``, which proves that these
+intervals are pairwise disjoint in every feasible schedule):
+
+- peak:        Σ_g Σ_{t : t + o_g − L_g ≤ r ≤ t + o_g + R_g − 1} y[g,t] ≤ 1          for every round r
+
 Why the optimum bounds every policy of the executor (unit-time model): take any schedule,
 even one that pauses or evicts. Keep only each request's last, successful run and
 replace it by a contiguous run that ends at the same completion time c_i. At every round
@@ -62,6 +69,9 @@ class TctData:
     members
         Per group, the workload positions of its requests (used only to map a solution
         back to requests; the build ignores it).
+    peak_left, peak_right
+        Per group, the sides L_g, R_g ≥ 0 of its peak interval (rounds; L + R = 0: not
+        in the cliques); ``None``: no peak rows.
     """
 
     capacity: int
@@ -73,6 +83,8 @@ class TctData:
     lst: np.ndarray
     rounds: np.ndarray
     members: tuple[np.ndarray, ...] = field(default=())
+    peak_left: np.ndarray | None = None
+    peak_right: np.ndarray | None = None
 
     @property
     def n_groups(self) -> int:
@@ -98,6 +110,37 @@ class TctData:
         group = np.repeat(np.arange(self.n_groups), w)
         epoch = np.arange(self.n_cols) - np.repeat(self.col_offset[:-1], w) + np.repeat(self.est, w)
         return group, epoch
+
+    def peak_entries(self) -> tuple[np.ndarray, np.ndarray]:
+        """(round, column) of every entry of the peak rows (before rows that cannot bind
+        are dropped): column (g, t) covers rounds t + o_g − L_g … t + o_g + R_g − 1."""
+        if self.peak_left is None or self.peak_right is None:
+            return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int64)
+        group, epoch = self.column_epochs()
+        L = np.asarray(self.peak_left, dtype=np.int64)[group]
+        R = np.asarray(self.peak_right, dtype=np.int64)[group]
+        width = L + R
+        cols = np.repeat(np.arange(group.shape[0]), width)
+        first = np.cumsum(width) - width
+        offset = np.arange(int(width.sum())) - np.repeat(first, width)
+        rounds = np.repeat(epoch + self.output[group] - L, width) + offset
+        return rounds, cols
+
+    def peak_rows(self) -> np.ndarray:
+        """Rounds that get a peak row: those whose columns can hold more than one request
+        (two groups, or one group of identical requests)."""
+        rounds, cols = self.peak_entries()
+        if rounds.shape[0] == 0:
+            return rounds
+        group = self.column_epochs()[0][cols]
+        out = []
+        order = np.lexsort((group, rounds))
+        r_sorted, g_sorted = rounds[order], group[order]
+        for r, lo, hi in zip(*_runs(r_sorted)):
+            gs = np.unique(g_sorted[lo:hi])
+            if gs.shape[0] >= 2 or self.count[gs[0]] >= 2:
+                out.append(r)
+        return np.asarray(out, dtype=np.int64)
 
 
 @dataclass
@@ -131,6 +174,16 @@ class MipArrays:
     @property
     def shape(self) -> tuple[int, int]:
         return self.A.shape
+
+
+def _runs(sorted_values: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(value, first index, end index) of every run of equal values in a sorted array."""
+    if sorted_values.shape[0] == 0:
+        empty = np.zeros(0, dtype=np.int64)
+        return empty, empty, empty
+    starts = np.flatnonzero(np.r_[True, sorted_values[1:] != sorted_values[:-1]])
+    ends = np.r_[starts[1:], sorted_values.shape[0]]
+    return sorted_values[starts], starts, ends
 
 
 def _validate(data: TctData) -> None:
@@ -191,6 +244,22 @@ def build(data: TctData) -> Any:
         return sum(terms) <= int(data.capacity)
 
     m.memory = pyo.Constraint(m.R, rule=_memory)
+    peak_rounds = data.peak_rows()
+    if peak_rounds.shape[0]:
+        L, R = data.peak_left, data.peak_right
+        m.P = pyo.Set(initialize=[int(r) for r in peak_rounds], ordered=True)
+
+        def _peak(m: Any, r: int) -> Any:
+            # column (g, t) covers rounds t + o_g − L_g … t + o_g + R_g − 1
+            return sum(
+                m.y[g, t]
+                for g in G
+                if L[g] + R[g] >= 1
+                for t in range(max(int(data.est[g]), r - int(o[g]) - int(R[g]) + 1),
+                               min(int(data.lst[g]), r - int(o[g]) + int(L[g])) + 1)
+            ) <= 1
+
+        m.peak = pyo.Constraint(m.P, rule=_peak)
     m.tct = pyo.Objective(expr=sum((t + int(o[g])) * m.y[g, t] for (g, t) in m.GT), sense=pyo.minimize)
     return m
 
@@ -209,7 +278,8 @@ def build_arrays(data: TctData, *, names: bool = False) -> MipArrays:
     -------
     MipArrays
         Columns group-major with epochs ascending; rows ``start(g)`` for every group,
-        then ``memory(r)`` for every round of ``data.rounds`` that has an entry.
+        then ``memory(r)`` for every round of ``data.rounds`` that has an entry, then
+        ``peak(r)`` for every round of :meth:`TctData.peak_rows`.
     """
     _validate(data)
     G = data.n_groups
@@ -240,16 +310,29 @@ def build_arrays(data: TctData, *, names: bool = False) -> MipArrays:
     cols = np.concatenate([np.arange(n_cols), col_of_entry[keep]])
     vals = np.concatenate([np.ones(n_cols), coef[keep].astype(np.float64)])
     n_rows = G + mem_rows.shape[0]
-    A = sp.csr_matrix((vals, (rows, cols)), shape=(n_rows, n_cols))
+    peak_rounds = data.peak_rows()
+    if peak_rounds.shape[0]:
+        p_round, p_col = data.peak_entries()
+        where = np.searchsorted(peak_rounds, p_round)
+        hit = (where < peak_rounds.shape[0]) & (peak_rounds[np.minimum(where, peak_rounds.shape[0] - 1)] == p_round)
+        rows = np.concatenate([rows, n_rows + where[hit]])
+        cols = np.concatenate([cols, p_col[hit]])
+        vals = np.concatenate([vals, np.ones(int(hit.sum()))])
+    n_peak = int(peak_rounds.shape[0])
+    A = sp.csr_matrix((vals, (rows, cols)), shape=(n_rows + n_peak, n_cols))
     count = data.count.astype(np.float64)
-    row_lo = np.concatenate([count, np.full(mem_rows.shape[0], -np.inf)])
-    row_hi = np.concatenate([count, np.full(mem_rows.shape[0], float(data.capacity))])
+    row_lo = np.concatenate([count, np.full(mem_rows.shape[0] + n_peak, -np.inf)])
+    row_hi = np.concatenate([count, np.full(mem_rows.shape[0], float(data.capacity)), np.ones(n_peak)])
     col_lo = np.zeros(n_cols)
     col_hi = count[group]
     out = MipArrays(c, A, row_lo, row_hi, col_lo, col_hi, np.ones(n_cols, dtype=np.int8))
     if names:
         out.col_names = [f"y({g}_{t})" for g, t in zip(group.tolist(), epoch.tolist())]
-        out.row_names = [f"start({g})" for g in range(G)] + [f"memory({r})" for r in mem_rows.tolist()]
+        out.row_names = (
+            [f"start({g})" for g in range(G)]
+            + [f"memory({r})" for r in mem_rows.tolist()]
+            + [f"peak({r})" for r in peak_rounds.tolist()]
+        )
     return out
 
 

@@ -1,14 +1,30 @@
 """The solve driver of the total-completion-time program (unit-time model, rounds).
 
 Minimise Σ c_i over the unit-time schedules of a workload with KV capacity C (spec
-``completion-time.md`` §1) with HiGHS (the time-indexed MIP of
-``fluidopt.models.tct_mip``) or OR-Tools CP-SAT (``fluidopt.models.tct_cpsat``, in a
-worker process), after the data preparation of :mod:`fluidopt.completion.windows`.
+``completion-time.md`` §1). :func:`solve_tct` runs five stages, each a function here:
+
+1. **prepare** — heuristic incumbent, start windows, grouping, peak intervals
+   (:func:`fluidopt.completion.windows.prepare`);
+2. **bound** — the memory-volume bound and, for CP-SAT, the LP relaxation of the
+   time-indexed program with its peak clique rows (:func:`bound_stage`);
+3. **search** — the exact search: the time-indexed MIP in HiGHS or the cumulative model
+   in OR-Tools CP-SAT (in a worker process) (:func:`search_stage`);
+4. **improve** — when the search has not proven optimality, large-neighbourhood search
+   from the best schedule (:mod:`fluidopt.completion.lns`; inside the CP-SAT worker)
+   (:func:`improve_stage`);
+5. **certify** — the best schedule, the best valid bound and the gap (:func:`certify`);
+   then **replay**: the schedule runs through the executor's accounting, which must
+   accept it with the same Σ c_i (:func:`replay`).
+
+Every bound that reaches the result is valid: the volume bound, the LP relaxation over
+windows that cut off no optimal schedule, and the solvers' proven bounds on the same
+program (see :mod:`fluidopt.bounds`).
 """
 
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -17,12 +33,20 @@ import numpy as np
 from fluidopt.bounds.time_indexed import lp_relaxation
 from fluidopt.bounds.volume import volume_bound
 from fluidopt.completion.instance import instance_arrays
-from fluidopt.completion.windows import prepare
+from fluidopt.completion.windows import Prepared, prepare
 from fluidopt.errors import InputError
 from fluidopt.models.tct_mip import TctData, build, build_arrays, solution_starts, start_vector
 
 if TYPE_CHECKING:
+    from fluidopt.bounds.checker import CheckResult
+    from fluidopt.solver import SolveOptions, SolveResult
     from fluidopt.workload import Workload
+
+#: Solvers of the search stage.
+BACKENDS = ("highs", "cpsat")
+
+#: Progress callback: (stage, elapsed s, best Σ c so far, best bound so far).
+ProgressFn = Callable[[str, float, "float | None", "float | None"], None]
 
 
 @dataclass
@@ -74,7 +98,269 @@ class TctSolution:
         }
 
 
-BACKENDS = ("highs", "cpsat")
+class _Tracker:
+    """Best schedule value and best bound seen so far, reported to a progress callback."""
+
+    def __init__(self, progress: ProgressFn | None, started: float) -> None:
+        self.progress = progress
+        self.started = started
+        self.stage = "prepare"
+        self.objective: float | None = None
+        self.bound: float | None = None
+
+    def __call__(self, stage: str | None = None, objective: float | None = None, bound: float | None = None) -> None:
+        if stage is not None:
+            self.stage = stage
+        if objective is not None and (self.objective is None or objective < self.objective):
+            self.objective = float(objective)
+        if bound is not None and (self.bound is None or bound > self.bound):
+            self.bound = float(bound)
+        if self.progress is not None:
+            self.progress(self.stage, time.perf_counter() - self.started, self.objective, self.bound)
+
+    def from_worker(self, event: dict[str, Any]) -> None:
+        self(event.get("stage"), event.get("objective"), event.get("bound"))
+
+
+@dataclass
+class Bounds:
+    """Lower bounds of the bound stage, rounds.
+
+    Attributes
+    ----------
+    volume
+        Memory-volume bound (:mod:`fluidopt.bounds.volume`).
+    lp
+        LP relaxation of the time-indexed program with its peak rows (``None``: not
+        computed or not finished).
+    lp_seconds, lp_status
+        Its time, s, and the LP solver's status (``skipped`` when not computed).
+    """
+
+    volume: float
+    lp: float | None = None
+    lp_seconds: float = 0.0
+    lp_status: str = "skipped"
+
+    @property
+    def best(self) -> float:
+        return self.volume if self.lp is None else max(self.volume, self.lp)
+
+
+def _remaining(time_limit: float | None, since: float) -> float | None:
+    return None if time_limit is None else max(0.0, time_limit - (time.perf_counter() - since))
+
+
+def bound_stage(
+    workload: Workload, capacity: int, prep: Prepared, *, lp: bool, time_limit: float | None, tracker: _Tracker
+) -> Bounds:
+    """The volume bound and (``lp``) the LP relaxation of ``prep``'s program, in at most
+    half of ``time_limit`` (at n = 60 the LP alone can take tens of seconds)."""
+    bounds = Bounds(volume_bound(workload, capacity))
+    tracker("bound", prep.upper_bound, bounds.volume)
+    if lp:
+        limit = None if time_limit is None else 0.5 * time_limit
+        bounds.lp, bounds.lp_seconds, bounds.lp_status = lp_relaxation(prep.data, limit)
+        tracker(bound=bounds.lp)
+    return bounds
+
+
+@dataclass
+class SearchOutcome:
+    """What the search (and improve) stages produced.
+
+    Attributes
+    ----------
+    result
+        The solver's :class:`~fluidopt.solver.SolveResult` (bound on the same program).
+    starts
+        Start epoch per workload position of the solver's best schedule (``None``: none).
+    start_used
+        Whether the solver was given the incumbent (MIP start or CP-SAT hint).
+    build_seconds
+        Model build time, s.
+    improve
+        Statistics of the large-neighbourhood search (``None``: it did not run).
+    """
+
+    result: SolveResult
+    starts: np.ndarray | None
+    start_used: bool
+    build_seconds: float
+    improve: dict[str, Any] | None = None
+
+
+def search_stage(
+    prep: Prepared,
+    bounds: Bounds,
+    options: SolveOptions,
+    *,
+    backend: str,
+    builder: str,
+    mip_start: bool,
+    improve_seconds: float | None,
+    cpsat: dict[str, Any] | None,
+    tracker: _Tracker,
+) -> SearchOutcome:
+    """Run the exact search with ``options`` (its time limit is the search's own). With
+    CP-SAT, ``improve_seconds`` of large-neighbourhood search follow in the same worker
+    when the search does not prove optimality."""
+    from fluidopt.solver import SolveResult, highs_model, solve, solve_cpsat
+
+    tracker("search")
+    started = time.perf_counter()
+    use_start = mip_start and prep.incumbent is not None
+    if backend == "cpsat":
+        from fluidopt.models.tct_cpsat import from_tct_data
+
+        inst = from_tct_data(
+            prep.data,
+            hint=prep.incumbent if use_start else None,
+            lower_bound=bounds.best,
+            upper_bound=prep.upper_bound if use_start else None,
+        )
+        build_seconds = time.perf_counter() - started
+        if bounds.lp_status == "interrupted":  # Ctrl-C during the LP: stop here with the incumbent
+            res = SolveResult("interrupted", None, None, None, 0.0, solver="cpsat/worker", message="interrupted")
+        else:
+            res = solve_cpsat(inst, options, lns_seconds=improve_seconds, progress=tracker.from_worker,
+                              **(cpsat or {}))
+        res.seconds = float(res.info.get("wall_seconds", res.seconds))
+        starts = None if res.solution is None else np.asarray(res.solution, dtype=np.int64)
+        return SearchOutcome(res, starts, inst.hint is not None, build_seconds, res.info.get("lns"))
+    start_x = start_vector(prep.data, prep.incumbent) if use_start else None
+    if builder == "pyomo":
+        model = build(prep.data)
+        build_seconds = time.perf_counter() - started
+        res = solve(model, options)
+        values = None
+        if res.has_solution:
+            values = np.array([model.y[g, t].value or 0.0 for g, t in zip(*prep.data.column_epochs())])
+    else:
+        h = highs_model(build_arrays(prep.data))
+        build_seconds = time.perf_counter() - started
+        res = solve(h, options, start=start_x, progress=lambda obj, bnd: tracker(objective=obj, bound=bnd))
+        values = res.solution
+    starts = solution_starts(prep.data, values) if values is not None else None
+    return SearchOutcome(res, starts, start_x is not None, build_seconds)
+
+
+def improve_stage(
+    prep: Prepared, outcome: SearchOutcome, seconds: float, *, seed: int, tracker: _Tracker
+) -> SearchOutcome:
+    """Large-neighbourhood search for ``seconds`` from the best schedule so far (HiGHS
+    path; CP-SAT runs it inside its worker). Skipped after a proven optimum."""
+    from fluidopt.models.tct_cpsat import from_tct_data
+    from fluidopt.solver import SolveOptions, solve_cpsat
+
+    if seconds <= 0 or outcome.result.status == "optimal":
+        return outcome
+    best = _best_schedule(prep, outcome.starts)
+    if best is None:
+        return outcome
+    tracker("improve")
+    inst = from_tct_data(prep.data, hint=best[0])
+    res = solve_cpsat(inst, SolveOptions(), lns_seconds=seconds, lns_only=True, seed=seed,
+                      progress=tracker.from_worker)
+    if res.solution is not None:
+        outcome.starts = _better(prep, outcome.starts, np.asarray(res.solution, dtype=np.int64))
+    outcome.improve = res.info.get("lns")
+    return outcome
+
+
+def _tct(prep: Prepared, starts: np.ndarray) -> float:
+    out = np.zeros(starts.shape[0], dtype=np.int64)
+    for g, members in enumerate(prep.data.members):
+        out[np.asarray(members)] = prep.data.output[g]
+    return float(np.sum(starts + out))
+
+
+def _best_schedule(prep: Prepared, starts: np.ndarray | None) -> tuple[np.ndarray, float, str] | None:
+    """(starts, Σ c, source) of the better of a solver schedule and the incumbent."""
+    options = []
+    if starts is not None:
+        options.append((_tct(prep, starts), 0, starts, "search"))
+    if prep.incumbent is not None:
+        options.append((_tct(prep, np.asarray(prep.incumbent)), 1, np.asarray(prep.incumbent),
+                        prep.incumbent_source or "incumbent"))
+    if not options:
+        return None
+    value, _, best, source = min(options, key=lambda x: (x[0], x[1]))
+    return best, value, source
+
+
+def _better(prep: Prepared, a: np.ndarray | None, b: np.ndarray) -> np.ndarray:
+    return b if a is None or _tct(prep, b) < _tct(prep, a) else a
+
+
+def certify(
+    workload: Workload, prep: Prepared, bounds: Bounds, outcome: SearchOutcome, *, started: float, backend: str,
+    builder: str,
+) -> TctSolution:
+    """The best schedule, the best valid bound and the gap of one solve."""
+    res = outcome.result
+    best = _best_schedule(prep, outcome.starts)
+    objective, starts, source = (None, None, None) if best is None else (best[1], best[0], best[2])
+    if source == "search":
+        improved = outcome.improve is not None and outcome.improve.get("improvements", 0) > 0
+        source = "lns" if improved else ("mip" if backend == "highs" else backend)
+    status = res.status
+    if status == "infeasible" and starts is not None:
+        # with a valid horizon the program is feasible whenever every request fits; an
+        # infeasible answer with an incumbent in hand would be a numerical failure
+        status = "error"
+    solver_bound = res.bound if res.status not in ("infeasible", "error") else None
+    valid = [b for b in (bounds.volume, bounds.lp, solver_bound) if b is not None]
+    if status == "optimal" and objective is not None and max(valid) < objective - 0.5:
+        status = "gap_limit"  # HiGHS (CP-SAT) calls a solve "optimal" once the gap is under --gap
+    bound = float(np.ceil(max(valid) - 1e-6))  # Σ c_i is an integer
+    if objective is not None:
+        bound = min(bound, objective)
+        if bound >= objective - 0.5 and status in ("time_limit", "interrupted", "gap_limit", "optimal"):
+            status = "optimal"
+    gap_value = None if objective is None else (0.0 if status == "optimal" else (objective - bound) / max(objective, 1e-9))
+    info = {
+        "horizon_rule": prep.horizon_rule,
+        "horizon": prep.horizon,
+        "n_groups": prep.data.n_groups,
+        "n_cols": prep.data.n_cols,
+        "n_rows": int(prep.data.n_groups + prep.data.rounds.shape[0]),
+        "n_peak_groups": prep.info.get("n_peak_groups", 0),
+        "incumbent_tct": prep.upper_bound,
+        "incumbent_source": prep.incumbent_source,
+        "solution_source": source,
+        "mip_start": outcome.start_used,
+        "builder": builder if backend == "highs" else "cpsat",
+        "backend": backend,
+        "prepare_seconds": prep.seconds,
+        "build_seconds": outcome.build_seconds,
+        "solve_seconds": res.seconds,
+        "solver_status": res.status,
+        "solver_message": res.message,
+        "solver_bound": res.bound,
+        "volume_bound": bounds.volume,
+        "lp_bound": bounds.lp,
+        "lp_seconds": bounds.lp_seconds,
+        "bound_source": _bound_source(bound, bounds, solver_bound),
+        "improve": outcome.improve,
+    }
+    info.update({f"cpsat_{k}": v for k, v in res.info.items() if backend == "cpsat" and k != "lns"})
+    return TctSolution(status, objective, bound, gap_value, starts, time.perf_counter() - started, len(workload), info)
+
+
+def _bound_source(bound: float, bounds: Bounds, solver_bound: float | None) -> str:
+    """Which bound family gave the reported bound (ties go to the cheaper one)."""
+    for name, value in (("volume", bounds.volume), ("lp", bounds.lp), ("solver", solver_bound)):
+        if value is not None and np.ceil(value - 1e-6) >= bound:
+            return name
+    return "solver"
+
+
+def replay(workload: Workload, capacity: int, solution: TctSolution) -> CheckResult | None:
+    """Run the solution's schedule through the executor (``None`` without a schedule)."""
+    from fluidopt.bounds.checker import check_schedule
+
+    return None if solution.starts is None else check_schedule(workload, capacity, solution.starts)
 
 
 def solve_tct(
@@ -95,6 +381,10 @@ def solve_tct(
     verbose: bool = False,
     lp_lower_bound: bool = True,
     cpsat: dict[str, Any] | None = None,
+    peaks: bool = True,
+    improve: float = 0.5,
+    progress: ProgressFn | None = None,
+    check: bool = True,
 ) -> TctSolution:
     """Minimise Σ c_i over the unit-time schedules of ``workload`` with KV capacity C.
 
@@ -103,17 +393,21 @@ def solve_tct(
     workload, capacity
         The instance; C in KV tokens.
     time_limit
-        Solver wall-clock limit, s (preparation and build excluded; for ``cpsat`` the
-        LP bound's time counts against it).
+        Wall-clock budget of the bound, search and improve stages, s (preparation and
+        model build excluded).
     gap
         Relative MIP gap at which to stop.
     threads
         HiGHS threads (fixed by the first solve of the process) or CP-SAT workers.
     horizon, aggregate
-        Data preparation (see :func:`prepare`); ``horizon="serial"``, ``aggregate=False``,
-        ``mip_start=False``, ``drop_slack_rows=False`` is the textbook formulation.
+        Data preparation (see :func:`~fluidopt.completion.windows.prepare`);
+        ``horizon="serial"``, ``aggregate=False``, ``mip_start=False``,
+        ``drop_slack_rows=False``, ``peaks=False`` is the textbook formulation.
     drop_slack_rows
-        Leave out memory rows that can never bind (see :func:`prepare`).
+        Leave out memory rows that can never bind.
+    peaks
+        Add the peak clique rows (HiGHS, and the LP bound given to CP-SAT) and the peak
+        ``NoOverlap`` (CP-SAT) of :mod:`fluidopt.bounds.peaks`.
     mip_start
         Give the best heuristic schedule to the solver as its first incumbent (HiGHS)
         or as a solution hint and objective upper bound (CP-SAT).
@@ -124,140 +418,61 @@ def solve_tct(
         ``"highs"`` (the time-indexed MIP in HiGHS) or ``"cpsat"`` (the cumulative model
         of :mod:`fluidopt.models.tct_cpsat` in OR-Tools CP-SAT, in a worker process).
     lp_lower_bound
-        CP-SAT only: solve the LP relaxation of the time-indexed MIP over the same
+        CP-SAT only: solve the LP relaxation of the time-indexed program over the same
         windows first (HiGHS, in this process, at most half the time limit) and give
-        max(LP, memory-volume bound) to CP-SAT as an objective lower bound (otherwise, or
-        if the LP does not finish, the volume bound alone).
+        max(LP, memory-volume bound) to CP-SAT as an objective lower bound.
+    improve
+        Share of the time left after the bound stage that goes to large-neighbourhood
+        search when the search has not proven optimality (needs a time limit; 0: off).
     cpsat
         CP-SAT only: keyword arguments of :func:`fluidopt.solver.solve_cpsat`
-        (``linearization_level``, ``symmetry``, ``seed``, ``extra``).
+        (``linearization_level``, ``symmetry``, ``seed``, ``extra``, ``core_phase``).
     export
         Write the model to this path (``.mps`` or ``.lp``; via Pyomo) atomically.
+    progress
+        Called with (stage, elapsed s, best Σ c, best bound) whenever one improves.
+    check
+        Replay the schedule through the executor (``info["check"]``).
 
     Returns
     -------
     TctSolution
         Never raises because the time limit was hit: a stopped solve returns the best
-        schedule (the heuristic incumbent if the solver found none) and the best bound.
+        schedule (the heuristic incumbent if nothing better was found) and the best bound.
     """
-    from fluidopt.solver import SolveOptions, highs_model, solve, solve_cpsat
+    from fluidopt.solver import SolveOptions
 
     if backend not in BACKENDS:
         raise InputError(f"unknown backend {backend!r} ({', '.join(BACKENDS)})")
     if builder not in ("arrays", "pyomo"):
         raise InputError(f"unknown builder {builder!r} (arrays, pyomo)")
-    t0 = time.perf_counter()
-    prep = prepare(
-        workload, capacity, horizon=horizon, aggregate=aggregate, drop_slack_rows=drop_slack_rows, executor=executor
-    )
-    _, _, o = instance_arrays(workload)
-    vol = volume_bound(workload, capacity)
-    t1 = time.perf_counter()
+    if not 0.0 <= improve < 1.0:
+        raise InputError(f"improve must be in [0, 1) (got {improve})", field="improve")
+    started = time.perf_counter()
+    tracker = _Tracker(progress, started)
+    prep = prepare(workload, capacity, horizon=horizon, aggregate=aggregate, drop_slack_rows=drop_slack_rows,
+                   executor=executor, peaks=peaks)
+    tracker("prepare", prep.upper_bound)
     if export is not None:
         export_model(prep.data, export)
-    options = SolveOptions(time_limit=time_limit, mip_gap=gap, threads=threads, verbose=verbose)
-    start_x = None
-    extra_info: dict[str, Any] = {}
-    if backend == "cpsat":
-        from fluidopt.models.tct_cpsat import from_tct_data
-
-        lp_value, lp_seconds, lp_status = (None, 0.0, "skipped")
-        if lp_lower_bound:
-            # capped at half the limit: at n = 60 the LP alone can take tens of seconds
-            lp_limit = None if time_limit is None else 0.5 * time_limit
-            lp_value, lp_seconds, lp_status = lp_relaxation(prep.data, lp_limit)
-        lower = max(vol, lp_value) if lp_value is not None else vol
-        use_start = mip_start and prep.incumbent is not None
-        inst = from_tct_data(
-            prep.data,
-            hint=prep.incumbent if use_start else None,
-            lower_bound=lower,
-            upper_bound=prep.upper_bound if use_start else None,
-        )
-        t2 = time.perf_counter()
-        if time_limit is not None:
-            options = SolveOptions(time_limit=max(1.0, time_limit - lp_seconds), mip_gap=gap, threads=threads,
-                                   verbose=verbose)
-        if lp_status == "interrupted":  # Ctrl-C during the LP: stop here with the incumbent
-            from fluidopt.solver import SolveResult
-
-            res = SolveResult("interrupted", None, None, None, 0.0, solver="cpsat/worker", message="interrupted")
-        else:
-            res = solve_cpsat(inst, options, **(cpsat or {}))
-        res.seconds = lp_seconds + float(res.info.get("wall_seconds", res.seconds))
-        starts = None if res.solution is None else np.asarray(res.solution, dtype=np.int64)
-        if res.bound is not None:
-            res.bound = max(res.bound, lower)
-        elif res.status in ("time_limit", "interrupted"):
-            res.bound = lower
-        extra_info = {"lp_bound": lp_value, "lp_seconds": lp_seconds, **{f"cpsat_{k}": v for k, v in res.info.items()}}
-        start_x = inst.hint
-    elif builder == "pyomo":
-        start_x = start_vector(prep.data, prep.incumbent) if (mip_start and prep.incumbent is not None) else None
-        model = build(prep.data)
-        t2 = time.perf_counter()
-        res = solve(model, options)
-        values = None
-        if res.has_solution:
-            values = np.array([model.y[g, t].value or 0.0 for g, t in zip(*prep.data.column_epochs())])
-        starts = solution_starts(prep.data, values) if values is not None else None
-    else:
-        start_x = start_vector(prep.data, prep.incumbent) if (mip_start and prep.incumbent is not None) else None
-        arrays = build_arrays(prep.data)
-        h = highs_model(arrays)
-        t2 = time.perf_counter()
-        res = solve(h, options, start=start_x)
-        values = res.solution
-        starts = solution_starts(prep.data, values) if values is not None else None
-    objective = float(np.sum(starts + o)) if starts is not None else None
-    source = backend if starts is not None else None
-    if source == "highs":
-        source = "mip"
-    if prep.incumbent is not None and prep.upper_bound is not None and (objective is None or prep.upper_bound < objective):
-        objective, starts, source = float(prep.upper_bound), np.asarray(prep.incumbent), prep.incumbent_source
-    status = res.status
-    bound = res.bound
-    if status == "infeasible":
-        # with a valid horizon the program is feasible whenever every request fits; an
-        # infeasible answer with an incumbent in hand would be a numerical failure
-        if starts is not None:
-            status = "error"
-    if status == "optimal" and objective is not None and bound is not None and max(bound, vol) < objective - 0.5:
-        # HiGHS (CP-SAT) calls a solve "optimal" once the gap is under mip_rel_gap (--gap)
-        status = "gap_limit"
-    if status == "optimal" and objective is not None:
-        bound = objective if bound is None else max(min(bound, objective), vol)
-    else:
-        bound = max(vol, bound) if bound is not None else vol
-    if bound is not None:
-        bound = float(np.ceil(bound - 1e-6))  # Σ c_i is an integer
-    if objective is not None and bound is not None:
-        bound = min(bound, objective)
-        if bound >= objective - 0.5 and status in ("time_limit", "interrupted", "gap_limit"):
-            status = "optimal"
-    gap_value = None if objective is None else (0.0 if status == "optimal" else (objective - bound) / max(objective, 1e-9))
-    info = {
-        "horizon_rule": prep.horizon_rule,
-        "horizon": prep.horizon,
-        "n_groups": prep.data.n_groups,
-        "n_cols": prep.data.n_cols,
-        "n_rows": int(prep.data.n_groups + prep.data.rounds.shape[0]),
-        "incumbent_tct": prep.upper_bound,
-        "incumbent_source": prep.incumbent_source,
-        "solution_source": source,
-        "mip_start": start_x is not None,
-        "builder": builder if backend == "highs" else "cpsat",
-        "backend": backend,
-        "prepare_seconds": t1 - t0,
-        "build_seconds": t2 - t1,
-        "solve_seconds": res.seconds,
-        "solver_status": res.status,
-        "solver_message": res.message,
-        "solver_bound": res.bound,
-        "volume_bound": vol,
-    }
-    info.update(extra_info)
-    return TctSolution(status, objective, bound, gap_value, starts, time.perf_counter() - t0, len(workload), info)
+    budget_from = time.perf_counter()
+    bounds = bound_stage(workload, capacity, prep, lp=backend == "cpsat" and lp_lower_bound,
+                         time_limit=time_limit, tracker=tracker)
+    left = _remaining(time_limit, budget_from)
+    improve_seconds = None if left is None or improve <= 0 else improve * left
+    search_limit = None if left is None else max(1.0, left - (improve_seconds or 0.0))
+    options = SolveOptions(time_limit=search_limit, mip_gap=gap, threads=threads, verbose=verbose)
+    outcome = search_stage(prep, bounds, options, backend=backend, builder=builder, mip_start=mip_start,
+                           improve_seconds=improve_seconds, cpsat=cpsat, tracker=tracker)
+    if backend == "highs" and improve_seconds:
+        outcome = improve_stage(prep, outcome, _remaining(time_limit, budget_from) or 0.0,
+                                seed=int((cpsat or {}).get("seed", 0)), tracker=tracker)
+    solution = certify(workload, prep, bounds, outcome, started=started, backend=backend, builder=builder)
+    tracker("done", solution.objective_tct, solution.best_bound)
+    if check:
+        result = replay(workload, capacity, solution)
+        solution.info["check"] = None if result is None else result.to_dict()
+    return solution
 
 
 def export_model(data: TctData, path: str) -> None:

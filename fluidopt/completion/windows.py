@@ -22,6 +22,9 @@ this module decides what goes into them:
   group with an integer count, which removes their permutation symmetry.
 - **rounds** — memory rows only where the largest possible load exceeds C (rows that
   can never bind are left out).
+- **peak intervals** — the sides (L_g, R_g) of every group's peak interval
+  (:mod:`fluidopt.bounds.peaks`), from which the time-indexed program writes its peak
+  clique rows and the CP-SAT model a ``NoOverlap``.
 - **incumbent** — the best heuristic schedule of :mod:`fluidopt.completion.heuristics`
   unless one is given.
 """
@@ -34,6 +37,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from fluidopt.bounds.peaks import peak_intervals
 from fluidopt.bounds.volume import volume_bound_without_each
 from fluidopt.completion.heuristics import best_heuristic
 from fluidopt.completion.instance import instance_arrays, serial_horizon
@@ -88,6 +92,7 @@ def prepare(
     incumbent: np.ndarray | None = None,
     drop_slack_rows: bool = True,
     executor: bool = True,
+    peaks: bool = True,
 ) -> Prepared:
     """Start windows, grouping and constrained rounds for :mod:`fluidopt.models.tct_mip`.
 
@@ -107,6 +112,8 @@ def prepare(
         Leave out memory rows that can never bind.
     executor
         Let the incumbent search use executor policies.
+    peaks
+        Compute the peak intervals (the formulations then add their peak rows).
 
     Raises
     ------
@@ -155,7 +162,10 @@ def prepare(
         np.add.at(peak, lst + go + 1, -count * (gs + go))
         peak = np.cumsum(peak)
         rounds = rounds[peak[rounds] > capacity]
-    data = TctData(int(capacity), ga, gs, go, count, est, lst, rounds, members)
+    peak_left = peak_right = None
+    if peaks:
+        peak_left, peak_right = peak_intervals(gs, go, int(capacity), count)
+    data = TctData(int(capacity), ga, gs, go, count, est, lst, rounds, members, peak_left, peak_right)
     return Prepared(
         data,
         horizon,
@@ -164,5 +174,6 @@ def prepare(
         incumbent,
         source,
         time.perf_counter() - started,
-        {"n_groups": int(ga.shape[0]), "serial_horizon": T},
+        {"n_groups": int(ga.shape[0]), "serial_horizon": T,
+         "n_peak_groups": 0 if peak_left is None else int(np.sum(peak_left + peak_right >= 1))},
     )
