@@ -33,7 +33,7 @@ def test_bad_slo_is_one_line_and_exit_2(cli, command, slo, message) -> None:
         (("-p", "sarathi", "--param", "token_budget=3"), "POLICY.KEY"),
         (("-p", "sarathi", "--precision", "0"), "precision"),
         (("-p", "sarathi", "--replications", "0"), "replications"),
-        (("-p", "sarathi", "-o", "out.txt"), ".csv or .parquet"),
+        (("-p", "sarathi", "-o", "out.txt"), ".json, .csv or .parquet"),
     ],
 )
 def test_bad_capacity_arguments(cli, args, message) -> None:
@@ -65,8 +65,10 @@ def test_capacity_json_table_and_output_file(cli, tmp_path) -> None:
     assert d["deadlines"] == {"ttft": ["p99_ttft<=0.5"], "tpot": ["p99_tpot<=0.05"]}
     table = pd.read_csv(out)
     assert list(table["policy"]) == ["sarathi"] and table["max_rate"][0] == pol["max_rate"]
-    text = cli("capacity", *SMALL, "-p", "sarathi", "--slo", "p99_ttft<=0.5,p99_tpot<=0.05", *FAST)
+    saved = tmp_path / "cap.json"
+    text = cli("capacity", *SMALL, "-p", "sarathi", "--slo", "p99_ttft<=0.5,p99_tpot<=0.05", *FAST, "-o", saved)
     assert text.code == 0 and "fluid limit" in text.out and "check sarathi: fluidopt simulate" in text.out
+    assert json.loads(saved.read_text())["max_rate"] == d["max_rate"]
 
 
 def test_simulate_slo_summary_and_records(cli, tmp_path) -> None:

@@ -104,3 +104,13 @@ def test_summary_without_slo_has_no_slo_fields() -> None:
     s = hand_run().summary()
     assert not any(k.startswith(("slo", "goodput")) for k in s)
     assert "meets_slo" not in hand_run().to_frame()
+
+
+def test_margin_is_the_worst_term_relative_to_its_limit() -> None:
+    """p99 ttft 2 against 4 → 0.5; mean latency 3.5 against 2.5 → 1.4; a lower bound
+    goodput ≥ 0.8 with goodput 0.4 → 0.8/0.4 = 2."""
+    s = {"p99_ttft": 2.0, "mean_latency": 3.5, "goodput_requests_per_s": 0.4}
+    assert Slo.parse("p99_ttft<=4").margin(s) == pytest.approx(0.5)
+    assert Slo.parse("p99_ttft<=4,mean_latency<=2.5").margin(s) == pytest.approx(1.4)
+    assert Slo.parse("goodput_requests_per_s>=0.8").margin(s) == pytest.approx(2.0)
+    assert Slo.parse("p99_tpot<=1").margin(s) == float("inf")  # no value

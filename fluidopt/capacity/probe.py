@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import tempfile
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -58,7 +59,7 @@ class PolicySpec:
         return "advance" if self.params.get("advance_resident") else "paper"
 
 
-def parse_policies(text: str, params: list[tuple[str, Any]] | tuple[()] = ()) -> list[PolicySpec]:
+def parse_policies(text: str, params: Sequence[tuple[str, Any]] = ()) -> list[PolicySpec]:
     """``"wait,sarathi"`` and ``[("wait.advance_resident", True)]`` → policy specs.
 
     Raises

@@ -197,6 +197,7 @@ class CapacityResult:
             "probes": [
                 {"policy": p["policy"], "replication": p["replication"], "rate": p["rate"], "ok": p["ok"],
                  "reason": p["reason"], "seconds": p["seconds"],
+                 "margin": self.slo.margin(p["summary"]) if p["summary"] else None,
                  **({t.metric: p["summary"][t.metric] for t in self.slo.terms} if p["summary"] else {})}
                 for p in self.probes
             ],

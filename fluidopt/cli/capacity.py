@@ -43,7 +43,8 @@ def register(app: click.Group) -> None:
 @click.option("--save-thresholds", "save_thresholds", type=click.Path(file_okay=False, path_type=Path),
               help="Folder for the thresholds files calibrated at each calibrated policy's max rate.")
 @click.option("-o", "--output", "output", type=click.Path(dir_okay=False, path_type=Path),
-              help="Table of the result, one row per policy (.csv or .parquet).")
+              help="Write the result: .json (what --json prints; the input of plan --capacities) or a table "
+                   "with one row per policy (.csv, .parquet).")
 @json_option
 def capacity(
     workload: str,
@@ -78,8 +79,8 @@ def capacity(
 
     slo = Slo.parse(slo_text)  # a bad SLO fails before any simulation
     specs = parse_policies(policies, [parse_param(p) for p in params])
-    if output is not None and output.suffix.lower() not in (".csv", ".parquet"):
-        raise InputError("output must end in .csv or .parquet", source=str(output))
+    if output is not None and output.suffix.lower() not in (".json", ".csv", ".parquet"):
+        raise InputError("output must end in .json, .csv or .parquet", source=str(output))
     show = sys.stderr.isatty() and not as_json
 
     def progress(evaluations: int, brackets: dict[str, tuple[float | None, float | None]]) -> None:
@@ -95,11 +96,25 @@ def capacity(
     paths: dict[str, str] = {}
     if save_thresholds is not None:
         paths = _save_thresholds(result, save_thresholds)
+    data = result.to_dict(thresholds_paths=paths)
     if output is not None:
+        _write_output(result, data, output)
+    emit(data, as_json, _render)
+
+
+def _write_output(result: Any, data: dict[str, Any], path: Path) -> None:
+    """The JSON result or the per-policy table, by extension, atomically."""
+    if path.suffix.lower() == ".json":
+        import json
+
+        from fluidopt.io import atomic_path
+
+        with atomic_path(path) as tmp:
+            Path(tmp).write_text(json.dumps(data, indent=2) + "\n")
+    else:
         from fluidopt.cli.simulate import _write_frame
 
-        _write_frame(result.to_frame(), output)
-    emit(result.to_dict(thresholds_paths=paths), as_json, _render)
+        _write_frame(result.to_frame(), path)
 
 
 def _num(x: float | None) -> str:

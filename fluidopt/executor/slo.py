@@ -181,6 +181,11 @@ class Slo:
                     ok &= exempt | _COMPARATORS[t.op](values, t.limit)
         return ok
 
+    def margin(self, summary: dict[str, Any]) -> float:
+        """The worst term's value relative to its limit (≤ 1 when every term holds, up to
+        strict comparators): how close a run came to violating, or how far it missed."""
+        return max(_ratio(t, summary.get(t.metric)) for t in self.terms)
+
     def evaluate(self, summary: dict[str, Any], window_unfinished: int) -> dict[str, Any]:
         """The verdict on a summary that already holds the attainment and goodput fields.
 
@@ -200,6 +205,17 @@ class Slo:
             "slo_terms": rows,
             "slo_window_unfinished": int(window_unfinished),
         }
+
+
+def _ratio(term: SloTerm, value: float | None) -> float:
+    """value/limit for an upper bound, limit/value for a lower one (≤ 1: met, up to
+    strictness); ``inf`` for a missing value or a zero denominator."""
+    if value is None or not math.isfinite(float(value)):
+        return math.inf
+    num, den = (float(value), term.limit) if term.op in ("<=", "<") else (term.limit, float(value))
+    if den == 0:
+        return 0.0 if num == 0 else math.inf
+    return num / den
 
 
 def as_slo(slo: Slo | str | None) -> Slo | None:
