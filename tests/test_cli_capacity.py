@@ -136,6 +136,17 @@ def test_plan_capacities_need_a_workload(cli, tmp_path) -> None:
     assert res.code == 2 and "needs --workload" in res.err
     res = cli("plan", "-w", "azure-conv", "--gpus", "llama2-7b-a100:2.0", "--capacity-policy", "vllm")
     assert res.code == 2 and "needs --capacities" in res.err
+    other = _capacity_file(tmp_path / "70b.json", deployment="llama2-70b-2xa100", capacity=16_492)
+    data = json.loads(other.read_text())
+    other.write_text(json.dumps({**data, "slo": "p99_ttft<=5"}))
+    res = cli("plan", "-w", "azure-conv", "--gpus", "llama2-7b-a100:2.0,llama2-70b-2xa100:5", "--capacities",
+              f"{cap},{other}")
+    assert res.code == 2 and "different SLOs" in res.err
+    other.write_text(json.dumps(data))
+    res = cli("plan", "-w", "azure-conv", "--gpus", "llama2-7b-a100:2.0,llama2-70b-2xa100:5", "--capacities",
+              f"{cap},{other}", "--json")
+    assert res.code == 0 and [u["kind"] for u in res.json()["simulated_capacities"]] == [
+        "llama2-7b-a100", "llama2-70b-2xa100"]
     (tmp_path / "bad.json").write_text("{")
     res = cli("plan", "-w", "azure-conv", "--gpus", "llama2-7b-a100:2.0", "--capacities", tmp_path / "bad.json")
     assert res.code == 2 and "not JSON" in res.err

@@ -75,7 +75,7 @@ def simulated_derates(
     Parameters
     ----------
     files
-        ``fluidopt capacity --json`` outputs, one per deployment (any order).
+        ``fluidopt capacity -o FILE.json`` (or ``--json``) outputs, one per deployment.
     kinds
         The plan's GPU kinds (:class:`~fluidopt.models.fleet.GpuKind`).
     workload
@@ -95,7 +95,8 @@ def simulated_derates(
     ------
     InputError
         Unreadable file, a search on another workload, two files for one deployment,
-        a kind without a file, a capacity mismatch, or no usable policy.
+        searches with different SLOs, a kind without a file, a capacity mismatch, or no
+        usable policy.
     """
     from fluidopt.deployment import load_deployment
 
@@ -110,6 +111,9 @@ def simulated_derates(
         if name in by_kind:
             raise InputError(f"two capacity searches for deployment {name!r} ({by_kind[name][1]} and {path})")
         by_kind[name] = (data, str(path))
+    slos = {str(data["slo"]) for data, _ in by_kind.values()}
+    if len(slos) > 1:
+        raise InputError(f"the capacity searches use different SLOs ({'; '.join(sorted(slos))}): plan with one SLO")
     derates, used = [], []
     for kind in kinds:
         dep = kind.deployment

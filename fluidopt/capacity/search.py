@@ -152,10 +152,10 @@ def search_capacity(
             tasks = [Probe(workload, deployment, capacity, policies[i], rate, requests, replicas[k], str(slo),
                            warmup, cooldown) for i, k, rate in wanted]
             for (i, k, rate), result in zip(wanted, pool.map(run_probe, tasks)):
+                if isinstance(result, FluidoptError):  # the probe's own input: say which probe
+                    kind = InputError if isinstance(result, InputError) else FluidoptError
+                    raise kind(f"{policies[i].label} at {rate:g} requests/s (replication {k}): {result}") from None
                 if isinstance(result, BaseException):
-                    if isinstance(result, FluidoptError):
-                        where = f"{policies[i].label} at {rate:g} requests/s (replication {k})"
-                        raise type(result)(f"{where}: {result}") from None
                     raise result
                 result["policy"] = policies[i].label
                 searches[(i, k)].probes[rate] = result

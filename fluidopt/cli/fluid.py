@@ -217,8 +217,8 @@ def register(app: click.Group) -> None:
     @click.option("--output-bins", type=int, default=None)
     @click.option("--seed", type=int, default=None)
     @click.option("--capacities", "capacity_files", metavar="FILE[,FILE...]",
-                  help="Plan with simulated capacities: `fluidopt capacity --json` results on the same workload, "
-                       "one per GPU kind, instead of the fluid limits.")
+                  help="Plan with simulated capacities: `fluidopt capacity -o FILE.json` results on the same "
+                       "workload and SLO, one per GPU kind, instead of the fluid limits.")
     @click.option("--capacity-policy", default=None,
                   help="With --capacities: the policy whose capacity is used (default: the best per kind).")
     @json_option
