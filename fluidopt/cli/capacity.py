@@ -23,7 +23,7 @@ def register(app: click.Group) -> None:
 @click.option("--deployment", "-d", "deployment", required=True, help="Deployment name or YAML.")
 @click.option("--policy", "-p", "policies", required=True, help="Policies to compare, e.g. wait,sarathi,vllm.")
 @click.option("--slo", "slo_text", required=True, metavar="TERMS",
-              help="SLO, e.g. 'p99_ttft<=2.0,p99_tpot<=0.12' (seconds); see fluidopt.executor.slo.")
+              help="SLO, e.g. 'p99_ttft<=2.0,p99_tpot<=0.12' (seconds); see docs/capacity.md.")
 @click.option("--requests", "-n", "requests", type=int, help="Use only the first K requests (as simulate -n).")
 @click.option("--seed", type=int, default=None, help="Seed of generated workloads (first replication).")
 @click.option("--capacity", type=int, help="KV capacity C in tokens (overrides the deployment's).")
@@ -69,10 +69,11 @@ def capacity(
     does) at which each policy meets the SLO.
 
     The fluid stability limit brackets the search from above; bisection by simulation
-    narrows it to --precision, on every replication, and the answer (the smallest
-    replication's) is verified on all of them. wait and nested-wait are recalibrated at
-    every probed rate. check_command in the output is the simulate command that
-    confirms max_rate on the first replication.
+    narrows it to --precision on every replication. max_rate is the first
+    replication's (the workload simulate runs with the same -n and --seed;
+    check_command confirms it), all_replications_rate the largest rate verified on
+    every replication. wait and nested-wait are recalibrated at every probed rate.
+    Details: docs/capacity.md.
     """
     from fluidopt.capacity import parse_policies, search_capacity
     from fluidopt.executor.slo import Slo
