@@ -230,6 +230,62 @@ def solve_time_profile(
     return fig
 
 
+def capacity_bars(frame: pd.DataFrame, *, legend: bool = True, ax: Axes | None = None) -> Figure:
+    """SLO-constrained capacity (requests/s) per policy beside the fluid limit.
+
+    ``frame`` has one row per policy (``fluidopt.capacity.CapacityResult.to_frame``):
+    a bar at ``max_rate`` labelled with its share of ``fluid_limit``, a whisker over the
+    replications' critical rates (``rate_min``–``rate_max``), a diamond at
+    ``all_replications_rate``, and the fluid limit as a dashed line. A policy that meets
+    the SLO nowhere (``max_rate`` NaN) is marked "not met". ``legend=False`` leaves the
+    legend to the caller (e.g. one for a grid of panels).
+    """
+    fig, ax = _axes(ax)
+    ys = np.arange(len(frame))
+    rate = frame["max_rate"].to_numpy(dtype=float)
+    limit = float(frame["fluid_limit"].iloc[0])
+    ax.barh(ys, np.nan_to_num(rate), color="tab:blue", alpha=0.75, label="max rate (first replication)")
+    lo, hi = frame["rate_min"].to_numpy(dtype=float), frame["rate_max"].to_numpy(dtype=float)
+    spread = (frame["replications"].to_numpy() > 1) & np.isfinite(lo)
+    if spread.any():
+        ax.hlines(ys[spread], lo[spread], hi[spread], color="black", lw=1.2, label="replications' range")
+        ax.plot(frame["all_replications_rate"].to_numpy(dtype=float)[spread], ys[spread], "D", color="black", ms=4,
+                label="met on all replications")
+    for y, r in zip(ys, rate):
+        text = f" {r:.3g}/s ({r / limit:.0%})" if np.isfinite(r) else " not met"
+        ax.text(np.nan_to_num(r), y, text, va="center", fontsize=8)
+    ax.axvline(limit, color="black", ls="--", lw=1, label="fluid limit")
+    ax.text(limit, 0.99, f" fluid {limit:.3g}/s", transform=ax.get_xaxis_transform(), ha="left", va="top",
+            fontsize=7)
+    ax.set_yticks(ys, frame["policy"].tolist(), fontsize=8)
+    ax.invert_yaxis()  # first policy on top
+    ax.set_xlim(0, limit * 1.3)
+    ax.set_xlabel("arrival rate (requests/s)")
+    if legend:
+        ax.legend(fontsize=7, loc="best")
+    return fig
+
+
+def slo_margin_vs_rate(
+    frame: pd.DataFrame, *, x: str = "rate", y: str = "margin", group: str = "policy",
+    fluid_limit: float | None = None, ax: Axes | None = None,
+) -> Figure:
+    """How close each probe of a capacity search came to its SLO: ``margin`` = the
+    largest value/limit over the SLO's terms (≤ 1: met), against the probed rate
+    (requests/s), one line per policy; log y."""
+    fig, ax = _axes(ax)
+    for name, part in frame.sort_values(x).groupby(group, sort=True):
+        ax.plot(part[x], part[y], marker="o", ms=3, label=str(name))
+    ax.axhline(1.0, color="red", lw=1, label="SLO limit")
+    if fluid_limit is not None:
+        ax.axvline(fluid_limit, color="black", ls="--", lw=1, label=f"fluid limit {fluid_limit:.3g}/s")
+    ax.set_yscale("log")
+    ax.set_xlabel("arrival rate (requests/s)")
+    ax.set_ylabel("SLO metric / limit (worst term)")
+    ax.legend(fontsize=7)
+    return fig
+
+
 def save(fig: Figure, path: str) -> None:
     """Write a figure as PNG atomically and close it."""
     from fluidopt.io import atomic_path

@@ -36,7 +36,6 @@ import json
 import os
 import time
 from collections.abc import Callable, Iterable, Iterator
-from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -45,6 +44,7 @@ import pandas as pd
 
 from fluidopt.errors import FluidoptError, InputError
 from fluidopt.io import atomic_path, read_mapping
+from fluidopt.parallel import task_pool
 
 
 @dataclass(frozen=True)
@@ -298,43 +298,7 @@ def _execute(
     """Yield each cell's row (or its exception) as it finishes."""
     if not cells:
         return
-    if scheduler:
-        yield from _execute_dask(cells, scheduler, runner, connect_timeout)
-        return
     workers = min(workers or os.cpu_count() or 1, len(cells))
-    if workers <= 1:
-        for cell in cells:
-            try:
-                yield runner(cell)
-            except (FluidoptError, ValueError, RuntimeError) as exc:
-                yield exc
-        return
-    with ProcessPoolExecutor(max_workers=workers) as pool:
-        pending = {pool.submit(runner, c) for c in cells}
-        while pending:
-            finished, pending = wait(pending, return_when=FIRST_COMPLETED)
-            for fut in finished:
-                exc = fut.exception()
-                yield exc if exc is not None else fut.result()
-
-
-def _execute_dask(
-    cells: list[Cell], scheduler: str, runner: Callable[[Cell], dict[str, Any]], connect_timeout: float
-) -> Iterable[dict[str, Any] | BaseException]:
-    try:
-        from distributed import Client, as_completed
-    except ImportError:
-        raise FluidoptError("--scheduler needs dask.distributed: pip install 'distributed>=2024.1'") from None
-    try:
-        client = Client(scheduler, timeout=connect_timeout)
-    except (OSError, TimeoutError) as exc:
-        raise FluidoptError(f"cannot reach the Dask scheduler at {scheduler} ({exc})") from None
-    try:
-        futures = [client.submit(runner, c, key=f"fluidopt-cell-{c.key}", pure=False) for c in cells]
-        for fut in as_completed(futures):
-            try:
-                yield fut.result()
-            except Exception as exc:  # the cell's own error, re-raised by Dask
-                yield exc
-    finally:
-        client.close()
+    with task_pool(workers, scheduler, connect_timeout=connect_timeout) as pool:
+        for _, outcome in pool.imap_unordered(runner, cells):
+            yield outcome

@@ -14,7 +14,9 @@ rows that are linear in (x, y):
 
     minimise Σ_g cost_g y_g
 
-with C'_g = (1 − headroom)·C_g and V_j = o_j s_j + o_j(o_j+1)/2 (our volume). The
+with C'_g = (1 − headroom)·C_g and V_j = o_j s_j + o_j(o_j+1)/2 (our volume). With
+simulated capacities (``fluidopt.capacity.planning``) the capacity row's right-hand side
+is ρ_g C'_g y_g, ρ_g ≤ 1 the fraction of its fluid limit kind g sustains under an SLO. The
 latency row is imposed for every type on every kind (conservative: it holds whether or
 not type j is routed there), which keeps the model a MILP without routing binaries.
 """
@@ -46,6 +48,9 @@ class FleetData:
         L, s (``None`` = none).
     kinds, labels
         Names.
+    derate
+        Per kind: factor ρ_g ≤ 1 on the capacity row's right-hand side (``None``: 1, the
+        fluid stable region itself).
     """
 
     rate: np.ndarray
@@ -59,6 +64,7 @@ class FleetData:
     latency_target: float | None
     kinds: tuple[str, ...]
     labels: tuple[str, ...]
+    derate: np.ndarray | None = None
 
 
 def build(data: FleetData) -> Any:
@@ -82,7 +88,7 @@ def build(data: FleetData) -> Any:
         rule=lambda mm, g: sum(
             float(data.c0[g] * data.volume[j] + data.capacity[g] * data.work[j, g]) * mm.x[j, g] for j in mm.J
         )
-        <= float(data.capacity[g]) * mm.y[g],
+        <= float(data.capacity[g]) * (1.0 if data.derate is None else float(data.derate[g])) * mm.y[g],
     )
     if data.latency_target is not None:
         L = float(data.latency_target)
@@ -178,6 +184,7 @@ class FleetPlan:
                         "delta_t": dt,
                         "kv_in_use_per_gpu": kv,
                         "capacity": float(d.capacity[g]),
+                        **({} if d.derate is None else {"derate": float(d.derate[g])}),
                     }
                 )
                 for j, lab in enumerate(d.labels):
@@ -202,6 +209,7 @@ def plan(
     time_limit: float = 30.0,
     volume: np.ndarray | None = None,
     work: np.ndarray | None = None,
+    derate: Sequence[float] | np.ndarray | None = None,
 ) -> FleetPlan:
     """Minimum-cost GPU counts and routing keeping every GPU inside its stable region.
 
@@ -218,12 +226,17 @@ def plan(
     volume, work
         Per-type V_j (token·iterations) and per-(type, kind) u_jg (s) to use instead of
         the values at the types' lengths — e.g. per-request means of a binned trace.
+    derate
+        Per kind, the fraction ρ_g ∈ (0, 1] of its fluid capacity row it may use
+        (simulated capacities under an SLO); default 1.
     """
     from fluidopt.errors import InputError
     from fluidopt.solver import SolveOptions, solve
 
     if not 0 <= headroom < 1:
         raise InputError(f"headroom must lie in [0, 1) (got {headroom})", field="headroom")
+    if derate is not None and (len(derate) != len(kinds) or not all(0 < r <= 1 for r in derate)):
+        raise InputError(f"derate needs one factor in (0, 1] per GPU kind (got {list(derate)})", field="derate")
     prompt = np.array([t.prompt for t in types], dtype=np.float64)
     output = np.array([t.output for t in types], dtype=np.float64)
     data = FleetData(
@@ -244,6 +257,7 @@ def plan(
         latency_target=latency_target,
         kinds=tuple(k.deployment.name for k in kinds),
         labels=tuple(getattr(t, "label", "") or f"type{j + 1}" for j, t in enumerate(types)),
+        derate=None if derate is None else np.asarray(derate, dtype=np.float64),
     )
     model = build(data)
     res = solve(model, SolveOptions(time_limit=time_limit, mip_gap=1e-9))

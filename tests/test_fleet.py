@@ -63,3 +63,14 @@ def test_parse_gpus() -> None:
     for bad in ("llama2-7b-a100", "llama2-7b-a100:x", "llama2-7b-a100:1:-2", "nosuch:1", ""):
         with pytest.raises(InputError):
             parse_gpus(bad)
+
+
+def test_derate_scales_the_capacity_row() -> None:
+    """Derate 0.5 on the small kind: one GPU carries 0.5 · 60/7.7 = 3.90/s, so 10/s needs
+    ⌈2.57⌉ = 3 GPUs (2 without it); the big kind at derate 1 is unchanged."""
+    assert list(plan([FluidType(10, 2, 2)], [GpuKind(SMALL, 1.0)], derate=[0.5]).counts) == [3]
+    res = plan([FluidType(10, 2, 2)], [GpuKind(SMALL, 1.0), GpuKind(BIG, 1.8)], derate=[0.5, 1.0])
+    assert list(res.counts) == [0, 1] and res.to_dict()["gpus"][0]["derate"] == 0.5
+    for bad in ([0.0], [1.5], [0.5, 0.5]):
+        with pytest.raises(InputError, match="derate"):
+            plan([FluidType(10, 2, 2)], [GpuKind(SMALL, 1.0)], derate=bad)

@@ -49,6 +49,8 @@ def wheel(tmp_path_factory) -> Path:
 def test_wheel_contents(wheel):
     names = set(zipfile.ZipFile(wheel).namelist())
     assert "fluidopt/models/__init__.py" in names
+    for init in (REPO / "fluidopt").rglob("__init__.py"):  # every subpackage is listed in pyproject
+        assert init.relative_to(REPO).as_posix() in names, init
     for notebook in (REPO / "notebooks").glob("*.py"):
         assert f"fluidopt/notebooks/{notebook.name}" in names
     for module in (REPO / "models").glob("*.py"):

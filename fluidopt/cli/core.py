@@ -29,7 +29,7 @@ def app() -> None:
 
 
 #: Modules under fluidopt.cli that each define ``register(app)``.
-COMMAND_MODULES = ("instances", "deployments", "simulate", "fluid", "mip", "sweep", "figures", "demo")
+COMMAND_MODULES = ("instances", "deployments", "simulate", "capacity", "fluid", "mip", "sweep", "figures", "demo")
 
 _registered = False
 

@@ -216,9 +216,16 @@ def register(app: click.Group) -> None:
                   help="Keep this fraction of every GPU's capacity free.")
     @click.option("--output-bins", type=int, default=None)
     @click.option("--seed", type=int, default=None)
+    @click.option("--capacities", "capacity_files", metavar="FILE[,FILE...]",
+                  help="Plan with simulated capacities: `fluidopt capacity -o FILE.json` results on the same "
+                       "workload and SLO, one per GPU kind, instead of the fluid limits.")
+    @click.option("--capacity-policy", default=None,
+                  help="With --capacities: the policy whose capacity is used (default: the best per kind).")
     @json_option
-    def plan_cmd(workload, types_spec, gpus, latency_target, headroom, output_bins, seed, as_json) -> None:
-        """Capacity planning: the cheapest GPU mix keeping every GPU inside its stable region."""
+    def plan_cmd(workload, types_spec, gpus, latency_target, headroom, output_bins, seed, capacity_files,
+                 capacity_policy, as_json) -> None:
+        """Capacity planning: the cheapest GPU mix keeping every GPU inside its stable region,
+        or (--capacities) within the share of it that a policy sustains under an SLO."""
         from fluidopt.bounds.fluid import parse_types
         from fluidopt.calibrate import types_from_workload
         from fluidopt.models.fleet import parse_gpus, plan
@@ -226,7 +233,17 @@ def register(app: click.Group) -> None:
         if (workload is None) == (types_spec is None):
             raise InputError("give exactly one of --workload W or --types RATE:PROMPT:OUTPUT[,...]")
         kinds = parse_gpus(gpus)
-        volume = work = None
+        volume = work = derate = None
+        used: list[dict[str, Any]] = []
+        if capacity_files is not None:
+            from fluidopt.capacity.planning import simulated_derates
+
+            if workload is None:
+                raise InputError("--capacities needs --workload: simulated capacities are for a workload's mix")
+            files = [f.strip() for f in capacity_files.split(",") if f.strip()]
+            derate, used = simulated_derates(files, kinds, workload, policy=capacity_policy)
+        elif capacity_policy is not None:
+            raise InputError("--capacity-policy needs --capacities")
         if types_spec is not None:
             types = parse_types(types_spec)
         else:
@@ -241,16 +258,24 @@ def register(app: click.Group) -> None:
             per_kind = [arrays_from_workload(w, k.deployment, n_output_bins=output_bins).arrays for k in kinds]
             volume = per_kind[0].volume
             work = np.column_stack([a.work for a in per_kind])
-        res = plan(types, kinds, latency_target=latency_target, headroom=headroom, volume=volume, work=work)
+        res = plan(types, kinds, latency_target=latency_target, headroom=headroom, volume=volume, work=work,
+                   derate=derate)
         if res.status == "infeasible":
             raise FluidoptError(
                 "no plan: the demand cannot be served within the GPU count limits"
                 + (" and the latency target" if latency_target is not None else "")
             )
-        out = res.to_dict()
+        out = {**res.to_dict(), "capacity_source": "simulated" if used else "fluid", "simulated_capacities": used}
 
         def render(d: dict[str, Any]) -> None:
             print_mapping(d, title="capacity plan")
+            if d["simulated_capacities"]:
+                print_table([(u["kind"], u["policy"], u["slo"], u["derate"], u["replications"], u["file"])
+                             for u in d["simulated_capacities"]],
+                            ["kind", "policy", "SLO", "share of fluid limit", "replications", "capacity search"],
+                            title="per-GPU capacity: simulated under the SLO")
+            else:
+                print("per-GPU capacity: the fluid stable region (no SLO; --capacities plans with simulated ones)")
             print_table([list(r.values()) for r in d["gpus"]], list(d["gpus"][0].keys()) if d["gpus"] else [])
             if d["routing"]:
                 print_table([list(r.values()) for r in d["routing"]], list(d["routing"][0].keys()))

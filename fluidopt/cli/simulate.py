@@ -8,7 +8,7 @@ from typing import Any
 
 import click
 
-from fluidopt.cli.output import emit, json_option, print_mapping
+from fluidopt.cli.output import emit, json_option, print_mapping, print_table
 from fluidopt.errors import InputError
 
 #: Runs with at least this many requests show a progress bar (when stderr is a terminal).
@@ -43,6 +43,18 @@ def parse_param(text: str) -> tuple[str, Any]:
     return key, value
 
 
+def print_slo_terms(d: dict[str, Any]) -> None:
+    """The SLO's terms with their values on this run, and the verdict."""
+    verdict = "holds" if d["slo_met"] else "violated"
+    if d.get("slo_window_unfinished"):
+        verdict += f" ({d['slo_window_unfinished']} request(s) of the window unfinished)"
+    print_table(
+        [(t["term"], t["value"], t["ok"]) for t in d["slo_terms"]],
+        ["SLO term", "value", "ok"],
+        title=f"SLO {d['slo']}: {verdict}",
+    )
+
+
 def _write_frame(frame: Any, path: Path) -> None:
     """Write a DataFrame as Parquet or CSV (by extension), atomically."""
     from fluidopt.io import atomic_path
@@ -75,6 +87,8 @@ def register(app: click.Group) -> None:
     @click.option("--warmup", type=float, default=0.0, show_default=True, help="Fraction of requests dropped at the start of the summary window.")
     @click.option("--cooldown", type=float, default=0.0, show_default=True, help="Fraction of requests dropped at the end of the summary window.")
     @click.option("--max-iterations", type=int, help="Stop after this many iterations (rest reported unfinished).")
+    @click.option("--slo", "slo_text", metavar="TERMS",
+                  help="SLO, e.g. 'p99_ttft<=2.0,p99_tpot<=0.12' (s): adds the verdict, SLO attainment and goodput.")
     @click.option("-o", "--output", "output", type=click.Path(dir_okay=False, path_type=Path), help="Per-request records (.parquet or .csv).")
     @click.option("--events", "events_path", type=click.Path(dir_okay=False, path_type=Path), help="Per-iteration event log (.parquet or .csv).")
     @json_option
@@ -93,6 +107,7 @@ def register(app: click.Group) -> None:
         warmup: float,
         cooldown: float,
         max_iterations: int | None,
+        slo_text: str | None,
         output: Path | None,
         events_path: Path | None,
         as_json: bool,
@@ -100,7 +115,10 @@ def register(app: click.Group) -> None:
         """Run POLICY on a workload served by a deployment and report the metrics.
 
         Times are in seconds (rounds for --deployment unit, where tct = Σ c_i with
-        c_i = start epoch + o_i for uninterrupted runs). Without --capacity, a
+        c_i = start epoch + o_i for uninterrupted runs). With --slo, every upper bound on
+        ttft/tpot/latency is also a per-request deadline: the summary adds slo_met,
+        slo_attainment and goodput (requests/s, tokens/s of requests within their
+        deadlines), and the records file a meets_slo column. Without --capacity, a
         deployment without its own capacity (unit) uses the workload's capacity when
         its generator recorded one (e.g. the [KV] synthetic specs). Predictions added
         with --interval-alpha / --point-eps are seeded with --seed (default 0).
@@ -108,7 +126,9 @@ def register(app: click.Group) -> None:
         from fluidopt.deployment import load_deployment
         from fluidopt.executor.engine import simulate
         from fluidopt.executor.policy import make_policy
+        from fluidopt.executor.slo import as_slo
 
+        slo = as_slo(slo_text)  # parsed first: a bad SLO fails before the run
         for path in (output, events_path):
             if path is not None and path.suffix.lower() not in (".parquet", ".csv"):
                 raise InputError("output must end in .parquet or .csv", source=str(path))
@@ -143,10 +163,10 @@ def register(app: click.Group) -> None:
             max_iterations=max_iterations,
         )
         if output is not None:
-            _write_frame(result.to_frame(), output)
+            _write_frame(result.to_frame(slo=slo), output)
         if events_path is not None and result.events is not None:
             _write_frame(result.events, events_path)
-        data = result.to_dict(warmup=warmup, cooldown=cooldown)
+        data = result.to_dict(warmup=warmup, cooldown=cooldown, slo=slo)
         data["seed"] = seed if seed is not None else workload.meta.get("seed")
         data["thresholds"] = str(thresholds) if thresholds is not None else None
         data["records_file"] = str(output) if output is not None else None
@@ -157,6 +177,8 @@ def register(app: click.Group) -> None:
                 title=f"{d['policy']} on {d['workload']} · {d['deployment']} (C = {d['capacity']:,} tokens)",
                 skip=("workload_meta", "params", "run", "warmup", "cooldown"),
             )
+            if d.get("slo_terms"):
+                print_slo_terms(d)
 
         emit(data, as_json, render)
 

@@ -20,6 +20,9 @@ Choices the spec leaves open (documented here, used everywhere):
   the end of the run when one of them is unfinished).
 - ``tct`` and ``tel`` sum over *completed* requests only; ``unfinished`` says how many
   are missing from them.
+- With an SLO (:mod:`fluidopt.executor.slo`), the summary adds the verdict, the
+  per-request SLO attainment and the goodput over the same window and span, and the
+  records (:meth:`RunResult.to_frame`) a ``meets_slo`` column.
 - ``peak_kv``, ``mean_kv_util``, ``mean_waiting`` and ``mean_in_system`` are run-level,
   time-weighted over the whole run (from the first arrival to the end of the last
   iteration): an iteration of duration τ contributes τ times its end-of-iteration KV
@@ -36,6 +39,8 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+
+from fluidopt.executor.slo import Slo, as_slo, goodput
 
 RECORD_COLUMNS = (
     "id",
@@ -99,19 +104,24 @@ class RunResult:
     capacity: int
     run: dict[str, Any] = field(default_factory=dict)
 
-    def summary(self, warmup: float = 0.0, cooldown: float = 0.0) -> dict[str, Any]:
+    def summary(self, warmup: float = 0.0, cooldown: float = 0.0, slo: Slo | str | None = None) -> dict[str, Any]:
         """Summary metrics over the central window; see :func:`summarize`."""
-        return summarize(self, warmup=warmup, cooldown=cooldown)
+        return summarize(self, warmup=warmup, cooldown=cooldown, slo=slo)
 
-    def to_frame(self) -> pd.DataFrame:
-        """Per-request records with the per-request metrics (``ttft``, ``latency``, ``tpot``)."""
-        return request_metrics(self.records)
+    def to_frame(self, slo: Slo | str | None = None) -> pd.DataFrame:
+        """Per-request records with the per-request metrics (``ttft``, ``latency``, ``tpot``)
+        and, given an SLO, ``meets_slo`` (finished within every deadline)."""
+        frame = request_metrics(self.records)
+        slo = as_slo(slo)
+        if slo is not None:
+            frame["meets_slo"] = slo.meets(frame)
+        return frame
 
-    def to_dict(self, warmup: float = 0.0, cooldown: float = 0.0) -> dict[str, Any]:
+    def to_dict(self, warmup: float = 0.0, cooldown: float = 0.0, slo: Slo | str | None = None) -> dict[str, Any]:
         """JSON-safe dict: the summary plus provenance (no per-request rows)."""
         from fluidopt.cli.output import to_jsonable
 
-        out = self.summary(warmup=warmup, cooldown=cooldown)
+        out = self.summary(warmup=warmup, cooldown=cooldown, slo=slo)
         out.update(
             {
                 "params": self.params,
@@ -168,7 +178,9 @@ def _stats(prefix: str, values: np.ndarray, out: dict[str, Any]) -> None:
         out[f"{q}_{prefix}"] = float(np.quantile(values, level))
 
 
-def summarize(result: RunResult, warmup: float = 0.0, cooldown: float = 0.0) -> dict[str, Any]:
+def summarize(
+    result: RunResult, warmup: float = 0.0, cooldown: float = 0.0, slo: Slo | str | None = None
+) -> dict[str, Any]:
     """The summary metrics of ``system-model.md`` over the central window.
 
     Parameters
@@ -177,6 +189,8 @@ def summarize(result: RunResult, warmup: float = 0.0, cooldown: float = 0.0) -> 
         A finished run.
     warmup, cooldown
         Fractions of requests (by arrival order) dropped at the start and the end.
+    slo
+        Optional SLO (text or :class:`~fluidopt.executor.slo.Slo`).
 
     Returns
     -------
@@ -186,8 +200,17 @@ def summarize(result: RunResult, warmup: float = 0.0, cooldown: float = 0.0) -> 
         ``ttft``, ``tpot``; ``tct``, ``tel`` (completed requests), ``throughput_tokens_per_s``,
         ``requests_per_s``, ``evictions``, ``wasted_tokens``; run-level ``peak_kv``,
         ``mean_kv_util`` (fraction of C), ``mean_waiting``, ``mean_in_system``,
-        ``iterations``, ``makespan``, ``capacity``.
+        ``iterations``, ``makespan``, ``capacity``. With an SLO also ``slo_attainment``,
+        ``goodput_requests_per_s``, ``goodput_tokens_per_s`` and the verdict of
+        :meth:`~fluidopt.executor.slo.Slo.evaluate` (``slo``, ``slo_met``, ``slo_terms``,
+        ``slo_window_unfinished``).
+
+    Raises
+    ------
+    InputError
+        Bad window fractions or a malformed SLO text.
     """
+    slo = as_slo(slo)
     rec = result.records
     finished = rec["finished"].to_numpy()
     mask = window_mask(rec, warmup, cooldown)
@@ -239,6 +262,10 @@ def summarize(result: RunResult, warmup: float = 0.0, cooldown: float = 0.0) -> 
     out["iterations"] = int(run.get("iterations", 0))
     out["makespan"] = end_time
     out["stop_reason"] = run.get("stop_reason")
+    if slo is not None:
+        frame = request_metrics(win)
+        out.update(goodput(frame, slo.meets(frame), span))
+        out.update(slo.evaluate(out, window_unfinished=int((~wfin).sum())))
     return out
 
 
