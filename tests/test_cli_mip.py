@@ -73,7 +73,7 @@ def test_score_reports_ratios_to_the_optimum(cli, small) -> None:
 
 def test_score_table_and_unknown_policy(cli, small) -> None:
     res = cli("score", "-w", small, "-C", 5, "--policies", "mc-sf")
-    assert res.code == 0 and "ratio to optimum" in res.out
+    assert res.code == 0 and "optimum proven" in res.out and "× OPT ≥" in res.out
     bad = cli("score", "-w", small, "-C", 5, "--policies", "nope")
     assert bad.code == 2 and "unknown policy" in bad.err
 
@@ -122,3 +122,58 @@ def test_bounds_never_exceed_the_optimum(cli, small) -> None:
 def test_bounds_without_capacity_is_one_line(cli, small) -> None:
     res = cli("bounds", "-w", small)
     assert res.code == 2 and res.err.count("\n") == 1 and "capacity" in res.err
+
+
+def test_score_bracket_when_the_optimum_is_proven(cli, small) -> None:
+    """C = 5: optimum Σ c = 9, arrivals 0, so the best latency is 9 and both ends of
+    every bracket are the policy's latency over 9."""
+    res = cli("score", "-w", small, "-C", 5, "--policies", "mc-sf,fcfs", "--json")
+    out = res.json()
+    assert out["reference_kind"] == "optimum" and out["best_latency"] == 9 and out["bound_latency"] == 9
+    for row in out["policies"].values():
+        assert row["ratio_to_best"] == row["ratio_to_bound"] == row["latency"] / 9
+
+
+def test_score_bracket_when_the_optimum_is_open(cli) -> None:
+    """A 1 s budget on 14 Poisson requests: the bracket is [policy/best, policy/bound] on
+    latency, the best schedule is at most every policy's, and the bound below it."""
+    res = cli("score", "-w", "kv-synthetic-2", "-n", "14", "--seed", "3", "--time-limit", "1",
+              "--policies", "mc-sf,sorted-f,fcfs", "--json")
+    assert res.code == 0, res.err
+    out = res.json()
+    assert out["bound_latency"] <= out["best_latency"]
+    arrivals = out["best_tct"] - out["best_latency"]
+    assert arrivals > 0  # Poisson arrivals: latency and Σ c differ by Σ a
+    for name, row in out["policies"].items():
+        assert row["tct"] >= out["best_tct"], name
+        assert row["latency"] == row["tct"] - arrivals
+        assert 1.0 <= row["ratio_to_best"] <= row["ratio_to_bound"], name
+        assert row["ratio_to_bound"] == row["latency"] / out["bound_latency"]
+    if out["reference_kind"] == "bound":
+        assert out["gap_latency"] == (out["best_latency"] - out["bound_latency"]) / out["best_latency"]
+
+
+@pytest.mark.parametrize("option", ["--time-limit", "--gap"])
+@pytest.mark.parametrize("value", ["-1", "0"])
+def test_time_limit_and_gap_must_be_positive(cli, small, option, value) -> None:
+    for command in ("solve", "score"):
+        res = cli(command, "-w", small, "-C", 5, option, value)
+        assert res.code == 2, (command, res.err)
+        assert option in res.err and len(res.err.strip().splitlines()) <= 2
+
+
+def test_solve_and_score_state_their_default_time_limit(cli) -> None:
+    from fluidopt.cli.mip import DEFAULT_TIME_LIMIT
+
+    for command in ("solve", "score"):
+        res = cli(command, "--help")
+        assert res.code == 0
+        assert f"default: {DEFAULT_TIME_LIMIT:g}" in " ".join(res.out.split()), command
+
+
+def test_solve_reports_the_gap_on_total_latency(cli) -> None:
+    res = cli("solve", "-w", "kv-synthetic-2", "-n", "12", "--seed", "5", "--time-limit", "1", "--json")
+    out = res.json()
+    arrivals = out["objective_tct"] - out["objective_latency"]
+    assert arrivals > 0 and out["bound_latency"] == out["best_bound"] - arrivals
+    assert out["gap_latency"] >= out["gap"]  # the same absolute gap on a smaller total

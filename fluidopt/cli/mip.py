@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Any
 
 import click
+import numpy as np
 
 from fluidopt.cli.output import emit, json_option, print_mapping, print_table
 from fluidopt.errors import InputError, SolverError
@@ -32,15 +33,32 @@ def _instance(workload_name: str, capacity: int | None, seed: int | None, reques
     return workload, int(capacity)
 
 
-def _solve(workload: Any, capacity: int, time_limit: float | None, gap: float | None, **kw: Any) -> Any:
-    from fluidopt.tct import solve_tct
+#: Default wall-clock budget of `solve` and `score`, s.
+DEFAULT_TIME_LIMIT = 60.0
 
-    sol = solve_tct(workload, capacity, time_limit=time_limit, gap=gap, **kw)
+
+def _solve(workload: Any, capacity: int, time_limit: float | None, gap: float | None, **kw: Any) -> Any:
+    from fluidopt.cli.status import StatusLine, solve_status
+    from fluidopt.completion.solve import solve_tct
+
+    with StatusLine() as status:
+        sol = solve_tct(workload, capacity, time_limit=time_limit, gap=gap,
+                        progress=lambda *event: status.update(solve_status(*event)), **kw)
     if sol.status == "infeasible":
         raise SolverError("the completion-time MIP is infeasible")
     if sol.status == "error" or sol.starts is None:
         raise SolverError(f"the MIP solve failed ({sol.info.get('solver_status')}) and no schedule is known")
     return sol
+
+
+def _latency(workload: Any, objective_tct: float | None, bound: float | None) -> dict[str, Any]:
+    """The result on total latency Σ (c_i − a_i), rounds: the same schedule and bound
+    less the constant Σ a_i, so that a gap with late arrivals does not look small."""
+    arrivals = float(np.sum(workload.arrival))
+    obj = None if objective_tct is None else objective_tct - arrivals
+    low = None if bound is None else bound - arrivals
+    gap = None if obj is None or low is None else (0.0 if obj <= 0 else max(0.0, (obj - low) / obj))
+    return {"objective_latency": obj, "bound_latency": low, "gap_latency": gap}
 
 
 def _common(f: Any) -> Any:
@@ -50,8 +68,15 @@ def _common(f: Any) -> Any:
                           "bounds on mid-size instances it cannot close).")(f)
     f = click.option("--requests", "-n", "requests", type=int, help="Use only the first K requests.")(f)
     f = click.option("--seed", type=int, default=None, help="Seed of generated workloads.")(f)
-    f = click.option("--gap", type=float, default=None, help="Relative MIP gap at which to stop (default 1e-4).")(f)
-    f = click.option("--time-limit", type=float, default=None, help="MIP solve time limit, s (default: none).")(f)
+    f = click.option("--improve", type=click.FloatRange(0.0, 1.0, max_open=True), default=0.5, show_default=True,
+                     help="Share of the time limit given to large-neighbourhood search for better schedules when "
+                          "the search has not proven optimality (0: off).")(f)
+    f = click.option("--gap", type=click.FloatRange(0.0, min_open=True), default=None,
+                     help="Relative gap at which to stop (default 1e-4).")(f)
+    f = click.option("--time-limit", type=click.FloatRange(0.0, min_open=True), default=DEFAULT_TIME_LIMIT,
+                     show_default=True,
+                     help="Wall-clock budget of the bound, search and improvement stages, s. A stopped solve "
+                          "reports its best schedule, best bound and gap; on a terminal a live line shows them.")(f)
     f = click.option("--capacity", "-C", type=int, help="KV capacity C, tokens (default: the workload's own).")(f)
     f = click.option("--workload", "-w", "workload_name", required=True, help="Trace or spec name, or a workload file.")(f)
     return f
@@ -81,6 +106,7 @@ def register(app: click.Group) -> None:
         seed: int | None,
         requests: int | None,
         backend: str,
+        improve: float,
         horizon: str,
         no_aggregate: bool,
         no_mip_start: bool,
@@ -96,12 +122,14 @@ def register(app: click.Group) -> None:
         Unit-time model: arrivals are read as rounds (rounded up to the next epoch) and
         every iteration takes one round, whatever the workload's own time unit.
 
-        A time-limited solve reports the best schedule found, the best lower bound and the
-        gap (status time_limit); Ctrl-C stops the solver and reports the same. The schedule
-        is replayed through the executor, which must accept it with the same Σ c_i.
+        Stages: heuristic schedules and start windows; lower bounds (memory volume, and
+        the LP relaxation with peak-separation rows); the exact search; large-
+        neighbourhood search for better schedules when the search has not proven
+        optimality (--improve); the schedule replayed through the executor, which must
+        accept it with the same Σ c_i. A time-limited solve reports the best schedule,
+        the best lower bound and the gap (status time_limit), also on total latency
+        Σ (c_i − a_i); Ctrl-C stops it and reports the same.
         """
-        from fluidopt.bounds.checker import check_schedule
-
         if export is not None and export.suffix.lower() not in (".mps", ".lp"):
             raise InputError("export format must be .mps or .lp", source=str(export))
         if schedule_out is not None and schedule_out.suffix.lower() != ".csv":
@@ -119,10 +147,12 @@ def register(app: click.Group) -> None:
             mip_start=not no_mip_start,
             builder=builder or "arrays",
             backend=backend,
+            improve=improve,
             export=None if export is None else str(export),
         )
-        check = check_schedule(workload, cap, sol.starts)
-        data = {"workload": workload.name, "capacity": cap, **sol.to_dict(workload), "check": check.to_dict()}
+        check = sol.info["check"]
+        data = {"workload": workload.name, "capacity": cap, **sol.to_dict(workload)}
+        data.update(_latency(workload, sol.objective_tct, sol.best_bound))
         if schedule_out is not None:
             from fluidopt.io import atomic_path
 
@@ -133,12 +163,13 @@ def register(app: click.Group) -> None:
                 frame.to_csv(tmp, index=False)
 
         def render(d: dict[str, Any]) -> None:
-            print_mapping({k: v for k, v in d.items() if k not in ("starts", "check")}, title="total completion time MIP")
-            print(f"executor replay: {'accepted' if check.accepted else 'REJECTED'} (Σ c = {check.tct_executor})")
+            print_mapping({k: v for k, v in d.items() if k not in ("starts", "check", "improve")},
+                          title="total completion time (rounds)")
+            print(f"executor replay: {'accepted' if check['accepted'] else 'REJECTED'} (Σ c = {check['tct_executor']})")
 
         emit(data, as_json, render)
-        if not check.accepted:
-            print("fluidopt: the executor rejected the MIP schedule: " + "; ".join(check.problems), file=sys.stderr)
+        if not check["accepted"]:
+            print("fluidopt: the executor rejected the schedule: " + "; ".join(check["problems"]), file=sys.stderr)
             return 1
         return 0
 
@@ -175,21 +206,27 @@ def register(app: click.Group) -> None:
     def score_cmd(
         workload_name: str,
         capacity: int | None,
-        time_limit: float | None,
+        time_limit: float,
         gap: float | None,
         seed: int | None,
         requests: int | None,
         backend: str,
+        improve: float,
         policies: str,
         interval_alpha: float,
         as_json: bool,
     ) -> None:
-        """Each policy's total completion time and its ratio to the MIP optimum (to the
-        best lower bound when the optimum is not proven within --time-limit).
+        """Each policy's total latency Σ (c_i − a_i) (unit-time rounds) and its certified
+        bracket against the hindsight optimum OPT: OPT lies between the best lower bound
+        and the best schedule known (the solver's or any policy's), so the policy's ratio
+        to OPT lies in [policy / best schedule, policy / best bound]. The two ends meet
+        when the optimum is proven.
 
         Unit-time model. Amax and Amin need prediction intervals: when the workload has
         none, intervals of accuracy --interval-alpha are drawn with --seed (default 0);
-        the other policies do not see them.
+        the other policies do not see them. Every policy run counts as a schedule: a
+        run that pauses or evicts still has a contiguous schedule with the same
+        completion times (the argument in ``docs/bounds.md``).
         """
         from fluidopt.deployment import unit_deployment
         from fluidopt.executor.engine import simulate
@@ -206,49 +243,88 @@ def register(app: click.Group) -> None:
             workload = with_prediction_interval(workload, interval_alpha, seed if seed is not None else 0)
             intervals = {"alpha": interval_alpha, "seed": seed if seed is not None else 0}
         policy_objs = {name: make_policy(name) for name in names}  # unknown names fail before the solve
-        sol = _solve(workload, cap, time_limit, gap, backend=backend)
-        proven = sol.status == "optimal"
-        reference = sol.objective_tct if proven else sol.best_bound
-        rows: dict[str, dict[str, Any]] = {}
+        sol = _solve(workload, cap, time_limit, gap, backend=backend, improve=improve)
+        runs: dict[str, dict[str, Any]] = {}
         for name, policy in policy_objs.items():
             try:
                 run = simulate(workload, unit_deployment(cap), policy)
             except InputError as exc:
-                rows[name] = {"tct": None, "ratio": None, "error": str(exc)}
+                runs[name] = {"tct": None, "error": str(exc)}
                 continue
-            summ = run.summary()
             unfinished = int((~run.records["finished"]).sum())
-            tct = float(summ["tct"]) if unfinished == 0 else None
-            rows[name] = {
-                "tct": tct,
-                "ratio": None if tct is None or not reference else tct / reference,
+            runs[name] = {
+                "tct": float(run.summary()["tct"]) if unfinished == 0 else None,
                 "evictions": int(run.records["evictions"].sum()),
                 "wasted_tokens": int(run.records["wasted_tokens"].sum()),
                 "unfinished": unfinished,
             }
-        data = {
-            "workload": workload.name,
-            "capacity": cap,
-            "n_requests": len(workload),
-            "status": sol.status,
-            "objective_tct": sol.objective_tct,
-            "best_bound": sol.best_bound,
-            "gap": sol.gap,
-            "reference": reference,
-            "reference_kind": "optimum" if proven else "bound",
-            "seconds": sol.seconds,
-            "intervals_added": intervals,
-            "policies": rows,
-        }
+        data = score_table(workload, cap, sol, runs)
+        data.update(intervals_added=intervals, time_limit=time_limit)
 
         def render(d: dict[str, Any]) -> None:
-            kind = d["reference_kind"]
-            table = [("MIP" + ("" if kind == "optimum" else f" ({d['status']}, gap {d['gap']:.3%})"), d["objective_tct"],
-                      d["objective_tct"] / d["reference"] if d["reference"] else None, None, None)]
+            proven = d["reference_kind"] == "optimum"
+            title = (f"{d['workload']}: {d['n_requests']} requests, C = {d['capacity']}; total latency in rounds; "
+                     + ("optimum proven" if proven else
+                        f"OPT in [{d['bound_latency']:,.0f}, {d['best_latency']:,.0f}] ({d['status']}, "
+                        f"gap {d['gap_latency']:.2%} on latency)"))
+            table = [("best schedule" + f" ({d['best_source']})", d["best_latency"], None, None, None, "")]
             for name, r in d["policies"].items():
                 note = r.get("error") or (f"{r['unfinished']} unfinished" if r.get("unfinished") else "")
-                table.append((name, r["tct"], r["ratio"], r.get("evictions"), note))
-            print_table(table, ["schedule", "tct (rounds)", f"ratio to {kind}", "evictions", "note"],
-                        title=f"{d['workload']}: {d['n_requests']} requests, C = {d['capacity']}")
+                table.append((name, r.get("latency"), r.get("ratio_to_best"), r.get("ratio_to_bound"),
+                              r.get("evictions"), note))
+            print_table(table, ["schedule", "total latency", "× OPT ≥", "× OPT ≤", "evictions", "note"], title=title)
 
         emit(data, as_json, render)
+
+
+def score_table(workload: Any, capacity: int, sol: Any, runs: dict[str, dict[str, Any]]) -> dict[str, Any]:
+    """Certified brackets of policy runs against a solve (rounds).
+
+    OPT ≥ ``sol.best_bound`` and OPT ≤ every schedule known: the solver's and each
+    finished policy run's. Each policy gets ``ratio_to_best`` ≤ policy/OPT ≤
+    ``ratio_to_bound`` on total latency Σ (c_i − a_i), and ``ratio`` (on Σ c_i, to the
+    optimum when proven, else to the bound).
+    """
+    arrivals = float(np.sum(workload.arrival))
+    best, source = sol.objective_tct, "solver"
+    for name, r in runs.items():
+        if r.get("tct") is not None and (best is None or r["tct"] < best):
+            best, source = r["tct"], name
+    status = sol.status
+    bound = sol.best_bound
+    if best is not None and bound is not None and bound >= best - 0.5:
+        status = "optimal"
+    proven = status == "optimal"
+    reference = best if proven else bound
+    best_lat = None if best is None else best - arrivals
+    low_lat = None if bound is None else bound - arrivals
+    rows: dict[str, dict[str, Any]] = {}
+    for name, r in runs.items():
+        tct = r.get("tct")
+        lat = None if tct is None else tct - arrivals
+        rows[name] = {
+            **r,
+            "latency": lat,
+            "ratio": None if tct is None or not reference else tct / reference,
+            "ratio_to_best": None if lat is None or not best_lat else lat / best_lat,
+            "ratio_to_bound": None if lat is None or not low_lat else lat / low_lat,
+        }
+    gap_latency = None if best_lat is None or low_lat is None or best_lat <= 0 else max(0.0, (best_lat - low_lat) / best_lat)
+    return {
+        "workload": workload.name,
+        "capacity": capacity,
+        "n_requests": len(workload),
+        "status": status,
+        "objective_tct": sol.objective_tct,
+        "best_bound": bound,
+        "gap": sol.gap,
+        "best_tct": best,
+        "best_source": source,
+        "best_latency": best_lat,
+        "bound_latency": low_lat,
+        "gap_latency": 0.0 if proven else gap_latency,
+        "reference": reference,
+        "reference_kind": "optimum" if proven else "bound",
+        "seconds": sol.seconds,
+        "policies": rows,
+    }
