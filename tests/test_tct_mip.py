@@ -106,6 +106,8 @@ def _array_matrix(data: TctData) -> dict:
         ([0, 0, 1, 2], [2, 1, 3, 2], [3, 2, 2, 3], 8, False),
         ([0, 0, 0, 0, 3], [1, 1, 2, 1, 4], [4, 4, 2, 4, 1], 9, True),  # a group of three identical requests
         ([0, 1, 1, 4, 4, 5], [3, 1, 2, 1, 1, 2], [5, 6, 2, 1, 1, 3], 12, True),
+        ([0, 0, 0, 1], [1, 1, 2, 1], [6, 6, 5, 3], 9, True),  # peak rows; two identical large requests
+        ([0, 2, 3], [4, 1, 2], [4, 6, 5], 9, False),  # peak rows with a lowered side (s = 4 > C − p)
     ],
 )
 def test_pyomo_reference_and_array_build_give_the_same_matrix(
@@ -117,6 +119,8 @@ def test_pyomo_reference_and_array_build_give_the_same_matrix(
     assert ref == fast
     if aggregate and len(arrival) == 5:
         assert max(b[1] for b in fast["col_bounds"].values()) == 3  # the group's count
+    if capacity == 9:
+        assert any(r.startswith("peak(") for r in fast["row_bounds"])
 
 
 @pytest.mark.parametrize(
