@@ -78,6 +78,30 @@ def test_score_table_and_unknown_policy(cli, small) -> None:
     assert bad.code == 2 and "unknown policy" in bad.err
 
 
+def test_gaps_benchmark_quick_mode(tmp_path) -> None:
+    """The certified-gaps script in quick mode: both variants on every instance, every
+    schedule replayed, gaps in [0, 1] and the bound below the schedule."""
+    import subprocess
+    import sys
+
+    from conftest import REPO
+
+    out = tmp_path / "gaps.csv"
+    script = REPO / "benchmarks" / "kv_synthetic" / "gaps.py"
+    proc = subprocess.run([sys.executable, str(script), "--quick", "--out", str(out)], capture_output=True, text=True,
+                          timeout=180)
+    assert proc.returncode == 0, proc.stderr
+    assert "| n | variant |" in proc.stdout
+    frame = pd.read_csv(out)
+    assert len(frame) == 8 and set(frame["variant"]) == {"current", "previous"}
+    assert frame["replay_accepted"].all()
+    assert (frame["best_bound"] <= frame["objective_tct"]).all()
+    assert frame["gap_latency"].between(0, 1).all()
+    # the same instances in both variants
+    pairs = {v: sorted(zip(g["arrival_model"], g["seed"])) for v, g in frame.groupby("variant")}
+    assert pairs["current"] == pairs["previous"]
+
+
 def test_kv_benchmark_quick_mode(tmp_path) -> None:
     """The [KV] table script in quick mode: every instance scored, none dropped."""
     import subprocess

@@ -179,14 +179,17 @@ def register(app: click.Group) -> None:
     @click.option("--seed", type=int, default=None, help="Seed of generated workloads.")
     @click.option("--requests", "-n", "requests", type=int, help="Use only the first K requests.")
     @click.option("--no-lp", is_flag=True, help="Skip the LP relaxation (the slowest of the three).")
-    @click.option("--time-limit", type=float, default=None, help="LP relaxation time limit, s (default: none).")
+    @click.option("--time-limit", type=click.FloatRange(0.0, min_open=True), default=None,
+                  help="LP relaxation time limit, s (default: none).")
     @json_option
     def bounds_cmd(workload_name: str, capacity: int | None, seed: int | None, requests: int | None, no_lp: bool,
                    time_limit: float | None, as_json: bool) -> None:
         """Lower bounds on the minimum total completion time Σ c_i (rounds) that scale
-        past the MIP: trivial Σ(a_i + o_i), the memory-volume bound and the LP relaxation.
+        past the MIP: trivial Σ(a_i + o_i), the memory-volume bound and the LP relaxation
+        of the time-indexed program with its peak-separation rows.
 
-        Each is a bound on every schedule, hence on every policy run in the executor.
+        Each is a bound on every schedule, hence on every policy run in the executor
+        (proofs in docs/bounds.md).
         """
         from fluidopt.bounds.tct import lower_bounds
 
