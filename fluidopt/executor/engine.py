@@ -48,6 +48,12 @@ Choices the spec leaves open:
   weight each iteration's end-of-iteration KV / queue sizes (after admission) by its
   duration; idle stretches add their queue sizes and no KV.
 
+Parts the loop composes, each in its own module and testable alone: the time model
+(:class:`~fluidopt.executor.timing.IterationTime`), the batch limits
+(:class:`~fluidopt.executor.limits.BatchLimits`), the KV allocator
+(:class:`~fluidopt.executor.kv.TokenKV`) and preemption
+(:class:`~fluidopt.executor.preemption.Preemption`).
+
 Performance: the waiting queue is a buffer with a moving head (FCFS admission pops in
 O(k)), residents a small array in admission order; per iteration the work is a fixed
 number of numpy operations on the batch (the few members still prefilling are handled
@@ -66,8 +72,12 @@ import numpy as np
 import pandas as pd
 
 from fluidopt.errors import InputError, PolicyError
+from fluidopt.executor.kv import TokenKV
+from fluidopt.executor.limits import BatchLimits
 from fluidopt.executor.metrics import RECORD_COLUMNS, RunResult
 from fluidopt.executor.policy import Policy, StateView, make_policy
+from fluidopt.executor.preemption import Preemption
+from fluidopt.executor.timing import IterationTime
 
 __all__ = ["simulate", "RunResult"]
 
@@ -297,11 +307,15 @@ class _Engine:
         self.kv = 0
         self.n_prefilling = 0  # residents whose prompt is not fully processed yet
         self.evicted_any = False
-        tm = deployment.time
-        self.unit = bool(tm.is_unit)
-        self.c0, self.c_seq, self.c_kv, self.c_new, self.c_pf2 = tm.c0, tm.c_seq, tm.c_kv, tm.c_new, tm.c_pf2
-        self.max_batch = deployment.max_batch
-        self.max_tokens = deployment.max_tokens
+        # the parts the loop composes
+        self.time = IterationTime(deployment.time)
+        self.unit = self.time.unit
+        self.limits = BatchLimits(deployment.max_batch, deployment.max_tokens)
+        self.capped = deployment.max_batch is not None or deployment.max_tokens is not None
+        self.memory = TokenKV(capacity)
+        self.preemption = Preemption(
+            self.prompt, self.prefilled, self.generated, self.wasted, self.evictions, self.admitted_at, self.status
+        )
         # run-level integrals
         self.peak = 0
         self.kv_int = 0.0
@@ -338,13 +352,6 @@ class _Engine:
         self.view = v
 
     # ------------------------------------------------------------------ helpers
-    def _tau(self, batch: int, kv_run: int, new_tokens: int, chunk_sq: int) -> float:
-        """Iteration time; the same expression (and operation order) as
-        :meth:`TimeModel.iteration_time`, so the fast path reproduces it bit for bit."""
-        if self.unit:
-            return 1.0
-        return self.c0 + self.c_seq * batch + self.c_kv * kv_run + self.c_new * new_tokens + self.c_pf2 * chunk_sq
-
     def _refresh_view(self, clock: float) -> None:
         v = self.view
         v.clock = clock
@@ -364,16 +371,9 @@ class _Engine:
         if idx.shape[0] == 0:
             return
         self.evicted_any = True
-        gen = self.generated[idx]
-        pre = self.prefilled[idx]
-        self.n_prefilling -= int(_cnz(pre < self.prompt[idx]))
-        self.kv -= int(_sum(pre)) + int(_sum(gen))
-        self.wasted[idx] += gen
-        self.evictions[idx] += 1
-        self.prefilled[idx] = 0
-        self.generated[idx] = 0
-        self.admitted_at[idx] = np.nan
-        self.status[idx] = _WAITING
+        freed, n_prefilling = self.preemption.restart(idx)
+        self.n_prefilling -= n_prefilling
+        self.kv -= freed
         self.res = self.res[self.status[self.res] == _RESIDENT]
         self.waiting.insert(idx)
         self.iter_evictions += int(idx.shape[0])
@@ -622,14 +622,15 @@ class _Engine:
                 emit[pf] = ch_pf == rem_pf
             return self._iteration_general(run, ch, pre, gen, rem, emit, clock)
         n_new = tot_ch + B - n_pf
-        self._check_caps(B, n_new)
+        if self.capped:
+            self.limits.check(self.policy.name, B, n_new)
         # footprints before the iteration: all of kv when every resident runs
         if B == self.res.shape[0]:
             kv_run = self.kv + tot_ch + n_emit
         else:
             pre_sum = int(_sum(pre if pre is not None else self.prefilled[run]))
             kv_run = pre_sum + int(_sum(gen)) + tot_ch + n_emit
-        tau = self._tau(B, kv_run, n_new, csq)
+        tau = self.time.tau(B, kv_run, n_new, csq)
         new_gen = gen + 1
         finished_prompt: list[int] = []
         if n_pf:
@@ -660,15 +661,6 @@ class _Engine:
         else:
             col[idx] = clock  # no eviction yet: every run is a request's first
 
-    def _check_caps(self, B: int, n_new: int) -> None:
-        """Raise if a batch of ``B`` members and ``n_new`` new tokens exceeds the deployment's caps."""
-        if self.max_batch is not None and B > self.max_batch:
-            raise PolicyError(f"{self.policy.name}: batch of {B} exceeds the deployment's max_batch {self.max_batch}")
-        if self.max_tokens is not None and n_new > self.max_tokens:
-            raise PolicyError(
-                f"{self.policy.name}: {n_new} new tokens exceed the deployment's max_tokens {self.max_tokens}"
-            )
-
     def _iteration_general(
         self,
         run: np.ndarray,
@@ -695,10 +687,11 @@ class _Engine:
             n_emit = int(_cnz(emit))
         B = run.shape[0]
         n_new = tot_ch + B - int(_cnz(rem))
-        self._check_caps(B, n_new)
+        if self.capped:
+            self.limits.check(self.policy.name, B, n_new)
         kv_run = int(new_pre.sum()) + int(new_gen.sum())
         csq = int(ch @ ch) if tot_ch else 0
-        tau = self._tau(B, kv_run, n_new, csq)
+        tau = self.time.tau(B, kv_run, n_new, csq)
         self.prefilled[run] = new_pre
         self.generated[run] = new_gen
         self.n_prefilling -= int(_cnz(emit & (rem > 0)))  # prompts finished
@@ -788,14 +781,10 @@ class _Engine:
         self._check_unique(vict, "victims")
         if vict.shape[0] and _cnz(self.status[vict] != _RESIDENT):
             raise PolicyError(f"{policy.name}: victims() returned a request that is not resident")
-        need = kv_end - self.C
-        cs = np.cumsum(scratch[vict])
-        m = int(np.searchsorted(cs, need, side="left")) + 1
-        if m > vict.shape[0]:
-            raise PolicyError(f"{policy.name}: victims() does not free enough KV ({need} tokens needed)")
+        m, freed = Preemption.prefix(policy.name, vict, scratch[vict], kv_end - self.C)
         out = vict[:m]
         # the evicted residents' end-of-iteration footprints leave the sum
-        kv_end -= int(cs[m - 1])
+        kv_end -= freed
         self._evict(out)
         keep = self.status[run] == _RESIDENT
         run, ch, rem, new_pre, new_gen, emit = (a[keep] for a in (run, ch, rem, new_pre, new_gen, emit))
@@ -861,12 +850,10 @@ class _Engine:
                 dec = left = gen_dec = _EMPTY
                 K = K_pf
                 k_done = -1
-        if (self.max_batch is not None and B > self.max_batch) or (
-            self.max_tokens is not None and grow > self.max_tokens
-        ):
+        if self.capped and not self.limits.allows(B, grow):
             return 0
         kv0 = self.kv
-        kcap = (self.C - kv0) // grow
+        kcap = self.memory.room(kv0, grow)
         if kcap < 1:
             return 0
         if kcap < K:
@@ -879,14 +866,9 @@ class _Engine:
         n_wait = self.waiting.hi - self.waiting.lo
         n_sys = n_wait + self.res.shape[0]
         stop_at = math.inf if through_arrivals else a_next
-        if self.unit:
-            if stop_at < math.inf:
-                K = min(K, max(1, int(math.ceil(stop_at - clock))))
-            base = tail = pf2 = 0.0
-        else:
-            base = self.c0 + self.c_seq * B
-            tail = self.c_new * grow
-            pf2 = self.c_pf2 * csq
+        if self.unit and stop_at < math.inf:
+            K = min(K, max(1, int(math.ceil(stop_at - clock))))
+        base, tail, pf2 = self.time.stretch(B, grow, csq)
         if K <= 64:
             K = self._ff_loop(B, kv0, kvr0, grow, n_dec, K, clock, stop_at, base, tail, pf2, n_wait, n_sys)
         else:
@@ -935,7 +917,7 @@ class _Engine:
         counts from the next iteration on.
         """
         wait_int, sys_int, kv_int, busy = self.wait_int, self.sys_int, self.kv_int, self.busy
-        ckv = self.c_kv
+        ckv = self.time.c_kv
         unit = self.unit
         ev = self.events
         kv, kvr = kv0, kvr0
@@ -994,7 +976,7 @@ class _Engine:
         while k0 < K:
             m = min(K - k0, step)
             ks = np.arange(k0 + 1, k0 + m + 1, dtype=np.int64)
-            tau_m = np.ones(m) if self.unit else base + self.c_kv * (kvr0 + grow * ks) + tail + pf2
+            tau_m = self.time.stretch_taus(base, kvr0 + grow * ks, tail, pf2)
             tm = np.cumsum(np.concatenate(([t], tau_m)))[1:]
             if tm[-1] >= a_next:
                 j = int(np.searchsorted(tm, a_next, side="left"))
