@@ -40,6 +40,11 @@ def test_batch_limits() -> None:
     with pytest.raises(PolicyError, match="11 new tokens exceed"):
         lim.check("p", 1, 11)
     BatchLimits(None, None).check("p", 10**6, 10**9)  # no caps: no error
+    # padded: the prefilling members count, padded to the longest chunk; decodes do not
+    pad = BatchLimits(max_batch=None, max_tokens=10, padded=True)
+    assert pad.allows(100, 103, prefilling=2, longest=5) and not pad.allows(3, 7, prefilling=3, longest=4)
+    with pytest.raises(PolicyError, match="3 × 4 padded prefill tokens exceed"):
+        pad.check("p", 3, 7, 3, 4)
 
 
 def test_token_kv_room() -> None:
@@ -56,8 +61,8 @@ def test_preemption_restart_and_prefix() -> None:
     evictions = np.zeros(3, dtype=np.int64)
     admitted = np.array([0.0, 1.0, 2.0])
     status = np.full(3, 2, dtype=np.int8)
-    p = Preemption(prompt, prefilled, generated, wasted, evictions, admitted, status)
-    freed, n_pf = p.restart(np.array([0, 1]))
+    p = Preemption(prompt, np.array([9, 9, 9]), prefilled, generated, wasted, evictions, admitted, status)
+    freed, n_pf = p.evict(np.array([0, 1]))
     assert (freed, n_pf) == (7 + 3, 1)
     assert wasted.tolist() == [2, 0, 0] and evictions.tolist() == [1, 1, 0]
     assert prefilled.tolist() == [0, 0, 5] and generated.tolist() == [0, 0, 4]

@@ -72,11 +72,11 @@ import numpy as np
 import pandas as pd
 
 from fluidopt.errors import InputError, PolicyError
-from fluidopt.executor.kv import TokenKV
+from fluidopt.executor.kv import BlockKV, TokenKV
 from fluidopt.executor.limits import BatchLimits
 from fluidopt.executor.metrics import RECORD_COLUMNS, RunResult
 from fluidopt.executor.policy import Policy, StateView, make_policy
-from fluidopt.executor.preemption import Preemption
+from fluidopt.executor.preemption import Preemption, victim_order
 from fluidopt.executor.timing import IterationTime
 
 __all__ = ["simulate", "RunResult"]
@@ -235,7 +235,8 @@ def simulate(
             raise InputError(f"capacity must be a positive integer (got {capacity!r})")
         deployment = deployment.with_capacity(int(capacity))
     cap = int(deployment.require_capacity())
-    workload.check_capacity(cap)
+    # with blocks, a request's peak s + o must fit in whole blocks
+    workload.check_capacity(cap // deployment.block_size * deployment.block_size)
     if max_iterations is not None and max_iterations < 0:
         raise InputError(f"max_iterations must be ≥ 0 (got {max_iterations})")
     bar: _RichProgress | None = None
@@ -277,8 +278,13 @@ class _Engine:
         n = len(workload)
         self.n = n
         self.arrival = np.asarray(workload.arrival, dtype=np.float64)
+        # effective prompt / output: under recompute preemption an evicted request keeps its
+        # generated tokens as prompt (the records keep the workload's own)
+        self.recompute = deployment.preemption == "recompute"
         self.prompt = np.asarray(workload.prompt, dtype=np.int64)
         self.output = np.asarray(workload.output, dtype=np.int64)
+        if self.recompute:
+            self.prompt, self.output = self.prompt.copy(), self.output.copy()
         ids = np.asarray(workload.id, dtype=np.int64)
         self.order = np.lexsort((ids, self.arrival)).astype(np.int64)
         self.rank = np.empty(n, dtype=np.int64)
@@ -310,12 +316,26 @@ class _Engine:
         # the parts the loop composes
         self.time = IterationTime(deployment.time)
         self.unit = self.time.unit
-        self.limits = BatchLimits(deployment.max_batch, deployment.max_tokens)
+        self.limits = BatchLimits(deployment.max_batch, deployment.max_tokens, deployment.token_budget == "padded")
         self.capped = deployment.max_batch is not None or deployment.max_tokens is not None
-        self.memory = TokenKV(capacity)
+        self.padded = self.limits.padded
+        # block allocation: each resident's holding is kept (tokens, whole blocks)
+        self.blocks = deployment.block_size > 1
+        self.memory = BlockKV(capacity, deployment.block_size) if self.blocks else TokenKV(capacity)
+        self.held = np.zeros(n, dtype=np.int64) if self.blocks else None
         self.preemption = Preemption(
-            self.prompt, self.prefilled, self.generated, self.wasted, self.evictions, self.admitted_at, self.status
+            self.prompt,
+            self.output,
+            self.prefilled,
+            self.generated,
+            self.wasted,
+            self.evictions,
+            self.admitted_at,
+            self.status,
+            held=self.held,
+            recompute=self.recompute,
         )
+        self.victim_rule = deployment.victim
         # run-level integrals
         self.peak = 0
         self.kv_int = 0.0
@@ -371,7 +391,7 @@ class _Engine:
         if idx.shape[0] == 0:
             return
         self.evicted_any = True
-        freed, n_prefilling = self.preemption.restart(idx)
+        freed, n_prefilling = self.preemption.evict(idx)
         self.n_prefilling -= n_prefilling
         self.kv -= freed
         self.res = self.res[self.status[self.res] == _RESIDENT]
@@ -611,7 +631,7 @@ class _Engine:
         n_emit = B - n_pf + n_fin
         kv_end = self.kv + tot_ch + n_emit
         gen = self.generated[run]
-        if kv_end > self.C:
+        if kv_end > self.C or self.blocks:
             if pre is None:
                 pre = self.prefilled[run]
                 rem = self.prompt[run] - pre
@@ -623,7 +643,7 @@ class _Engine:
             return self._iteration_general(run, ch, pre, gen, rem, emit, clock)
         n_new = tot_ch + B - n_pf
         if self.capped:
-            self.limits.check(self.policy.name, B, n_new)
+            self.limits.check(self.policy.name, B, n_new, n_pf, max(ch_l) if n_pf and self.padded else 0)
         # footprints before the iteration: all of kv when every resident runs
         if B == self.res.shape[0]:
             kv_run = self.kv + tot_ch + n_emit
@@ -678,9 +698,17 @@ class _Engine:
         new_gen = gen + emit
         tot_ch = int(ch.sum())
         n_emit = int(_cnz(emit))
-        kv_end = self.kv + tot_ch + n_emit
+        if self.blocks:
+            # holdings at the end of the iteration: whole blocks, the prompt reserved
+            new_held = self.memory.hold(new_pre + new_gen, self.prompt[run])
+            kv_end = self.kv + int(_sum(new_held)) - int(_sum(self.held[run]))
+        else:
+            new_held = None
+            kv_end = self.kv + tot_ch + n_emit
         if kv_end > self.C:
-            run, ch, rem, new_pre, new_gen, emit, kv_end = self._overflow(run, ch, rem, new_pre, new_gen, emit, kv_end)
+            run, ch, rem, new_pre, new_gen, emit, new_held, kv_end = self._overflow(
+                run, ch, rem, new_pre, new_gen, emit, new_held, kv_end
+            )
             if run.shape[0] == 0:
                 return False
             tot_ch = int(ch.sum())
@@ -688,12 +716,15 @@ class _Engine:
         B = run.shape[0]
         n_new = tot_ch + B - int(_cnz(rem))
         if self.capped:
-            self.limits.check(self.policy.name, B, n_new)
+            n_pf = int(_cnz(rem))
+            self.limits.check(self.policy.name, B, n_new, n_pf, int(ch.max()) if n_pf and self.padded else 0)
         kv_run = int(new_pre.sum()) + int(new_gen.sum())
         csq = int(ch @ ch) if tot_ch else 0
         tau = self.time.tau(B, kv_run, n_new, csq)
         self.prefilled[run] = new_pre
         self.generated[run] = new_gen
+        if new_held is not None:
+            self.held[run] = new_held
         self.n_prefilling -= int(_cnz(emit & (rem > 0)))  # prompts finished
         clock = self._account(tau, kv_end, B, n_new, n_emit, clock)
         first = emit & (new_gen == 1)
@@ -737,7 +768,11 @@ class _Engine:
             self.completion[i] = clock
             self.start[i] = self.admitted_at[i]
             self.status[i] = _DONE
-            self.kv -= int(self.prompt[i]) + int(self.output[i])
+            if self.blocks:
+                self.kv -= int(self.held[i])
+                self.held[i] = 0
+            else:
+                self.kv -= int(self.prompt[i]) + int(self.output[i])
             self.prefilled[i] = 0
             self.generated[i] = 0
             res = self.res
@@ -747,7 +782,11 @@ class _Engine:
         self.completion[idx] = clock
         self.start[idx] = self.admitted_at[idx]
         self.status[idx] = _DONE
-        self.kv -= int(_sum(self.prompt[idx])) + int(_sum(self.output[idx]))
+        if self.blocks:
+            self.kv -= int(_sum(self.held[idx]))
+            self.held[idx] = 0
+        else:
+            self.kv -= int(_sum(self.prompt[idx])) + int(_sum(self.output[idx]))
         self.prefilled[idx] = 0
         self.generated[idx] = 0
         self.res = self.res[self.status[self.res] == _RESIDENT]
@@ -761,26 +800,40 @@ class _Engine:
         new_pre: np.ndarray,
         new_gen: np.ndarray,
         emit: np.ndarray,
+        new_held: np.ndarray | None,
         kv_end: int,
     ) -> tuple[Any, ...]:
-        """Evict residents in the policy's victim order until the iteration fits in C."""
+        """Evict residents in victim order until the iteration fits in C.
+
+        The order is the policy's (``victims()``) or the deployment's ``victim`` rule. A
+        policy declaring ``overflow_free`` raises here, except under block allocation,
+        which its token-level planning does not see.
+        """
         policy = self.policy
-        if policy.overflow_free:
+        if policy.overflow_free and not self.blocks:
             raise PolicyError(
                 f"{policy.name} declared overflow_free but its batch would end with {kv_end} KV tokens "
                 f"> capacity {self.C} at iteration {self.iters}"
             )
         res = self.res
         scratch = self.scratch
-        scratch[res] = self.prefilled[res] + self.generated[res]
-        scratch[run] = new_pre + new_gen
-        self._refresh_view(self.view.clock)
-        cand = res.copy()
-        cand.flags.writeable = False
-        vict = self._as_index(policy.victims(self.view, cand), "victims")
-        self._check_unique(vict, "victims")
-        if vict.shape[0] and _cnz(self.status[vict] != _RESIDENT):
-            raise PolicyError(f"{policy.name}: victims() returned a request that is not resident")
+        # end-of-iteration holdings: the run's after this iteration, the paused ones' now
+        if new_held is None:
+            scratch[res] = self.prefilled[res] + self.generated[res]
+            scratch[run] = new_pre + new_gen
+        else:
+            scratch[res] = self.held[res]
+            scratch[run] = new_held
+        if self.victim_rule == "policy":
+            self._refresh_view(self.view.clock)
+            cand = res.copy()
+            cand.flags.writeable = False
+            vict = self._as_index(policy.victims(self.view, cand), "victims")
+            self._check_unique(vict, "victims")
+            if vict.shape[0] and _cnz(self.status[vict] != _RESIDENT):
+                raise PolicyError(f"{policy.name}: victims() returned a request that is not resident")
+        else:
+            vict = victim_order(self.victim_rule, res, self.rank, self.admitted_at)
         m, freed = Preemption.prefix(policy.name, vict, scratch[vict], kv_end - self.C)
         out = vict[:m]
         # the evicted residents' end-of-iteration footprints leave the sum
@@ -788,7 +841,7 @@ class _Engine:
         self._evict(out)
         keep = self.status[run] == _RESIDENT
         run, ch, rem, new_pre, new_gen, emit = (a[keep] for a in (run, ch, rem, new_pre, new_gen, emit))
-        return run, ch, rem, new_pre, new_gen, emit, kv_end
+        return run, ch, rem, new_pre, new_gen, emit, None if new_held is None else new_held[keep], kv_end
 
     def _fast_forward(self, run: np.ndarray, chunk: Any, clock: float, through_arrivals: bool) -> int:
         """Run k ≥ 1 iterations of the same steady decision at once (``Decision.steady``).
@@ -808,9 +861,11 @@ class _Engine:
         so the results are bit-identical. Returns k (0: use the slow path, which also
         reports an invalid decision).
         """
+        self.ff_at_last_chunk = False
+        if self.blocks:
+            return 0  # holdings grow in steps: iteration by iteration (see the module docstring)
         B = run.shape[0]
         gen = self.generated[run]
-        self.ff_at_last_chunk = False
         K_pf = -1
         if chunk is None:  # the caller checked: all residents, every prompt done
             dec = run
@@ -850,7 +905,7 @@ class _Engine:
                 dec = left = gen_dec = _EMPTY
                 K = K_pf
                 k_done = -1
-        if self.capped and not self.limits.allows(B, grow):
+        if self.capped and not self.limits.allows(B, grow, pf.shape[0], max(ch_l, default=0) if pf.shape[0] else 0):
             return 0
         kv0 = self.kv
         kcap = self.memory.room(kv0, grow)
@@ -1032,8 +1087,8 @@ class _Engine:
             {
                 "id": np.asarray(w.id, dtype=np.int64),
                 "arrival": self.arrival,
-                "prompt": self.prompt,
-                "output": self.output,
+                "prompt": np.asarray(w.prompt, dtype=np.int64),
+                "output": np.asarray(w.output, dtype=np.int64),
                 "first_admitted": self.first_admitted,
                 "start": start,
                 "first_token": self.first_token,
