@@ -48,6 +48,14 @@ Choices the spec leaves open:
   weight each iteration's end-of-iteration KV / queue sizes (after admission) by its
   duration; idle stretches add their queue sizes and no KV.
 
+The deployment's engine settings (``docs/engine-settings.md``) change these mechanics:
+``block_size`` > 1 allocates KV in blocks with the prompt reserved (each resident's
+holding is kept in ``held`` and the capacity test is on the holdings; no stretches are
+run), ``preemption="recompute"`` keeps an evicted request's generated tokens as prompt
+(the engine's ``prompt``/``output`` arrays are then the effective ones, the records keep
+the workload's), ``victim`` replaces the policy's victim order, ``token_budget="padded"``
+counts ``max_tokens`` padded. The defaults are the convention above.
+
 Parts the loop composes, each in its own module and testable alone: the time model
 (:class:`~fluidopt.executor.timing.IterationTime`), the batch limits
 (:class:`~fluidopt.executor.limits.BatchLimits`), the KV allocator

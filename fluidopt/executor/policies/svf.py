@@ -34,7 +34,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from fluidopt.errors import InputError
-from fluidopt.executor.policies.mcsf import _FutureCheckPolicy, _point_or_truth
+from fluidopt.executor.policies.mcsf import MCSF, _FutureCheckPolicy
 from fluidopt.executor.policy import StateView, register
 
 if TYPE_CHECKING:
@@ -49,40 +49,28 @@ def projected_volume(prompt: np.ndarray, otil: np.ndarray) -> np.ndarray:
     return o * s + o * (o + 1) // 2
 
 
-class _VolumeFirst(_FutureCheckPolicy):
-    """MC-SF admission with candidates by projected volume (set ``_volume`` in reset)."""
+class _VolumeFirst:
+    """Mixin: candidates by projected volume, smallest first (``_volume`` set in reset)."""
 
-    def __init__(self) -> None:
-        super().__init__()
-        self._volume = np.empty(0, dtype=np.int64)
+    _volume = np.empty(0, dtype=np.int64)
 
     def _key(self, state: StateView, wait: np.ndarray) -> np.ndarray | None:
         return self._volume[wait]
 
 
 @register
-class SVF(_VolumeFirst):
-    """SVF: smallest projected KV volume V = õ·s + õ(õ+1)/2 first, MC-SF's check."""
+class SVF(_VolumeFirst, MCSF):
+    """SVF: MC-SF's lengths and check, candidates by smallest V = õ·s + õ(õ+1)/2."""
 
     name = "svf"
 
-    def __init__(self) -> None:
-        super().__init__()
-        self._source = "pred"
-
     def reset(self, workload: Workload, deployment: Deployment) -> None:
         super().reset(workload, deployment)
-        otil, self._source = _point_or_truth(workload)
-        self._otil = self._clip(otil, workload, deployment)
         self._volume = projected_volume(workload.prompt, self._otil)
-        self.overflow_free = bool(np.all(self._otil >= workload.output))
-
-    def params(self) -> dict[str, Any]:
-        return {"lengths": self._source}
 
 
 @register
-class OneBitSVF(_VolumeFirst):
+class OneBitSVF(_VolumeFirst, _FutureCheckPolicy):
     """1-bit SVF: only long (o > θ) or short is known; õ = θ or L, volume order, MC-SF's check.
 
     Parameters
