@@ -40,6 +40,7 @@ ENGINE_CHOICES: dict[str, tuple[str, ...]] = {
     "token_budget": ("sum", "padded"),
     "preemption": ("restart", "recompute"),
     "victim": ("policy", "latest-arrival", "latest-admission"),
+    "iteration_time": ("affine", "profile"),
 }
 #: Coefficient names of the affine form, in file order.
 COEFFICIENTS: tuple[str, ...] = ("c0", "c_seq", "c_kv", "c_new", "c_pf2")
@@ -304,6 +305,13 @@ class Deployment:
         ``time`` holds the compute part alone; when ``included`` is true, ``time`` of the
         loaded deployment is compute + overhead (c0 and c_seq added), so every consumer
         sees one affine model. :meth:`with_cpu_overhead` switches it.
+    iteration_time
+        Which time model the executor uses: ``"affine"`` (default: ``time``) or
+        ``"profile"`` (``profile_time``, :class:`~fluidopt.executor.timing.ProfileTime`,
+        plus the CPU overhead when included). The fluid model and calibration always use
+        the affine ``time``.
+    profile_time
+        Operator-profile tables of the profile-based time model (see ProfileTime), or None.
     description
         One line for listings.
     provenance
@@ -323,6 +331,8 @@ class Deployment:
     preemption: str = "restart"
     victim: str = "policy"
     cpu_overhead: dict[str, Any] | None = None
+    iteration_time: str = "affine"
+    profile_time: dict[str, Any] | None = None
 
     def __post_init__(self) -> None:
         for key in ("capacity", "max_batch", "max_tokens", "chunk_size"):
@@ -335,10 +345,14 @@ class Deployment:
                 )
         if self.cpu_overhead is not None:
             _check_overhead(self.cpu_overhead, self.name)
+        if self.profile_time is not None:
+            _check_profile(self.profile_time, self.name)
+        elif self.iteration_time == "profile":
+            raise InputError("iteration_time 'profile' needs a profile_time table", source=self.name, field="profile_time")
 
     @property
     def engine_settings(self) -> dict[str, Any]:
-        """The engine mechanics of this deployment (block size, budget, preemption, victim)."""
+        """The engine mechanics of this deployment (block size, budget, preemption, victim, time model)."""
         return {"block_size": self.block_size, **{k: getattr(self, k) for k in ENGINE_CHOICES}}
 
     def with_settings(self, **changes: Any) -> Deployment:
@@ -395,8 +409,9 @@ class Deployment:
         for key, choices in ENGINE_CHOICES.items():
             if out[key] == choices[0]:
                 del out[key]
-        if out["cpu_overhead"] is None:
-            del out["cpu_overhead"]
+        for key in ("cpu_overhead", "profile_time"):
+            if out[key] is None:
+                del out[key]
         return out
 
     @classmethod
@@ -411,7 +426,7 @@ class Deployment:
         if not isinstance(data, dict):
             raise InputError("expected a mapping of deployment fields", source=src)
         known = {"name", "capacity", "time", "max_batch", "max_tokens", "chunk_size", "block_size"}
-        known |= {"description", "provenance", "cpu_overhead", *ENGINE_CHOICES}
+        known |= {"description", "provenance", "cpu_overhead", "profile_time", *ENGINE_CHOICES}
         for key in data:
             if key not in known:
                 raise InputError(f"unknown field (known: {', '.join(sorted(known))})", source=src, field=str(key))
@@ -469,6 +484,7 @@ class Deployment:
             **counts,
             **settings,
             cpu_overhead=None if overhead is None else {**overhead, "included": False},
+            profile_time=_check_profile(data["profile_time"], src) if data.get("profile_time") is not None else None,
         )
         return dep.with_cpu_overhead(True) if overhead is not None and overhead["included"] else dep
 
@@ -492,6 +508,24 @@ def _check_overhead(spec: Any, source: str) -> dict[str, Any]:
         raise InputError(f"must be true or false (got {included!r})", source=source, field="cpu_overhead.included")
     out["included"] = included
     return out
+
+
+def _check_profile(spec: Any, source: str) -> dict[str, Any]:
+    """A valid ``profile_time`` mapping (it builds a ProfileTime), else InputError."""
+    from fluidopt.executor.timing import ProfileTime
+
+    if not isinstance(spec, dict):
+        raise InputError("must be a mapping (layers, token_round, kv_round, linear_ops_ms, "
+                         "attention_ms_per_layer)", source=source, field="profile_time")
+    try:
+        ProfileTime(spec)
+        tokens = spec["linear_ops_ms"]["tokens"]
+        if len(tokens) < 2 or len(tokens) != len(spec["linear_ops_ms"]["ms"]) or list(tokens) != sorted(set(tokens)):
+            raise ValueError("linear_ops_ms needs ≥ 2 increasing token counts with one time each")
+    except (KeyError, TypeError, ValueError, IndexError) as exc:
+        raise InputError(f"not a valid profile table ({type(exc).__name__}: {exc})", source=source,
+                         field="profile_time") from None
+    return spec
 
 
 def unit_deployment(capacity: int | None = None) -> Deployment:

@@ -444,7 +444,7 @@ def test_engine_settings_and_switchable_cpu_overhead(tmp_path):
     path.write_text(yaml.safe_dump(data))
     dep = load_deployment(str(path))
     assert dep.engine_settings == {"block_size": 16, "token_budget": "padded", "preemption": "recompute",
-                                   "victim": "latest-arrival"}
+                                   "victim": "latest-arrival", "iteration_time": "affine"}
     assert dep.time.c0 == base.time.c0 + 0.001 and dep.time.c_seq == base.time.c_seq + 0.0001
     off = dep.with_cpu_overhead(False)
     assert off.time.c0 == pytest.approx(base.time.c0, rel=1e-12) and off.cpu_overhead["included"] is False
@@ -453,7 +453,8 @@ def test_engine_settings_and_switchable_cpu_overhead(tmp_path):
     again = Deployment.from_dict(dep.to_dict())
     assert again.time.c0 == pytest.approx(dep.time.c0, rel=1e-12) and again.engine_settings == dep.engine_settings
     # defaults are today's engine and are not written out
-    assert base.engine_settings == {"block_size": 1, "token_budget": "sum", "preemption": "restart", "victim": "policy"}
+    assert base.engine_settings == {"block_size": 1, "token_budget": "sum", "preemption": "restart", "victim": "policy",
+                                    "iteration_time": "affine"}
     assert "preemption" not in base.to_dict()
     with pytest.raises(InputError, match="no separate cpu_overhead"):
         base.with_cpu_overhead(False)

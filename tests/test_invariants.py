@@ -37,6 +37,7 @@ from hypothesis import strategies as st
 from fluidopt.deployment import Deployment, TimeModel, unit_deployment
 from fluidopt.errors import PolicyError
 from fluidopt.executor.engine import simulate
+from fluidopt.executor.timing import ProfileTime
 from fluidopt.executor.policy import POLICIES, Decision, Policy, StateView, make_policy
 from fluidopt.workload import Workload
 
@@ -51,6 +52,24 @@ DEPLOYMENTS = {
     "affine": Deployment("affine-test", None, AFFINE),
     "affine-capped": Deployment("affine-capped-test", None, AFFINE, max_batch=3),
     "affine-chunked": Deployment("affine-chunked-test", None, AFFINE, max_tokens=8, chunk_size=3),
+    # the profile time model (with a CPU-overhead part), dyadic tables
+    "profile": Deployment(
+        "profile-test",
+        None,
+        AFFINE,
+        iteration_time="profile",
+        cpu_overhead={"c0": 0.5, "c_seq": 0.25, "included": True},
+        profile_time={
+            "layers": 2,
+            "token_round": 4,
+            "kv_round": 4,
+            "linear_ops_ms": {"tokens": [1, 4, 8, 16], "ms": [250.0, 500.0, 1000.0, 1500.0]},
+            "attention_ms_per_layer": {
+                "prefill": {"p1": 62.5, "p2": 31.25, "p3": 15.625},
+                "decode": {"d1": 125.0, "d2": 62.5},
+            },
+        },
+    ),
 }
 #: Policies tested on the token-capped deployment (those that plan prefill chunks /
 #: whole prompts under ``max_tokens``).
@@ -238,7 +257,19 @@ def reference_simulate(workload: Workload, dep: Deployment, capacity: int, polic
             assert (padded if dep.token_budget == "padded" else n_new) <= dep.max_tokens
         kv_run = sum(end_tokens(i) for i in run)  # the time model reads tokens, not blocks
         chunk_sq = sum(step[i][0] ** 2 for i in run)
-        tau = float(dep.time.iteration_time(B, kv_run, n_new, chunk_sq))
+        if dep.iteration_time == "profile":
+            # decoding members' tokens cached before the iteration; prefilling members'
+            # cached tokens rounded up each; their chunks; plus the CPU overhead
+            pt = ProfileTime(dep.profile_time)
+            dec = [i for i in run if eff_prompt[i] - pre[i] == 0]
+            pf = [i for i in run if eff_prompt[i] - pre[i] > 0]
+            dec_kv = sum(pre[i] + gen[i] for i in dec)
+            pf_kv = sum(int(pt.round_kv(pre[i] + gen[i])) for i in pf)
+            tau = pt.tau(n_new, len(dec), dec_kv, pf_kv, chunk_sq)
+            o = dep.cpu_overhead
+            tau = tau + (o["c0"] + o["c_seq"] * B)
+        else:
+            tau = float(dep.time.iteration_time(B, kv_run, n_new, chunk_sq))
         for i in run:
             c, e = step[i]
             pre[i] += c
@@ -335,7 +366,7 @@ def _check_against_reference(
         # (under recompute the last run needs only the tokens not kept from earlier runs)
         since = rec["first_admitted"].to_numpy() if dep.preemption == "recompute" else s
         assert (c[fin] - since[fin] >= o[fin]).all()
-    else:
+    elif dep.iteration_time != "profile":
         assert (c[fin] - a[fin] >= o[fin] * dep.time.c0).all()
     if name in NEVER_EVICT_WITH_RIGHT_LENGTHS and dep.block_size == 1:
         assert int(rec["evictions"].sum()) == 0
@@ -373,7 +404,7 @@ def _settings_for(name: str, dep_key: str, data: st.DataObject) -> dict[str, Any
 def _deployments_for(name: str) -> list[str]:
     if name in UNIT_ONLY_POLICIES:
         return ["unit"]
-    keys = ["unit", "linear-kv", "affine", "affine-capped"]
+    keys = ["unit", "linear-kv", "affine", "affine-capped", "profile"]
     if name in TOKEN_CAPPED_POLICIES:
         keys.append("affine-chunked")
     return keys

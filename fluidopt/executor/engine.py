@@ -85,7 +85,7 @@ from fluidopt.executor.limits import BatchLimits
 from fluidopt.executor.metrics import RECORD_COLUMNS, RunResult
 from fluidopt.executor.policy import Policy, StateView, make_policy
 from fluidopt.executor.preemption import Preemption, victim_order
-from fluidopt.executor.timing import IterationTime
+from fluidopt.executor.timing import IterationTime, ProfileTime
 
 __all__ = ["simulate", "RunResult"]
 
@@ -344,6 +344,11 @@ class _Engine:
             recompute=self.recompute,
         )
         self.victim_rule = deployment.victim
+        # the profile-based time model needs the batch's composition: iteration by iteration
+        self.profile = ProfileTime(deployment.profile_time) if deployment.iteration_time == "profile" else None
+        o = deployment.cpu_overhead
+        self.overhead = (o["c0"], o["c_seq"]) if o is not None and o["included"] else (0.0, 0.0)
+        self.detailed = self.blocks or self.profile is not None
         # run-level integrals
         self.peak = 0
         self.kv_int = 0.0
@@ -639,7 +644,7 @@ class _Engine:
         n_emit = B - n_pf + n_fin
         kv_end = self.kv + tot_ch + n_emit
         gen = self.generated[run]
-        if kv_end > self.C or self.blocks:
+        if kv_end > self.C or self.detailed:
             if pre is None:
                 pre = self.prefilled[run]
                 rem = self.prompt[run] - pre
@@ -728,7 +733,10 @@ class _Engine:
             self.limits.check(self.policy.name, B, n_new, n_pf, int(ch.max()) if n_pf and self.padded else 0)
         kv_run = int(new_pre.sum()) + int(new_gen.sum())
         csq = int(ch @ ch) if tot_ch else 0
-        tau = self.time.tau(B, kv_run, n_new, csq)
+        if self.profile is None:
+            tau = self.time.tau(B, kv_run, n_new, csq)
+        else:
+            tau = self._profile_tau(B, n_new, csq, ch, rem, new_pre, new_gen, emit)
         self.prefilled[run] = new_pre
         self.generated[run] = new_gen
         if new_held is not None:
@@ -743,6 +751,28 @@ class _Engine:
             self._complete(run[fin], clock)
         self.clock_after = clock
         return True
+
+    def _profile_tau(
+        self,
+        B: int,
+        n_new: int,
+        csq: int,
+        ch: np.ndarray,
+        rem: np.ndarray,
+        new_pre: np.ndarray,
+        new_gen: np.ndarray,
+        emit: np.ndarray,
+    ) -> float:
+        """τ from the profile model: decoding members' cached tokens before the iteration,
+        the prefilling members' (rounded each) and their chunks; plus the CPU overhead."""
+        dec = rem == 0
+        cached = new_pre - ch + new_gen - emit  # tokens cached before the iteration
+        n_dec = int(_cnz(dec))
+        dec_kv = int(_sum(cached[dec])) if n_dec else 0
+        pf_kv = int(_sum(self.profile.round_kv(cached[~dec]))) if n_dec < B else 0
+        tau = self.profile.tau(n_new, n_dec, dec_kv, pf_kv, csq)
+        o0, o1 = self.overhead
+        return tau + (o0 + o1 * B) if o0 or o1 else tau
 
     def _account(self, tau: float, kv_end: int, B: int, n_new: int, n_emit: int, clock: float) -> float:
         """Commit an iteration's clock, counters and integrals; returns the new clock."""
@@ -870,8 +900,8 @@ class _Engine:
         reports an invalid decision).
         """
         self.ff_at_last_chunk = False
-        if self.blocks:
-            return 0  # holdings grow in steps: iteration by iteration (see the module docstring)
+        if self.detailed:
+            return 0  # block holdings / profile times: iteration by iteration (module docstring)
         B = run.shape[0]
         gen = self.generated[run]
         K_pf = -1
@@ -1133,7 +1163,7 @@ class _Engine:
             workload_digest=w.digest(),
             workload_meta=dict(getattr(w, "meta", {}) or {}),
             deployment=self.dep.name,
-            time_model=self.dep.time.kind,
+            time_model="profile" if self.profile is not None else self.dep.time.kind,
             capacity=self.C,
             run=run,
         )
