@@ -11,12 +11,12 @@ same requests Vidur generates). For the ``vllm`` and ``sarathi`` policies, fluid
 
 Each row reports mean and p99 end-to-end latency, mean and p99 TTFT (s), evictions, and,
 when a reference is given, the ratio to it. The reference is read from ``--vidur`` (a JSON
-file with the same four metrics per scheduler, e.g. ``vidur_reference.json`` next to this
-script, measured as its README says).
+file with the same four metrics per rate and scheduler, e.g. ``vidur_reference.json`` next
+to this script, measured as its README says).
 
 Usage::
 
-    python benchmarks/fidelity/run.py [--vidur benchmarks/fidelity/vidur_reference.json] [--json out.json]
+    python benchmarks/fidelity/run.py --vidur benchmarks/fidelity/vidur_reference.json [--rate 4] [--json out.json]
     python benchmarks/fidelity/run.py --quick     # 1,000 requests, the preset rows only
 """
 
@@ -79,17 +79,17 @@ def configurations(quick: bool) -> list[tuple[str, Any]]:
     return out
 
 
-def run(quick: bool, reference: dict[str, Any] | None) -> list[dict[str, Any]]:
+def run(quick: bool, reference: dict[str, Any] | None, rate: float = 4.0) -> list[dict[str, Any]]:
     from fluidopt.executor.engine import simulate
     from fluidopt.traces import load_workload
 
-    w = load_workload("vidur-conv", requests=1000 if quick else None)
+    w = load_workload("vidur-conv", rate=rate, requests=1000 if quick else None)
     rows = []
     for policy in ("vllm", "sarathi"):
         for label, dep in configurations(quick):
             t = time.process_time()
             m = metrics(simulate(w, dep, policy))
-            row = {"policy": policy, "configuration": label, **m, "cpu_s": time.process_time() - t}
+            row = {"rate": rate, "policy": policy, "configuration": label, **m, "cpu_s": time.process_time() - t}
             ref = (reference or {}).get(policy)
             if ref:
                 row.update({f"{k}_ratio": m[k] / ref[k] for k in METRICS})
@@ -107,11 +107,12 @@ def _line(r: dict[str, Any]) -> str:
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--quick", action="store_true", help="1,000 requests, the preset only")
-    ap.add_argument("--vidur", type=Path, help="reference metrics (JSON: {policy: {mean_e2e, ...}})")
+    ap.add_argument("--vidur", type=Path, help="reference metrics (JSON: runs → rate → policy → metrics)")
+    ap.add_argument("--rate", type=float, default=4.0, help="Poisson rate (Vidur's qps), requests/s")
     ap.add_argument("--json", type=Path, help="write the rows here")
     args = ap.parse_args(argv)
-    reference = json.loads(args.vidur.read_text())["metrics"] if args.vidur else None
-    rows = run(args.quick, reference)
+    reference = json.loads(args.vidur.read_text())["runs"].get(f"{args.rate:g}") if args.vidur else None
+    rows = run(args.quick, reference, args.rate)
     if args.json:
         args.json.write_text(json.dumps({"rows": rows}, indent=2))
     return 0
