@@ -56,11 +56,15 @@ run), ``preemption="recompute"`` keeps an evicted request's generated tokens as 
 the workload's), ``victim`` replaces the policy's victim order, ``token_budget="padded"``
 counts ``max_tokens`` padded. The defaults are the convention above.
 
+``iteration_time="profile"`` times iterations from operator profiles (also iteration by
+iteration).
+
 Parts the loop composes, each in its own module and testable alone: the time model
-(:class:`~fluidopt.executor.timing.IterationTime`), the batch limits
+(:class:`~fluidopt.executor.timing.IterationTime`, or
+:class:`~fluidopt.executor.timing.ProfileTime`), the batch limits
 (:class:`~fluidopt.executor.limits.BatchLimits`), the KV allocator
-(:class:`~fluidopt.executor.kv.TokenKV`) and preemption
-(:class:`~fluidopt.executor.preemption.Preemption`).
+(:class:`~fluidopt.executor.kv.TokenKV`, :class:`~fluidopt.executor.kv.BlockKV`) and
+preemption (:class:`~fluidopt.executor.preemption.Preemption`).
 
 Performance: the waiting queue is a buffer with a moving head (FCFS admission pops in
 O(k)), residents a small array in admission order; per iteration the work is a fixed
