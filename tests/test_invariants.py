@@ -76,7 +76,7 @@ DEPLOYMENTS = {
 TOKEN_CAPPED_POLICIES = {"fcfs", "vllm", "sarathi", "sf", "alpha-greedy", "alpha-beta"}
 #: Policies that declare overflow-freedom when their lengths are right (the workloads
 #: below always have pred_hi ≥ o; ``pred`` may be wrong, so MC-SF is exercised both ways).
-NEVER_EVICT_WITH_RIGHT_LENGTHS = {"h-sf", "amax", "fixed-schedule", "svf-1bit"}
+NEVER_EVICT_WITH_RIGHT_LENGTHS = {"h-sf", "amax", "fixed-schedule"}
 
 
 def policy_factory(name: str, workload: Workload, capacity: int) -> Policy:

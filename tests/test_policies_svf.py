@@ -35,23 +35,26 @@ def test_svf_orders_by_volume_where_mcsf_orders_by_length() -> None:
 
 
 def test_one_bit_svf_uses_only_the_class_lengths() -> None:
-    """θ = 5: A (o = 10) is long (õ = L = 10), B and C are short (õ = 5); order by the
-    projected volumes 1·10 + 55 = 65 (A), 20·5 + 15 = 115 (B), 2·5 + 15 = 25 (C)."""
+    """θ = 5, bounds: A (o = 10) is long (õ = L = 10), B and C are short (õ = 5); order by
+    the projected volumes 1·10 + 55 = 65 (A), 20·5 + 15 = 115 (B), 2·5 + 15 = 25 (C)."""
     w = _w([(0, 1, 10), (0, 20, 3), (0, 2, 4)])
-    pol = make_policy("svf-1bit", threshold=5)
+    pol = make_policy("svf-1bit", threshold=5, projection="bound")
     res = simulate(w, unit_deployment(), pol, capacity=24)
-    assert res.params == {"threshold": 5, "long_length": 10}
+    assert res.params == {"threshold": 5, "projection": "bound", "short_length": 5, "long_length": 10}
     starts = res.records["start"].tolist()
     assert starts[2] == 0.0  # C first (smallest projected volume)
     assert starts[0] <= starts[1]  # then A before B
     assert int(res.records["evictions"].sum()) == 0
     with pytest.raises(InputError, match="below the longest output"):
-        simulate(w, unit_deployment(), make_policy("svf-1bit", long_length=3), capacity=24)
+        simulate(w, unit_deployment(), make_policy("svf-1bit", projection="bound", long_length=3), capacity=24)
+    # class means (the default): short {3, 4} → 4, long {10} → 10
+    mean = simulate(w, unit_deployment(), "svf-1bit", capacity=24)
+    assert mean.params == {"threshold": 4, "projection": "mean", "short_length": 4, "long_length": 10}
 
 
-@pytest.mark.parametrize("name", ["svf", "svf-1bit"])
-def test_never_evicts_with_upper_bound_lengths_on_kv_synthetic(name: str) -> None:
+@pytest.mark.parametrize(("name", "params"), [("svf", {}), ("svf-1bit", {"projection": "bound"})])
+def test_never_evicts_with_upper_bound_lengths_on_kv_synthetic(name: str, params: dict) -> None:
     for seed in range(10):
         w, cap = kv_synthetic(2, seed)
-        res = simulate(w, unit_deployment(), name, capacity=cap)
+        res = simulate(w, unit_deployment(), make_policy(name, **params), capacity=cap)
         assert int(res.records["evictions"].sum()) == 0 and bool(res.records["finished"].all())

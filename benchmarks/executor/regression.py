@@ -152,16 +152,22 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     old = pickle.loads(args.compare.read_bytes())
     problems = []
+    new = sorted(set(runs) - set(old))  # e.g. a policy registered since: nothing to compare
+    if new:
+        print(f"{len(new)} runs not in the stored file (not compared): {', '.join(new[:5])}{' …' if len(new) > 5 else ''}")
     for key in sorted(set(old) | set(runs)):
-        if key not in old or key not in runs:
-            problems.append(f"{key}: only in {'the stored runs' if key in old else 'this run'}")
+        if key not in runs:
+            problems.append(f"{key}: only in the stored runs")
+            continue
+        if key not in old:
             continue
         diff = first_difference(old[key], runs[key])
         if diff:
             problems.append(f"{key}: {diff}")
     for p in problems:
         print(p)
-    print(f"{len(runs) - len(problems)} of {len(runs)} runs identical")
+    compared = len(set(runs) & set(old))
+    print(f"{compared - len(problems)} of {compared} compared runs identical")
     return 1 if problems else 0
 
 

@@ -3,8 +3,8 @@
 For every seed and both arrival models, each policy runs on the instance (unit time,
 the instance's C) and its total completion time Σ c_i is divided by H-SF's (MC-SF with
 the true lengths, [KV]'s and [ROB]'s hindsight benchmark) on the same instance. SVF
-runs with the true lengths (no ``pred`` column), 1-bit SVF with its default class lengths
-(θ = median output, L = largest output). Prints mean, median and max ratio per family and
+runs with the true lengths (no ``pred`` column), 1-bit SVF with θ = the median output and
+each class projected at its mean output (default) or at its bound (θ, largest output). Prints mean, median and max ratio per family and
 policy, and the share of instances where the policy beats H-SF.
 
 Usage::
@@ -21,22 +21,26 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-POLICIES = ("h-sf", "svf", "svf-1bit", "mc-benchmark", "fcfs")
+#: (label, policy, parameters)
+POLICIES = (("h-sf", "h-sf", {}), ("svf", "svf", {}), ("svf-1bit", "svf-1bit", {}),
+            ("svf-1bit bound", "svf-1bit", {"projection": "bound"}), ("mc-benchmark", "mc-benchmark", {}),
+            ("fcfs", "fcfs", {}))
 
 
 def run(seeds: int) -> pd.DataFrame:
     from fluidopt.deployment import unit_deployment
     from fluidopt.executor.engine import simulate
+    from fluidopt.executor.policy import make_policy
     from fluidopt.generators import kv_synthetic
 
     rows = []
     for model in (1, 2):
         for seed in range(seeds):
             w, cap = kv_synthetic(model, seed)
-            for name in POLICIES:
-                res = simulate(w, unit_deployment(), name, capacity=cap)
+            for label, name, params in POLICIES:
+                res = simulate(w, unit_deployment(), make_policy(name, **params), capacity=cap)
                 rec = res.records
-                rows.append({"arrival_model": model, "seed": seed, "policy": name,
+                rows.append({"arrival_model": model, "seed": seed, "policy": label,
                              "tct": float(rec["completion"].sum()), "unfinished": int((~rec["finished"]).sum()),
                              "evictions": int(rec["evictions"].sum())})
     frame = pd.DataFrame(rows)

@@ -17,12 +17,21 @@ silent:
   output with a long prompt behind a slightly longer output with a short prompt.
 - **1-bit SVF** knows one bit per request: long (o > θ) or short. The paper's bit has no
   stated threshold or class lengths; here θ defaults to the median output of the
-  workload, a short request is projected at õ = θ and a long one at õ = L (default: the
-  workload's largest output, i.e. the class bound an oracle bit carries). Both are upper
-  bounds of the true length, so the future-memory check stays safe and the policy is
-  overflow-free; its order is short before long whenever the volumes say so (within a
-  class: by prompt). The bit is computed from the true outputs (``sees_output``); nothing
-  else of the truth is used.
+  workload, and each class has one projected length õ, used for both the volume order
+  and the future-memory check:
+
+  - ``projection="mean"`` (default): the class's mean output (rounded up). Not an upper
+    bound, so a request can outgrow the check and the engine evicts (as MC-SF with
+    noisy predictions);
+  - ``projection="bound"``: the class's bound, õ = θ for short and õ = L for long
+    (default L: the workload's largest output). The check is then safe and the policy
+    overflow-free, but a heavy output tail makes every long request reserve the largest
+    output, which can throttle admission badly (see ``benchmarks/kv_synthetic/README.md``
+    and the real-trace notebook).
+
+  Within a class the order is by prompt (the volume grows with s). The bit and the class
+  statistics are computed from the true outputs (``sees_output``); nothing else of the
+  truth is used.
 - Shared MC-SF choices (clipping õ to C − s, caps, under-predicted residents) are those of
   :class:`~fluidopt.executor.policies.mcsf._FutureCheckPolicy`.
 """
@@ -71,47 +80,60 @@ class SVF(_VolumeFirst, MCSF):
 
 @register
 class OneBitSVF(_VolumeFirst, _FutureCheckPolicy):
-    """1-bit SVF: only long (o > θ) or short is known; õ = θ or L, volume order, MC-SF's check.
+    """1-bit SVF: only long (o > θ) or short is known; one projected length per class.
 
     Parameters
     ----------
     threshold
         θ, tokens (default: the median output of the workload, rounded down).
+    projection
+        ``"mean"`` (default): each class's mean output; ``"bound"``: θ for short, L for
+        long (overflow-free).
     long_length
-        L, the projected length of a long request, tokens (default: the largest output).
+        L, the projected length of a long request, tokens (default: the class mean, or
+        the largest output with ``projection="bound"``, where it must be ≥ it).
     """
 
     name = "svf-1bit"
     sees_output = True
-    overflow_free = True
 
-    def __init__(self, threshold: int | None = None, long_length: int | None = None) -> None:
+    def __init__(self, threshold: int | None = None, projection: str = "mean", long_length: int | None = None) -> None:
         super().__init__()
         for value, what in ((threshold, "threshold"), (long_length, "long_length")):
             if value is not None and (int(value) != value or value < 1):
                 raise InputError(f"{what} must be a positive integer (got {value!r})")
+        if projection not in ("mean", "bound"):
+            raise InputError(f"projection must be 'mean' or 'bound' (got {projection!r})")
         self.threshold = threshold
+        self.projection = projection
         self.long_length = long_length
-        self._theta = 0
-        self._long = 0
+        self._theta = self._short = self._long = 0
 
     def reset(self, workload: Workload, deployment: Deployment) -> None:
         super().reset(workload, deployment)
         out = np.asarray(workload.output, dtype=np.int64)
         self._theta = int(self.threshold) if self.threshold is not None else int(np.median(out))
-        self._long = int(self.long_length) if self.long_length is not None else int(out.max())
-        if self._long < int(out.max()):
-            raise InputError(
-                f"svf-1bit: long_length {self._long} is below the longest output {int(out.max())} "
-                "(the projected lengths must be upper bounds)"
-            )
         long = out > self._theta
-        otil = np.where(long, self._long, max(self._theta, 1))
+        if self.projection == "bound":
+            self._short = max(self._theta, 1)
+            self._long = int(self.long_length) if self.long_length is not None else int(out.max())
+            if self._long < int(out.max()):
+                raise InputError(
+                    f"svf-1bit: long_length {self._long} is below the longest output {int(out.max())} "
+                    "(with projection 'bound' the projected lengths must be upper bounds)"
+                )
+        else:
+            self._short = int(np.ceil(out[~long].mean())) if (~long).any() else 1
+            mean_long = int(np.ceil(out[long].mean())) if long.any() else self._theta + 1
+            self._long = int(self.long_length) if self.long_length is not None else mean_long
+        otil = np.where(long, self._long, self._short)
         self._otil = self._clip(otil, workload, deployment)
         self._volume = projected_volume(workload.prompt, self._otil)
+        self.overflow_free = bool(np.all(self._otil >= out))
 
     def params(self) -> dict[str, Any]:
-        return {"threshold": self._theta, "long_length": self._long}
+        return {"threshold": self._theta, "projection": self.projection, "short_length": self._short,
+                "long_length": self._long}
 
 
 __all__ = ["OneBitSVF", "SVF", "projected_volume"]
