@@ -16,7 +16,8 @@ the fitted ones are written by ``scripts/fit_deployments.py``. The file schema i
 :meth:`Deployment.to_dict`: ``name``, ``capacity`` (tokens, or ``null`` = given per instance),
 ``time`` (``kind`` and the coefficients in s), optional ``max_batch``, ``max_tokens``,
 ``chunk_size``, ``block_size``, the engine settings ``token_budget``, ``preemption``,
-``victim`` and ``cpu_overhead`` (see :class:`Deployment`), ``description`` and ``provenance``.
+``victim``, ``cpu_overhead``, ``iteration_time`` and ``profile_time`` (see
+:class:`Deployment` and ``docs/engine-settings.md``), ``description`` and ``provenance``.
 """
 
 from __future__ import annotations
@@ -288,8 +289,8 @@ class Deployment:
         vLLM and Sarathi-Serve do), and the capacity C counts block tokens.
     token_budget
         How ``max_tokens`` counts an iteration: ``"sum"`` (default) of the new tokens, or
-        ``"padded"``, the batch size × the largest new-token count of a member (Vidur's
-        vLLM scheduler).
+        ``"padded"``: the prefilling members × their largest chunk, decodes not counted
+        (Vidur's vLLM scheduler).
     preemption
         What an evicted request loses: ``"restart"`` (default, the system model: its KV and
         generated tokens, which are generated again) or ``"recompute"`` (vLLM/Vidur: the KV

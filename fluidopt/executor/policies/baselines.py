@@ -54,6 +54,10 @@ class _WholePrefill(Policy):
     below C (watermark, α) protects the growth of residents; when nothing is resident
     and nothing admitted yet, the first candidate is tested against C itself, so a
     request with s_j + 1 above the reserved limit is not starved forever.
+
+    Under the deployment's engine settings: with ``block_size`` b > 1 a new request counts
+    ⌈(s_j + 1)/b⌉·b tokens (the blocks it will hold); with ``token_budget="padded"`` the
+    admitted prompts count against ``max_tokens`` as their number × the longest.
     """
 
     #: Candidates in arrival order: an arrival queues behind a first candidate that did
