@@ -15,7 +15,9 @@ Shipped deployments live in ``instances/deployments/*.yaml`` (package ``fluidopt
 the fitted ones are written by ``scripts/fit_deployments.py``. The file schema is
 :meth:`Deployment.to_dict`: ``name``, ``capacity`` (tokens, or ``null`` = given per instance),
 ``time`` (``kind`` and the coefficients in s), optional ``max_batch``, ``max_tokens``,
-``chunk_size``, ``block_size``, ``description`` and ``provenance``.
+``chunk_size``, ``block_size``, the engine settings ``token_budget``, ``preemption``,
+``victim``, ``cpu_overhead``, ``iteration_time`` and ``profile_time`` (see
+:class:`Deployment` and ``docs/engine-settings.md``), ``description`` and ``provenance``.
 """
 
 from __future__ import annotations
@@ -34,6 +36,13 @@ from fluidopt.io import read_mapping
 
 TimeKind = Literal["unit", "linear-kv", "affine"]
 TIME_KINDS: tuple[str, ...] = ("unit", "linear-kv", "affine")
+#: Engine settings with a fixed set of values; the first one is the default (today's engine).
+ENGINE_CHOICES: dict[str, tuple[str, ...]] = {
+    "token_budget": ("sum", "padded"),
+    "preemption": ("restart", "recompute"),
+    "victim": ("policy", "latest-arrival", "latest-admission"),
+    "iteration_time": ("affine", "profile"),
+}
 #: Coefficient names of the affine form, in file order.
 COEFFICIENTS: tuple[str, ...] = ("c0", "c_seq", "c_kv", "c_new", "c_pf2")
 
@@ -274,7 +283,36 @@ class Deployment:
     chunk_size
         Prefill chunk, tokens (Sarathi-like policies); ``None`` means whole prompts.
     block_size
-        Paging block, tokens (1 = exact token accounting).
+        Paging block, tokens. 1 (default) is the exact token accounting of the system
+        model; b > 1 allocates KV in blocks of b tokens: a resident holds
+        ⌈max(footprint, prompt)/b⌉ blocks (its whole prompt is reserved on admission, as
+        vLLM and Sarathi-Serve do), and the capacity C counts block tokens.
+    token_budget
+        How ``max_tokens`` counts an iteration: ``"sum"`` (default) of the new tokens, or
+        ``"padded"``: the prefilling members × their largest chunk, decodes not counted
+        (Vidur's vLLM scheduler).
+    preemption
+        What an evicted request loses: ``"restart"`` (default, the system model: its KV and
+        generated tokens, which are generated again) or ``"recompute"`` (vLLM/Vidur: the KV
+        only; its generated tokens are kept and re-prefilled together with the prompt,
+        and the re-prefill emits the next token).
+    victim
+        Eviction order on an overflow: ``"policy"`` (default, the policy's
+        :meth:`~fluidopt.executor.policy.Policy.victims`), ``"latest-arrival"`` (the
+        latest-arrived resident first, Vidur) or ``"latest-admission"``.
+    cpu_overhead
+        The per-iteration CPU/scheduler overhead as a separate part of the time model,
+        ``{"c0": s, "c_seq": s per sequence, "included": bool}``, or ``None``. In a file
+        ``time`` holds the compute part alone; when ``included`` is true, ``time`` of the
+        loaded deployment is compute + overhead (c0 and c_seq added), so every consumer
+        sees one affine model. :meth:`with_cpu_overhead` switches it.
+    iteration_time
+        Which time model the executor uses: ``"affine"`` (default: ``time``) or
+        ``"profile"`` (``profile_time``, :class:`~fluidopt.executor.timing.ProfileTime`,
+        plus the CPU overhead when included). The fluid model and calibration always use
+        the affine ``time``.
+    profile_time
+        Operator-profile tables of the profile-based time model (see ProfileTime), or None.
     description
         One line for listings.
     provenance
@@ -290,15 +328,52 @@ class Deployment:
     block_size: int = 1
     description: str = ""
     provenance: dict[str, Any] = field(default_factory=dict)
+    token_budget: str = "sum"
+    preemption: str = "restart"
+    victim: str = "policy"
+    cpu_overhead: dict[str, Any] | None = None
+    iteration_time: str = "affine"
+    profile_time: dict[str, Any] | None = None
 
     def __post_init__(self) -> None:
         for key in ("capacity", "max_batch", "max_tokens", "chunk_size"):
             _check_count(getattr(self, key), key, self.name)
         _check_count(self.block_size, "block_size", self.name, optional=False)
-        if self.block_size != 1:
-            raise InputError(
-                "only exact token accounting (block_size 1) is supported", source=self.name, field="block_size"
-            )
+        for key, choices in ENGINE_CHOICES.items():
+            if getattr(self, key) not in choices:
+                raise InputError(
+                    f"must be one of {', '.join(choices)} (got {getattr(self, key)!r})", source=self.name, field=key
+                )
+        if self.cpu_overhead is not None:
+            _check_overhead(self.cpu_overhead, self.name)
+        if self.profile_time is not None:
+            _check_profile(self.profile_time, self.name)
+        elif self.iteration_time == "profile":
+            raise InputError("iteration_time 'profile' needs a profile_time table", source=self.name, field="profile_time")
+
+    @property
+    def engine_settings(self) -> dict[str, Any]:
+        """The engine mechanics of this deployment (block size, budget, preemption, victim, time model)."""
+        return {"block_size": self.block_size, **{k: getattr(self, k) for k in ENGINE_CHOICES}}
+
+    def with_settings(self, **changes: Any) -> Deployment:
+        """The same deployment with other engine settings or caps (validated)."""
+        return replace(self, **changes)
+
+    def with_cpu_overhead(self, included: bool) -> Deployment:
+        """The same deployment with its CPU-overhead part added to (or removed from) ``time``.
+
+        Raises InputError when the deployment has no separate overhead part.
+        """
+        o = self.cpu_overhead
+        if o is None:
+            raise InputError("this deployment has no separate cpu_overhead part", source=self.name)
+        if bool(o["included"]) == included:
+            return self
+        sign = 1.0 if included else -1.0
+        t = self.time
+        time = replace(t, c0=t.c0 + sign * o["c0"], c_seq=t.c_seq + sign * o["c_seq"])
+        return replace(self, time=time, cpu_overhead={**o, "included": included})
 
     def with_capacity(self, capacity: int) -> Deployment:
         """The same deployment with KV capacity ``capacity`` tokens."""
@@ -323,9 +398,21 @@ class Deployment:
         return self.time.marginal_work(prompt, output, chunk_size)
 
     def to_dict(self) -> dict[str, Any]:
-        """JSON/YAML-safe representation (the file schema of ``instances/deployments``)."""
-        out = asdict(self)
-        out["time"] = {k: v for k, v in asdict(self.time).items() if k == "kind" or v}
+        """JSON/YAML-safe representation (the file schema of ``instances/deployments``).
+
+        ``time`` is the compute part (the CPU overhead, if separate, is in ``cpu_overhead``);
+        engine settings at their defaults are left out.
+        """
+        dep = self.with_cpu_overhead(False) if self.cpu_overhead is not None else self
+        out = asdict(dep)
+        out["time"] = {k: v for k, v in asdict(dep.time).items() if k == "kind" or v}
+        out["cpu_overhead"] = self.cpu_overhead
+        for key, choices in ENGINE_CHOICES.items():
+            if out[key] == choices[0]:
+                del out[key]
+        for key in ("cpu_overhead", "profile_time"):
+            if out[key] is None:
+                del out[key]
         return out
 
     @classmethod
@@ -340,7 +427,7 @@ class Deployment:
         if not isinstance(data, dict):
             raise InputError("expected a mapping of deployment fields", source=src)
         known = {"name", "capacity", "time", "max_batch", "max_tokens", "chunk_size", "block_size"}
-        known |= {"description", "provenance"}
+        known |= {"description", "provenance", "cpu_overhead", "profile_time", *ENGINE_CHOICES}
         for key in data:
             if key not in known:
                 raise InputError(f"unknown field (known: {', '.join(sorted(known))})", source=src, field=str(key))
@@ -380,18 +467,66 @@ class Deployment:
         if problem is not None:
             raise InputError(problem[1], source=src, field=f"time.{problem[0]}")
         time = TimeModel(spec["kind"], **{k: float(v) for k, v in coeffs.items()})
-        if block != 1:
-            raise InputError(
-                "only exact token accounting (block_size 1) is supported", source=src, field="block_size"
-            )
-        return cls(
+        settings = {}
+        for key, choices in ENGINE_CHOICES.items():
+            value = data.get(key, choices[0])
+            if value not in choices:
+                raise InputError(f"must be one of {', '.join(choices)} (got {value!r})", source=src, field=key)
+            settings[key] = value
+        overhead = data.get("cpu_overhead")
+        if overhead is not None:
+            overhead = _check_overhead(overhead, src)
+        dep = cls(
             name=name,
             time=time,
             block_size=block,
             description=description,
             provenance=provenance,
             **counts,
+            **settings,
+            cpu_overhead=None if overhead is None else {**overhead, "included": False},
+            profile_time=_check_profile(data["profile_time"], src) if data.get("profile_time") is not None else None,
         )
+        return dep.with_cpu_overhead(True) if overhead is not None and overhead["included"] else dep
+
+
+def _check_overhead(spec: Any, source: str) -> dict[str, Any]:
+    """A valid ``cpu_overhead`` mapping (c0, c_seq ≥ 0 in s; included a bool), else InputError."""
+    if not isinstance(spec, dict):
+        raise InputError("must be a mapping with c0, c_seq and included", source=source, field="cpu_overhead")
+    for key in spec:
+        if key not in ("c0", "c_seq", "included"):
+            raise InputError("unknown field (known: c0, c_seq, included)", source=source, field=f"cpu_overhead.{key}")
+    out: dict[str, Any] = {}
+    for key in ("c0", "c_seq"):
+        value = spec.get(key, 0.0)
+        ok = not isinstance(value, bool) and isinstance(value, (int, float, np.integer, np.floating))
+        if not ok or not math.isfinite(value) or value < 0:
+            raise InputError(f"must be a finite number ≥ 0 (got {value!r})", source=source, field=f"cpu_overhead.{key}")
+        out[key] = float(value)
+    included = spec.get("included", True)
+    if not isinstance(included, bool):
+        raise InputError(f"must be true or false (got {included!r})", source=source, field="cpu_overhead.included")
+    out["included"] = included
+    return out
+
+
+def _check_profile(spec: Any, source: str) -> dict[str, Any]:
+    """A valid ``profile_time`` mapping (it builds a ProfileTime), else InputError."""
+    from fluidopt.executor.timing import ProfileTime
+
+    if not isinstance(spec, dict):
+        raise InputError("must be a mapping (layers, token_round, kv_round, linear_ops_ms, "
+                         "attention_ms_per_layer)", source=source, field="profile_time")
+    try:
+        ProfileTime(spec)
+        tokens = spec["linear_ops_ms"]["tokens"]
+        if len(tokens) < 2 or len(tokens) != len(spec["linear_ops_ms"]["ms"]) or list(tokens) != sorted(set(tokens)):
+            raise ValueError("linear_ops_ms needs ≥ 2 increasing token counts with one time each")
+    except (KeyError, TypeError, ValueError, IndexError) as exc:
+        raise InputError(f"not a valid profile table ({type(exc).__name__}: {exc})", source=source,
+                         field="profile_time") from None
+    return spec
 
 
 def unit_deployment(capacity: int | None = None) -> Deployment:

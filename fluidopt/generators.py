@@ -11,6 +11,9 @@ Families
   renewal process for bursty arrivals), type labels ``p{prompt}d{output}``.
 - :func:`lengths_matching` — a length sample matched to published mean/median statistics
   (lognormal), e.g. LMSYS-Chat-1M (:data:`LMSYS_STATS`).
+- :func:`vidur_synthetic` — Vidur's default synthetic request generator on a trace's
+  lengths (proportional length reduction, seeded shuffle, capped Poisson gaps), draw
+  for draw the same requests Vidur generates for the same seed.
 - :func:`with_prediction_interval`, :func:`with_point_prediction` — add predictions of a
   chosen accuracy to any workload.
 - :func:`generate` — run a YAML spec (``instances/workloads/*.yaml``).
@@ -404,9 +407,86 @@ def with_point_prediction(w: Workload, eps: float, seed: int) -> Workload:
     return w.replace(pred=pred, meta=meta)
 
 
+# ---------------------------------------------------------------------- Vidur's generator
+def vidur_synthetic(
+    trace: str = "azure-conv",
+    n: int = 10_000,
+    rate: float = 4.0,
+    max_tokens: int = 4096,
+    seed: int = 42,
+    name: str = "vidur-synthetic",
+) -> Workload:
+    """Vidur's synthetic request generator (trace lengths, Poisson intervals) on ``trace``.
+
+    The facts reproduced (microsoft/vidur 7d47513, ``SyntheticRequestGenerator`` with
+    ``TraceRequestLengthGenerator`` and ``PoissonRequestIntervalGenerator``):
+
+    1. Lengths: the trace's (prompt, output) rows in file order; a row whose total
+       t = s + o exceeds ``max_tokens`` loses d = t − max_tokens tokens proportionally,
+       s −= ⌈d·s/t⌉ and o −= ⌈d·o/t⌉, each then at least 1. The rows are shuffled by
+       ``numpy.random.RandomState(seed).permutation`` (what pandas' ``sample(frac=1,
+       random_state=seed)`` draws) and the first ``n`` are used.
+    2. Arrivals: gaps g = min(−ln(1 − U)/rate, 3/rate) with U from Python's
+       ``random.Random(seed)`` (Mersenne Twister; Vidur seeds the global one), the first
+       request one gap after 0. The cap at 3/rate makes the mean gap shorter than 1/rate:
+       at rate 4 the realised rate is about 4.2 requests/s.
+
+    The same seed thus gives Vidur's request sequence (same NumPy/pandas shuffle). Vidur
+    uses ``seed`` 42 by default for both streams.
+
+    Parameters
+    ----------
+    trace
+        A registered trace name or a file (only its lengths are used).
+    n
+        Requests (at most the trace's rows).
+    rate
+        Poisson rate (Vidur's ``qps``), requests/s.
+    max_tokens
+        Largest prompt + output, tokens (Vidur's ``max_tokens``, default 4096).
+    seed
+        Seed of the shuffle and of the arrival stream.
+    """
+    import random
+
+    from fluidopt.traces import load_workload
+
+    if not rate > 0:
+        raise InputError(f"rate must be positive (got {rate})", field="rate")
+    if isinstance(max_tokens, bool) or int(max_tokens) != max_tokens or max_tokens < 2:
+        raise InputError(f"max_tokens must be an integer ≥ 2 (got {max_tokens!r})", field="max_tokens")
+    src = load_workload(str(trace))
+    if isinstance(n, bool) or int(n) != n or not 1 <= n <= len(src):
+        raise InputError(f"n must be an integer in 1..{len(src)} (the trace's rows; got {n!r})", field="n")
+    s = np.asarray(src.prompt, dtype=np.int64)
+    o = np.asarray(src.output, dtype=np.int64)
+    t = s + o
+    d = np.clip(t - int(max_tokens), 0, None)
+    s2 = np.maximum(s - np.ceil(d * (s / t)).astype(np.int64), 1)
+    o2 = np.maximum(o - np.ceil(d * (o / t)).astype(np.int64), 1)
+    order = np.random.RandomState(int(seed)).permutation(len(src))[: int(n)]
+    rng = random.Random(int(seed))
+    cap = 3.0 / rate
+    clock = 0.0
+    arrival = np.empty(int(n))
+    for k in range(int(n)):
+        clock = clock + min(-math.log(1.0 - rng.random()) / rate, cap)
+        arrival[k] = clock
+    frame = pd.DataFrame({"arrival": arrival, "prompt": s2[order], "output": o2[order]})
+    meta = {
+        "generator": "vidur-synthetic",
+        "trace": str(trace),
+        "seed": int(seed),
+        "rate": float(rate),
+        "max_tokens": int(max_tokens),
+        "reduced": int((d > 0)[order].sum()),
+    }
+    return Workload.from_frame(frame, name=name, meta=meta)
+
+
 # ---------------------------------------------------------------------- specs
 #: Generator names usable in a spec's ``generator`` key.
-GENERATORS = ("kv-synthetic", "poisson-types", "lengths-matching", "trace")
+GENERATORS = ("kv-synthetic", "poisson-types", "lengths-matching", "trace", "vidur-synthetic")
 _SPEC_KEYS = {"generator", "params", "seed", "description", "name", "prediction"}
 
 
@@ -543,6 +623,11 @@ def _run_generator(gen: str, params: dict[str, Any], seed: int, rate: float | No
             params["rate"] = rate
         _check_params(lengths_matching, params, gen)
         return lengths_matching(seed=seed, name=name, **params)
+    if gen == "vidur-synthetic":
+        if rate is not None:
+            params["rate"] = rate
+        _check_params(vidur_synthetic, params, gen)
+        return vidur_synthetic(seed=seed, name=name, **params)
     # gen == "trace": a registered trace or a file, possibly re-timed
     from fluidopt.traces import load_workload
 

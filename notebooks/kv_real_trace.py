@@ -35,8 +35,12 @@
 # Policies (`fluidopt.executor.policies`; their docstrings state the exact rules, which
 # are the project's reading of [KV]): `mc-sf`, `mc-benchmark`, `alpha-greedy` (admit FCFS
 # while projected usage ≤ (1−α)·C, evict the most recently admitted on overflow) and
-# `alpha-beta` (as greedy, but on overflow evict until a fraction β of C is free).
-# Without a prediction column MC-SF and MC-Benchmark use the true lengths.
+# `alpha-beta` (as greedy, but on overflow evict until a fraction β of C is free), and
+# `svf` / `svf-1bit` (MC-SF's check with candidates by smallest projected KV volume
+# õ·s + õ(õ+1)/2; the 1-bit variant knows only whether o is above the median and projects
+# each class at its mean output — the project's reading of Kong, Qi, Ye, Zhou,
+# arXiv 2606.22327, in `fluidopt/executor/policies/svf.py`).
+# Without a prediction column MC-SF, MC-Benchmark and SVF use the true lengths.
 
 # %%
 import tempfile
@@ -71,7 +75,7 @@ print(f"mode {'quick' if env.quick else 'full'}: {REQUESTS} requests, seeds {SEE
 
 # %%
 base_spec = yaml.safe_load((spec_dir() / "lmsys-matched.yaml").read_text())
-policies = ["mc-sf", "mc-benchmark",
+policies = ["mc-sf", "mc-benchmark", "svf", "svf-1bit",
             {"name": "alpha-greedy", "params": {"alpha": ALPHAS}},
             {"name": "alpha-beta", "params": {"alpha": ALPHAS, "beta": BETAS}}]
 common = {"workload_params": {"rate": RATES, "requests": REQUESTS}, "deployment": DEPLOYMENT, "seeds": SEEDS}
@@ -84,7 +88,7 @@ with tempfile.TemporaryDirectory() as tmp:
         path.write_text(yaml.safe_dump({**base_spec, "name": f"lmsys-matched-eps{eps}",
                                         "prediction": {"point_eps": eps}}))
         spec = SweepSpec.from_dict({"name": "kv-real-trace-noise", "workload": str(path),
-                                    "policies": ["mc-sf", "mc-benchmark"], **common})
+                                    "policies": ["mc-sf", "mc-benchmark", "svf"], **common})
         frames.append(run_sweep(spec, Path(tmp) / f"noise{eps}.parquet", workers=env.workers).assign(eps=eps))
 runs = pd.concat(frames, ignore_index=True)
 
@@ -170,12 +174,12 @@ env.save_figure(fig, "latency_by_policy")
 # %% [markdown]
 # ## Prediction noise
 #
-# MC-SF and MC-Benchmark ordering and checking memory with õ ~ U[(1−ε)o, (1+ε)o]. An
+# MC-SF, MC-Benchmark and SVF ordering and checking memory with õ ~ U[(1−ε)o, (1+ε)o]. An
 # under-predicted request can outgrow the check, so the engine evicts (most recently
 # admitted first) when an iteration would overflow; ε = 0 is the exact-length run.
 
 # %%
-noise = runs[runs["policy"].isin(["mc-sf", "mc-benchmark"])].copy()
+noise = runs[runs["policy"].isin(["mc-sf", "mc-benchmark", "svf"])].copy()
 noise_table = (noise.groupby(["demand", "rate", "policy", "eps"], sort=False)
                .agg(mean_latency=("mean_latency", "mean"), evictions=("evictions", "mean"),
                     wasted_tokens=("wasted_tokens", "mean")).reset_index())
@@ -225,3 +229,11 @@ print(f"MC-SF latency with noisy predictions: at most {worst_noise:.2f}× its ex
 # MC-Benchmark's at every ε, and MC-Benchmark degrades more under the same noise, which
 # is the published robustness claim. Absolute latencies are not comparable with the
 # paper's: the lengths, the time model and the simulator all differ (see the top).
+#
+# **SVF.** Ordering by projected volume instead of output length lowers MC-SF's mean
+# latency by about a quarter at high demand and a sixth at low demand (summary table,
+# `vs_mc_sf`), without evictions; with noisy predictions it degrades a little more than
+# MC-SF (up to 1.27× its exact-length latency, MC-SF up to 1.24×) and stays below MC-SF
+# at every ε. One bit (long/short, classes projected at their means) is
+# worse than MC-SF and better than MC-Benchmark here, with many evictions: the class mean
+# of this heavy-tailed output distribution is far below its long requests' lengths.

@@ -10,6 +10,12 @@ Writes (into ``--out``, default ``instances/deployments``):
       τ = c0 + c_seq·B + c_kv·ΣKV + c_new·N_new + c_pf2·Σ chunk²
 
   are fitted by least squares.
+- ``llama2-7b-a100-vidur.yaml``: the same model and GPU configured as Vidur's defaults
+  (KV blocks of 16 with the prompt reserved, 128 sequences, a padded 4,096-token prefill
+  budget, recompute preemption of the latest arrival, no CPU overhead) with the
+  profile-based time model (``profile_time``) and, for the fluid model, an affine fit of
+  the compute part alone; its provenance reports both models' errors on held-out profile
+  rows.
 - ``llama2-7b-a100-linear.yaml``: the linear-kv model τ = d0 + d1·ΣKV fitted to the
   decode-only iterations of the same grid (for [WAIT]-style experiments).
 - ``llama2-70b-2xa100.yaml``: Llama-2-70B on two A100-80GB (TP 2), C = 16,492 tokens (the
@@ -137,8 +143,8 @@ class Vidur7B:
         """Token-linear operators over all layers for a forward pass of n tokens (ms)."""
         return float(np.interp(n, self.tokens, self.linear_ms))
 
-    def iteration_ms(self, batch: Batch) -> float:
-        """Composed iteration time (ms): linear ops + attention + CPU overhead."""
+    def iteration_ms(self, batch: Batch, cpu: bool = True) -> float:
+        """Composed iteration time (ms): linear ops + attention (+ CPU overhead)."""
         p1, p2, p3 = self.prefill_attn
         d1, d2 = self.decode_attn
         o0, o1 = self.cpu
@@ -147,7 +153,8 @@ class Vidur7B:
         t += LAYERS * sum(p1 * c + p2 * c * c + p3 * c * k for c, k, _ in batch.prefill)
         if batch.decode_kv:
             t += LAYERS * (d1 * len(batch.decode_kv) + d2 * sum(batch.decode_kv))
-        t += o0 + o1 * (len(batch.decode_kv) + len(batch.prefill))
+        if cpu:
+            t += o0 + o1 * (len(batch.decode_kv) + len(batch.prefill))
         return t
 
 
@@ -157,13 +164,17 @@ def _r2(y: np.ndarray, pred: np.ndarray) -> float:
     return 1.0 - ss_res / ss_tot if ss_tot > 0 else float("nan")
 
 
-def load_vidur_7b(folder: Path) -> Vidur7B:
-    """Re-derive the component models of SOURCES.md §8 from the copied Vidur files."""
+def load_vidur_7b(folder: Path, held_tokens: frozenset[int] = frozenset(), held_attn: frozenset[int] = frozenset()) -> Vidur7B:
+    """Re-derive the component models of SOURCES.md §8 from the copied Vidur files.
+
+    ``held_tokens`` (mlp.csv token counts) and ``held_attn`` (0-based data rows of the
+    attention file) are left out, for the held-out evaluation.
+    """
     # 1. Token-linear operators. mlp.csv repeats a few token counts (2048, 4096); their
     #    sums are averaged so the interpolation grid is strictly increasing.
     by_n: dict[int, list[float]] = defaultdict(list)
     for row in _read_csv(folder / "mlp.csv"):
-        if int(row["num_tensor_parallel_workers"]) != 1:
+        if int(row["num_tensor_parallel_workers"]) != 1 or int(row["num_tokens"]) in held_tokens:
             continue
         per_layer = sum(float(row[f"time_stats.{op}.median"]) for op in TOKEN_LINEAR_OPS)
         by_n[int(row["num_tokens"])].append(LAYERS * per_layer)
@@ -174,7 +185,7 @@ def load_vidur_7b(folder: Path) -> Vidur7B:
     # 2. Attention (per layer, ms). Prefill: ordinary least squares on (c, c², c·kv).
     #    Decode: relative-error-weighted least squares on (B, B·L), since the decode times
     #    span 0.009–3.3 ms and an unweighted fit would ignore the small batches.
-    rows = _read_csv(folder / "attention_tp1_sampled.csv")
+    rows = [r for i, r in enumerate(_read_csv(folder / "attention_tp1_sampled.csv")) if i not in held_attn]
     pre = [r for r in rows if r["is_prefill"] == "True"]
     c = np.array([float(r["prefill_chunk_size"]) for r in pre])
     kv = np.array([float(r["kv_cache_size"]) for r in pre])
@@ -616,9 +627,14 @@ def _compare(new: dict[str, Any], path: Path) -> list[str]:
         return [f"{path}: missing"]
     old = yaml.safe_load(path.read_text())
     problems = []
-    for key in ("name", "capacity", "max_batch", "max_tokens", "chunk_size", "block_size"):
+    keys = ("name", "capacity", "max_batch", "max_tokens", "chunk_size", "block_size", "token_budget", "preemption",
+            "victim", "iteration_time")
+    for key in keys:
         if old.get(key) != new.get(key):
             problems.append(f"{path}: {key} is {old.get(key)!r}, recomputed {new.get(key)!r}")
+    for key in ("cpu_overhead", "profile_time"):
+        if not same_provenance(old.get(key), new.get(key), CHECK_RTOL):
+            problems.append(f"{path}: {key} differs from the recomputed one")
     if old["time"].get("kind") != new["time"]["kind"]:
         problems.append(f"{path}: time.kind differs")
     for name, value in new["time"].items():
@@ -644,6 +660,144 @@ def same_provenance(a: Any, b: Any, rel: float = PROVENANCE_RTOL) -> bool:
     return a == b
 
 
+# ---------------------------------------------------------------------------------------
+# Llama-2-7B on A100 as Vidur's defaults: profile-based time model, held-out errors
+# ---------------------------------------------------------------------------------------
+
+#: Vidur's rounding: batch tokens up to a multiple of 8, cached tokens up to a multiple of 64.
+TOKEN_ROUND, KV_ROUND = 8, 64
+#: Every HOLDOUT-th profile row (from the third on) is held out in the evaluation.
+HOLDOUT = 4
+
+
+def profile_spec(comp: Vidur7B) -> dict[str, Any]:
+    """The ``profile_time`` table of a deployment from the component models (ms per layer)."""
+    p1, p2, p3 = comp.prefill_attn
+    d1, d2 = comp.decode_attn
+    return {
+        "layers": LAYERS,
+        "token_round": TOKEN_ROUND,
+        "kv_round": KV_ROUND,
+        "linear_ops_ms": {
+            "tokens": [int(n) for n in comp.tokens],
+            "ms": [_sig(float(v) / LAYERS) for v in comp.linear_ms],
+        },
+        "attention_ms_per_layer": {
+            "prefill": {"p1": _sig(p1), "p2": _sig(p2), "p3": _sig(p3)},
+            "decode": {"d1": _sig(d1), "d2": _sig(d2)},
+        },
+    }
+
+
+def _affine_compute(comp: Vidur7B) -> np.ndarray:
+    """Affine coefficients (ms) fitted to the compute part (no CPU overhead) on the grid."""
+    batches = grid_7b()
+    x = np.array([b.features for b in batches])
+    y = np.array([comp.iteration_ms(b, cpu=False) for b in batches])
+    return fit_nonnegative(x, y, [b.family for b in batches])
+
+
+def heldout_errors(folder: Path) -> dict[str, Any]:
+    """Errors of the affine and the profile model on profile rows left out of both.
+
+    Every HOLDOUT-th token count of mlp.csv (TP 1) and every HOLDOUT-th attention point
+    is held out; both models are rebuilt from the rest (the affine one by the same grid
+    fit, compute part only). Each held-out row gives one iteration whose "true" time uses
+    the held-out measurement for its own component and the all-rows model for the other:
+    a prompt of n tokens (held-out linear ops), B decodes at context kv (held-out decode
+    attention), one chunk c after kv cached tokens (held-out prefill attention).
+    """
+    from fluidopt.executor.timing import ProfileTime
+
+    full = load_vidur_7b(folder)
+    tp1 = sorted({int(r["num_tokens"]) for r in _read_csv(folder / "mlp.csv") if int(r["num_tensor_parallel_workers"]) == 1})
+    held_tokens = frozenset(n for i, n in enumerate(tp1) if i % HOLDOUT == 2)
+    attn_rows = _read_csv(folder / "attention_tp1_sampled.csv")
+    held_attn = frozenset(i for i in range(len(attn_rows)) if i % HOLDOUT == 2)
+    train = load_vidur_7b(folder, held_tokens, held_attn)
+    theta = _affine_compute(train)
+    prof = ProfileTime(profile_spec(train))
+    p1, p2, p3 = full.prefill_attn
+    cases: dict[str, list[tuple[float, float, float]]] = {"linear_ops": [], "decode_attention": [], "prefill_attention": []}
+    for n in sorted(held_tokens):  # a prompt of n tokens, nothing cached
+        true = full.linear_ms[list(full.tokens).index(n)] + LAYERS * (p1 * n + p2 * n * n)
+        aff = float(np.array(Batch("p", prefill=[(n, 0, True)]).features) @ theta)
+        pro = 1000 * prof.tau(n, 0, 0, 0, n * n)
+        cases["linear_ops"].append((true, aff, pro))
+    for i in sorted(held_attn):
+        r = attn_rows[i]
+        ms = LAYERS * float(r["attn_median_ms_per_layer"])
+        kv = int(float(r["kv_cache_size"]))
+        if r["is_prefill"] == "True":
+            c = int(float(r["prefill_chunk_size"]))
+            true = full.linear_ops(c) + ms
+            aff = float(np.array(Batch("p", prefill=[(c, kv, False)]).features) @ theta)
+            pro = 1000 * prof.tau(c, 0, 0, prof.round_kv(kv), c * c)
+            cases["prefill_attention"].append((true, aff, pro))
+        else:
+            b = int(float(r["batch_size"]))
+            true = full.linear_ops(b) + ms
+            aff = float(np.array(Batch("d", decode_kv=[kv + 1] * b).features) @ theta)
+            pro = 1000 * prof.tau(b, b, b * kv, 0, 0)
+            cases["decode_attention"].append((true, aff, pro))
+    out: dict[str, Any] = {}
+    for fam, rows in cases.items():
+        t = np.array([r[0] for r in rows])
+        errs = {name: np.abs(np.array([r[k] for r in rows]) - t) / t for k, name in ((1, "affine"), (2, "profile"))}
+        out[fam] = {"points": len(rows)} | {
+            f"{name}_{stat}": _sig(float(f(e)), 3) for name, e in errs.items() for stat, f in (("median", np.median), ("max", np.max))
+        }
+    return out
+
+
+def build_7b_vidur(folder: Path) -> dict[str, Any]:
+    """Llama-2-7B on one A100 configured as Vidur's defaults, with the profile time model."""
+    comp = load_vidur_7b(folder)
+    theta = _affine_compute(comp)
+    o0, o1 = comp.cpu
+    return {
+        "name": "llama2-7b-a100-vidur",
+        "description": "Llama-2-7B fp16, one A100-80GB, as Vidur's default vLLM/Sarathi replica; profile time model",
+        "capacity": CAPACITY_7B,
+        "time": _time_block("affine", theta),
+        "max_batch": 128,
+        "max_tokens": 4096,
+        "chunk_size": 512,
+        "block_size": 16,
+        "token_budget": "padded",
+        "preemption": "recompute",
+        "victim": "latest-arrival",
+        "iteration_time": "profile",
+        "cpu_overhead": {"c0": _sig(o0 / 1000.0), "c_seq": _sig(o1 / 1000.0), "included": False},
+        "profile_time": profile_spec(comp),
+        "provenance": {
+            "generated_by": "scripts/fit_deployments.py",
+            "inputs": [
+                "instances/profiling/vidur_a100_llama2_7b/mlp.csv",
+                "instances/profiling/vidur_a100_llama2_7b/attention_tp1_sampled.csv",
+                "instances/profiling/vidur_a100_llama2_7b/cpu_overheads.csv",
+            ],
+            "licence": "profile_time is derived from Vidur's profiles (MIT, Microsoft; "
+            "instances/deployments/NOTICE.md)",
+            "vidur_defaults": "microsoft/vidur 7d47513: batch_size_cap 128, block_size 16, "
+            "watermark_blocks_fraction 0.01 (the vllm and sarathi policies' default watermark), "
+            "vLLM max_tokens_in_batch 4096 counted as prompts × longest, Sarathi chunk_size 512 "
+            "(decodes included), preemption restarts the latest-arrived running request with its "
+            "generated tokens re-prefilled, skip_cpu_overhead_modeling true, KV 7,424 blocks",
+            "time": "the affine fit of llama2-7b-a100 without the CPU overhead (the compute part), "
+            "for the fluid model and calibration; the executor uses profile_time",
+            "profile_time": "linear_ops_ms: per-layer Σ of the token-linear operators' medians at each "
+            "profiled token count (mlp.csv TP 1, repeated counts averaged), interpolated linearly; "
+            "attention: the per-layer least-squares forms of llama2-7b-a100 (the full attention "
+            "profile was not available); Vidur's rounding (tokens to multiples of 8, cached tokens "
+            "to multiples of 64, the prefill members as one prompt of chunk √Σc² after Σkv)",
+            "cpu_overhead": "o0 + o1·B of llama2-7b-a100's components; not included (Vidur's default)",
+            "coefficients_ms": _ms(theta),
+            "heldout_error": heldout_errors(folder),
+        },
+    }
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--profiling", type=Path, default=PROFILING, help="folder with the profiling inputs")
@@ -653,7 +807,7 @@ def main(argv: list[str] | None = None) -> int:
 
     affine, linear = build_7b(args.profiling / "vidur_a100_llama2_7b")
     big = build_70b(args.profiling / "splitwise_perf_model")
-    docs = [affine, linear, big]
+    docs = [affine, build_7b_vidur(args.profiling / "vidur_a100_llama2_7b"), linear, big]
     if args.check:
         problems = [p for d in docs for p in _compare(d, args.out / f"{d['name']}.yaml")]
         for p in problems:
@@ -666,11 +820,12 @@ def main(argv: list[str] | None = None) -> int:
     for d in docs:
         path = args.out / f"{d['name']}.yaml"
         _write(path, render(d))
-        q = d["provenance"]["fit_quality"]["all"]
+        q = d["provenance"].get("fit_quality", {}).get("all")
+        quality_text = f"; R² {q['r2']}, median rel. err {q['median_rel_err']}, max {q['max_rel_err']}" if q else ""
         print(
             f"{path}: {d['time']['kind']}, "
             + ", ".join(f"{k}={v:.4g}" for k, v in d["time"].items() if k != "kind")
-            + f" s; R² {q['r2']}, median rel. err {q['median_rel_err']}, max {q['max_rel_err']}"
+            + f" s{quality_text}"
         )
     return 0
 

@@ -311,7 +311,13 @@ def test_missing_field_names_file_and_field(tmp_path, changes, field):
         ({"capacity": True}, "capacity"),
         ({"max_batch": 0}, "max_batch"),
         ({"chunk_size": "512"}, "chunk_size"),
-        ({"block_size": 16}, "block_size"),
+        ({"block_size": 0}, "block_size"),
+        ({"preemption": "swap"}, "preemption"),
+        ({"victim": "oldest"}, "victim"),
+        ({"token_budget": "max"}, "token_budget"),
+        ({"cpu_overhead": {"c0": -1.0, "c_seq": 0.0}}, "cpu_overhead.c0"),
+        ({"cpu_overhead": {"c0": 1e-3, "c_sq": 0.0}}, "cpu_overhead.c_sq"),
+        ({"cpu_overhead": {"c0": 1e-3, "included": "yes"}}, "cpu_overhead.included"),
         ({"name": ""}, "name"),
         ({"time.c_kv": -1e-7}, "time.c_kv"),
         ({"time.c0": "fast"}, "time.c0"),
@@ -426,3 +432,29 @@ def test_volume_hand_values():
     assert volume(3, 2) == 9.0  # 4 + 5
     assert np.array_equal(volume([1, 512], [1, 20]), [2.0, 10_450.0])
     assert math.isclose(volume(100, 1), 101.0)
+
+
+def test_engine_settings_and_switchable_cpu_overhead(tmp_path):
+    """Engine settings load from the file; the CPU overhead is a separate, switchable part:
+    included, it is added to c0 and c_seq; the file keeps the compute part alone."""
+    base = load_deployment("llama2-7b-a100")
+    data = {**base.to_dict(), "block_size": 16, "preemption": "recompute", "victim": "latest-arrival",
+            "token_budget": "padded", "cpu_overhead": {"c0": 0.001, "c_seq": 0.0001, "included": True}}
+    path = tmp_path / "d.yaml"
+    path.write_text(yaml.safe_dump(data))
+    dep = load_deployment(str(path))
+    assert dep.engine_settings == {"block_size": 16, "token_budget": "padded", "preemption": "recompute",
+                                   "victim": "latest-arrival", "iteration_time": "affine"}
+    assert dep.time.c0 == base.time.c0 + 0.001 and dep.time.c_seq == base.time.c_seq + 0.0001
+    off = dep.with_cpu_overhead(False)
+    assert off.time.c0 == pytest.approx(base.time.c0, rel=1e-12) and off.cpu_overhead["included"] is False
+    assert off.with_cpu_overhead(True).time == dep.time
+    # round trip: the file holds the compute part and the switch
+    again = Deployment.from_dict(dep.to_dict())
+    assert again.time.c0 == pytest.approx(dep.time.c0, rel=1e-12) and again.engine_settings == dep.engine_settings
+    # defaults are today's engine and are not written out
+    assert base.engine_settings == {"block_size": 1, "token_budget": "sum", "preemption": "restart", "victim": "policy",
+                                    "iteration_time": "affine"}
+    assert "preemption" not in base.to_dict()
+    with pytest.raises(InputError, match="no separate cpu_overhead"):
+        base.with_cpu_overhead(False)

@@ -22,7 +22,7 @@ from fluidopt.deployment import load_deployment
 REPO = Path(__file__).resolve().parents[1]
 SCRIPT = REPO / "scripts" / "fit_deployments.py"
 COMMITTED = REPO / "instances" / "deployments"
-NAMES = ("llama2-7b-a100", "llama2-7b-a100-linear", "llama2-70b-2xa100")
+NAMES = ("llama2-7b-a100", "llama2-7b-a100-vidur", "llama2-7b-a100-linear", "llama2-70b-2xa100")
 
 
 def run_script(*args: str) -> subprocess.CompletedProcess[str]:
@@ -49,7 +49,7 @@ def fit_module():
     return module
 
 
-def test_writes_exactly_the_three_files(fitted):
+def test_writes_exactly_the_deployment_files(fitted):
     assert sorted(p.name for p in fitted.iterdir()) == sorted(f"{n}.yaml" for n in NAMES)
 
 

@@ -13,6 +13,12 @@ Two independent checks on thousands of random small workloads (hypothesis):
    model: c_i ≥ ⌈a_i⌉ + o_i and c_i − start_i ≥ o_i; time models: c_i − a_i ≥ o_i·c0);
    overflow-free policies (MC-SF / H-SF / Amax with right lengths) never evict.
 
+Every example also draws the deployment's engine settings (``block_size`` 1 or 4,
+``preemption`` restart or recompute, ``victim`` rule, ``token_budget`` sum or padded), and
+the reference executor implements each of them from its definition in
+:class:`~fluidopt.deployment.Deployment`; :func:`test_every_engine_setting_combination`
+runs all 24 combinations on fixed instances.
+
 Plus the fast path (``Decision.steady``) against the slow path, bit for bit, on a real
 (non-dyadic) deployment, and Little's law on long Poisson runs.
 """
@@ -31,6 +37,7 @@ from hypothesis import strategies as st
 from fluidopt.deployment import Deployment, TimeModel, unit_deployment
 from fluidopt.errors import PolicyError
 from fluidopt.executor.engine import simulate
+from fluidopt.executor.timing import ProfileTime
 from fluidopt.executor.policy import POLICIES, Decision, Policy, StateView, make_policy
 from fluidopt.workload import Workload
 
@@ -45,6 +52,24 @@ DEPLOYMENTS = {
     "affine": Deployment("affine-test", None, AFFINE),
     "affine-capped": Deployment("affine-capped-test", None, AFFINE, max_batch=3),
     "affine-chunked": Deployment("affine-chunked-test", None, AFFINE, max_tokens=8, chunk_size=3),
+    # the profile time model (with a CPU-overhead part), dyadic tables
+    "profile": Deployment(
+        "profile-test",
+        None,
+        AFFINE,
+        iteration_time="profile",
+        cpu_overhead={"c0": 0.5, "c_seq": 0.25, "included": True},
+        profile_time={
+            "layers": 2,
+            "token_round": 4,
+            "kv_round": 4,
+            "linear_ops_ms": {"tokens": [1, 4, 8, 16], "ms": [250.0, 500.0, 1000.0, 1500.0]},
+            "attention_ms_per_layer": {
+                "prefill": {"p1": 62.5, "p2": 31.25, "p3": 15.625},
+                "decode": {"d1": 125.0, "d2": 62.5},
+            },
+        },
+    ),
 }
 #: Policies tested on the token-capped deployment (those that plan prefill chunks /
 #: whole prompts under ``max_tokens``).
@@ -87,6 +112,10 @@ def reference_simulate(workload: Workload, dep: Deployment, capacity: int, polic
     output = [int(o) for o in workload.output]
     ids = [int(i) for i in workload.id]
     unit = dep.time.is_unit
+    block = dep.block_size
+    recompute = dep.preemption == "recompute"
+    eff_prompt = list(prompt)  # grows by the kept tokens under recompute
+    eff_output = list(output)  # shrinks by as much
     avail = [math.ceil(a) if unit else a for a in arrival]
     status = [_FUT] * n
     gen = [0] * n
@@ -106,7 +135,10 @@ def reference_simulate(workload: Workload, dep: Deployment, capacity: int, polic
     policy.reset(workload, dep)
 
     def kv_of(i: int) -> int:
-        return pre[i] + gen[i]
+        """What resident i holds: its footprint, or whole blocks with the prompt reserved."""
+        if block == 1:
+            return pre[i] + gen[i]
+        return -(-max(pre[i] + gen[i], eff_prompt[i]) // block) * block
 
     def make_view() -> StateView:
         v = StateView()
@@ -120,12 +152,12 @@ def reference_simulate(workload: Workload, dep: Deployment, capacity: int, polic
         future = [arrival[i] for i in range(n) if status[i] == _FUT]
         v.next_arrival = min(future) if future else math.inf
         v.arrival = _ro(arrival, np.float64)
-        v.prompt = _ro(prompt, np.int64)
+        v.prompt = _ro(eff_prompt, np.int64)
         v.id = _ro(ids, np.int64)
         for key in ("pred_lo", "pred_hi", "pred", "type"):
             col = getattr(workload, key)
             setattr(v, key, None if col is None else _ro(list(col), None))
-        v.output = _ro(output, np.int64) if policy.sees_output else None
+        v.output = _ro(eff_output, np.int64) if policy.sees_output else None
         v.generated = _ro(gen, np.int64)
         v.prefilled = _ro(pre, np.int64)
         v.admitted_at = _ro(adm_at, np.float64)
@@ -134,7 +166,11 @@ def reference_simulate(workload: Workload, dep: Deployment, capacity: int, polic
         return v
 
     def evict(i: int) -> None:
-        wasted[i] += gen[i]
+        if recompute:  # generated tokens kept: re-prefilled with the prompt
+            eff_prompt[i] += gen[i]
+            eff_output[i] -= gen[i]
+        else:
+            wasted[i] += gen[i]
         evictions[i] += 1
         gen[i] = pre[i] = 0
         adm_at[i] = math.nan
@@ -177,20 +213,30 @@ def reference_simulate(workload: Workload, dep: Deployment, capacity: int, polic
         chunk = None if dec.chunk is None else np.asarray(dec.chunk).tolist()
         step: dict[int, tuple[int, int]] = {}  # i -> (prompt tokens processed, emits)
         for k, i in enumerate(run):
-            rem = prompt[i] - pre[i]
+            rem = eff_prompt[i] - pre[i]
             c = 0 if rem == 0 else (rem if chunk is None else int(chunk[k]))
             assert 0 <= c <= rem
-            emits = 1 if pre[i] + c == prompt[i] else 0
+            emits = 1 if pre[i] + c == eff_prompt[i] else 0
             step[i] = (c, emits)
 
         def end_fp(i: int) -> int:
             c, e = step.get(i, (0, 0))
+            fp = pre[i] + c + gen[i] + e
+            return fp if block == 1 else -(-max(fp, eff_prompt[i]) // block) * block
+
+        def end_tokens(i: int) -> int:
+            c, e = step[i]
             return pre[i] + c + gen[i] + e
 
         total = sum(end_fp(i) for i in resident)
         if total > capacity:
-            assert not policy.overflow_free
-            order = np.asarray(policy.victims(make_view(), _ro(resident, np.int64))).tolist()
+            assert not policy.overflow_free or block > 1
+            if dep.victim == "policy":
+                order = np.asarray(policy.victims(make_view(), _ro(resident, np.int64))).tolist()
+            elif dep.victim == "latest-arrival":
+                order = sorted(resident, key=lambda i: (arrival[i], ids[i]), reverse=True)
+            else:  # latest admission first, ties larger index first
+                order = sorted(resident, key=lambda i: (adm_at[i], i), reverse=True)
             for i in order:
                 if total <= capacity:
                     break
@@ -202,14 +248,28 @@ def reference_simulate(workload: Workload, dep: Deployment, capacity: int, polic
                 continue
         assert total <= capacity
         B = len(run)
-        n_new = sum(step[i][0] if prompt[i] - pre[i] > 0 else 1 for i in run)
+        chunks = [step[i][0] for i in run if eff_prompt[i] - pre[i] > 0]
+        n_new = sum(chunks) + B - len(chunks)
         if dep.max_batch is not None:
             assert B <= dep.max_batch
         if dep.max_tokens is not None:
-            assert n_new <= dep.max_tokens
-        kv_run = sum(end_fp(i) for i in run)
+            padded = len(chunks) * max(chunks, default=0)
+            assert (padded if dep.token_budget == "padded" else n_new) <= dep.max_tokens
+        kv_run = sum(end_tokens(i) for i in run)  # the time model reads tokens, not blocks
         chunk_sq = sum(step[i][0] ** 2 for i in run)
-        tau = float(dep.time.iteration_time(B, kv_run, n_new, chunk_sq))
+        if dep.iteration_time == "profile":
+            # decoding members' tokens cached before the iteration; prefilling members'
+            # cached tokens rounded up each; their chunks; plus the CPU overhead
+            pt = ProfileTime(dep.profile_time)
+            dec = [i for i in run if eff_prompt[i] - pre[i] == 0]
+            pf = [i for i in run if eff_prompt[i] - pre[i] > 0]
+            dec_kv = sum(pre[i] + gen[i] for i in dec)
+            pf_kv = sum(int(pt.round_kv(pre[i] + gen[i])) for i in pf)
+            tau = pt.tau(n_new, len(dec), dec_kv, pf_kv, chunk_sq)
+            o = dep.cpu_overhead
+            tau = tau + (o["c0"] + o["c_seq"] * B)
+        else:
+            tau = float(dep.time.iteration_time(B, kv_run, n_new, chunk_sq))
         for i in run:
             c, e = step[i]
             pre[i] += c
@@ -221,7 +281,7 @@ def reference_simulate(workload: Workload, dep: Deployment, capacity: int, polic
         for i in run:
             if gen[i] == 1 and step[i][1] and math.isnan(first_tok[i]):
                 first_tok[i] = clock
-            if gen[i] == output[i]:
+            if gen[i] == eff_output[i]:
                 comp[i] = clock
                 start[i] = adm_at[i]
                 status[i] = _DONE
@@ -245,7 +305,7 @@ def reference_simulate(workload: Workload, dep: Deployment, capacity: int, polic
 
 # ---------------------------------------------------------------------- strategies
 @st.composite
-def small_instances(draw: Any, unit: bool) -> tuple[Workload, int]:
+def small_instances(draw: Any, unit: bool, block: int = 1) -> tuple[Workload, int]:
     n = draw(st.integers(1, 9))
     if unit:
         gaps = draw(st.lists(st.integers(0, 4), min_size=n, max_size=n))
@@ -271,13 +331,17 @@ def small_instances(draw: Any, unit: bool) -> tuple[Workload, int]:
             "type": (output > 3).astype(int),
         }
     )
-    peak = int((prompt + output).max())
+    peak = int((-(-(prompt + output) // block) * block).max())
     capacity = peak + draw(st.integers(0, 14))
     return Workload.from_frame(frame, name="hypothesis"), capacity
 
 
-def _check_against_reference(name: str, dep_key: str, workload: Workload, capacity: int) -> None:
+def _check_against_reference(
+    name: str, dep_key: str, workload: Workload, capacity: int, settings: dict[str, Any] | None = None
+) -> None:
     dep = DEPLOYMENTS[dep_key]
+    if settings:
+        dep = dep.with_settings(**settings)
     res = simulate(workload, dep, policy_factory(name, workload, capacity), capacity=capacity, event_log=True)
     ref = reference_simulate(workload, dep.with_capacity(capacity), capacity, policy_factory(name, workload, capacity))
     rec = res.records
@@ -299,11 +363,15 @@ def _check_against_reference(name: str, dep_key: str, workload: Workload, capaci
     c, a, o, s = (rec[k].to_numpy() for k in ("completion", "arrival", "output", "start"))
     if dep.time.is_unit:
         assert (c[fin] >= np.ceil(a[fin]) + o[fin]).all()
-        assert (c[fin] - s[fin] >= o[fin]).all()
-    else:
+        # (under recompute the last run needs only the tokens not kept from earlier runs)
+        since = rec["first_admitted"].to_numpy() if dep.preemption == "recompute" else s
+        assert (c[fin] - since[fin] >= o[fin]).all()
+    elif dep.iteration_time != "profile":
         assert (c[fin] - a[fin] >= o[fin] * dep.time.c0).all()
-    if name in NEVER_EVICT_WITH_RIGHT_LENGTHS:
+    if name in NEVER_EVICT_WITH_RIGHT_LENGTHS and dep.block_size == 1:
         assert int(rec["evictions"].sum()) == 0
+    if dep.preemption == "recompute":
+        assert int(rec["wasted_tokens"].sum()) == 0
 
 
 ALL_POLICIES = sorted(POLICIES)
@@ -316,10 +384,27 @@ NO_SHRINK = (Phase.explicit, Phase.reuse, Phase.generate)
 UNIT_ONLY_POLICIES = {"fixed-schedule"}
 
 
+#: Every combination of the engine settings (defaults first).
+ENGINE_SETTINGS = [
+    {"block_size": b, "preemption": p, "victim": v, "token_budget": t}
+    for b in (1, 4)
+    for p in ("restart", "recompute")
+    for v in ("policy", "latest-arrival", "latest-admission")
+    for t in ("sum", "padded")
+]
+
+
+def _settings_for(name: str, dep_key: str, data: st.DataObject) -> dict[str, Any]:
+    """Engine settings drawn for one example (today's defaults for the replayed schedule)."""
+    if name in UNIT_ONLY_POLICIES:
+        return {}
+    return data.draw(st.sampled_from(ENGINE_SETTINGS))
+
+
 def _deployments_for(name: str) -> list[str]:
     if name in UNIT_ONLY_POLICIES:
         return ["unit"]
-    keys = ["unit", "linear-kv", "affine", "affine-capped"]
+    keys = ["unit", "linear-kv", "affine", "affine-capped", "profile"]
     if name in TOKEN_CAPPED_POLICIES:
         keys.append("affine-chunked")
     return keys
@@ -330,8 +415,31 @@ def _deployments_for(name: str) -> list[str]:
 @given(data=st.data())
 def test_engine_matches_reference_and_invariants(name: str, data: st.DataObject) -> None:
     dep_key = data.draw(st.sampled_from(_deployments_for(name)))
-    workload, capacity = data.draw(small_instances(unit=dep_key == "unit"))
-    _check_against_reference(name, dep_key, workload, capacity)
+    settings = _settings_for(name, dep_key, data)
+    workload, capacity = data.draw(small_instances(unit=dep_key == "unit", block=settings.get("block_size", 1)))
+    _check_against_reference(name, dep_key, workload, capacity, settings)
+
+
+@pytest.mark.parametrize("settings", ENGINE_SETTINGS, ids=lambda d: "-".join(str(v) for v in d.values()))
+def test_every_engine_setting_combination(settings: dict[str, Any]) -> None:
+    """All 24 combinations on the same seeded instances, for the schedulers that plan
+    prefill (whole and chunked) under the caps; each against the reference executor."""
+    rng = np.random.default_rng(7)
+    for k in range(6):
+        n = 12
+        frame = pd.DataFrame(
+            {
+                "arrival": np.cumsum(rng.integers(0, 3, n)) * 0.5,
+                "prompt": rng.integers(1, 7, n),
+                "output": rng.integers(1, 8, n),
+            }
+        )
+        w = Workload.from_frame(frame, name="combo")
+        b = settings["block_size"]
+        capacity = int((-(-(w.prompt + w.output) // b) * b).max()) + int(rng.integers(0, 10))
+        for name, dep_key in (("fcfs", "affine-capped"), ("vllm", "affine"), ("sarathi", "affine-chunked"),
+                              ("alpha-beta", "affine")):
+            _check_against_reference(name, dep_key, w, capacity, settings)
 
 
 @pytest.mark.parametrize("name", ["mc-sf", "mc-benchmark", "h-sf", "amax"])

@@ -33,6 +33,7 @@ def describe(dep: Any, types: list[tuple[int, int]]) -> dict[str, Any]:
 
     out = dep.to_dict()
     out["time"] = {"kind": dep.time.kind, **dep.time.coefficients()}
+    out["engine"] = dep.engine_settings
     out["capacity_note"] = None if dep.capacity is not None else "given per instance (--capacity C)"
     out["types"] = [
         {
@@ -56,6 +57,7 @@ def _render_show(d: dict[str, Any]) -> None:
         "max_tokens": d["max_tokens"],
         "chunk_size": d["chunk_size"],
         "block_size": d["block_size"],
+        "engine settings": ", ".join(f"{k} {v}" for k, v in d["engine"].items() if k != "block_size"),
     }
     print_mapping(summary, title=f"deployment {d['name']}")
     t = d["time"]
@@ -130,7 +132,7 @@ def register(app: click.Group) -> None:
                 {
                     "name": dep.name,
                     "capacity": dep.capacity,
-                    "time_model": dep.time.kind,
+                    "time_model": "profile" if dep.iteration_time == "profile" else dep.time.kind,
                     "description": dep.description,
                 }
             )

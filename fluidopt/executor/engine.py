@@ -48,6 +48,24 @@ Choices the spec leaves open:
   weight each iteration's end-of-iteration KV / queue sizes (after admission) by its
   duration; idle stretches add their queue sizes and no KV.
 
+The deployment's engine settings (``docs/engine-settings.md``) change these mechanics:
+``block_size`` > 1 allocates KV in blocks with the prompt reserved (each resident's
+holding is kept in ``held`` and the capacity test is on the holdings; no stretches are
+run), ``preemption="recompute"`` keeps an evicted request's generated tokens as prompt
+(the engine's ``prompt``/``output`` arrays are then the effective ones, the records keep
+the workload's), ``victim`` replaces the policy's victim order, ``token_budget="padded"``
+counts ``max_tokens`` padded. The defaults are the convention above.
+
+``iteration_time="profile"`` times iterations from operator profiles (also iteration by
+iteration).
+
+Parts the loop composes, each in its own module and testable alone: the time model
+(:class:`~fluidopt.executor.timing.IterationTime`, or
+:class:`~fluidopt.executor.timing.ProfileTime`), the batch limits
+(:class:`~fluidopt.executor.limits.BatchLimits`), the KV allocator
+(:class:`~fluidopt.executor.kv.TokenKV`, :class:`~fluidopt.executor.kv.BlockKV`) and
+preemption (:class:`~fluidopt.executor.preemption.Preemption`).
+
 Performance: the waiting queue is a buffer with a moving head (FCFS admission pops in
 O(k)), residents a small array in admission order; per iteration the work is a fixed
 number of numpy operations on the batch (the few members still prefilling are handled
@@ -66,8 +84,12 @@ import numpy as np
 import pandas as pd
 
 from fluidopt.errors import InputError, PolicyError
+from fluidopt.executor.kv import BlockKV, TokenKV
+from fluidopt.executor.limits import BatchLimits
 from fluidopt.executor.metrics import RECORD_COLUMNS, RunResult
 from fluidopt.executor.policy import Policy, StateView, make_policy
+from fluidopt.executor.preemption import Preemption, victim_order
+from fluidopt.executor.timing import IterationTime, ProfileTime
 
 __all__ = ["simulate", "RunResult"]
 
@@ -225,7 +247,8 @@ def simulate(
             raise InputError(f"capacity must be a positive integer (got {capacity!r})")
         deployment = deployment.with_capacity(int(capacity))
     cap = int(deployment.require_capacity())
-    workload.check_capacity(cap)
+    # with blocks, a request's peak s + o must fit in whole blocks
+    workload.check_capacity(cap // deployment.block_size * deployment.block_size)
     if max_iterations is not None and max_iterations < 0:
         raise InputError(f"max_iterations must be ≥ 0 (got {max_iterations})")
     bar: _RichProgress | None = None
@@ -267,8 +290,13 @@ class _Engine:
         n = len(workload)
         self.n = n
         self.arrival = np.asarray(workload.arrival, dtype=np.float64)
+        # effective prompt / output: under recompute preemption an evicted request keeps its
+        # generated tokens as prompt (the records keep the workload's own)
+        self.recompute = deployment.preemption == "recompute"
         self.prompt = np.asarray(workload.prompt, dtype=np.int64)
         self.output = np.asarray(workload.output, dtype=np.int64)
+        if self.recompute:
+            self.prompt, self.output = self.prompt.copy(), self.output.copy()
         ids = np.asarray(workload.id, dtype=np.int64)
         self.order = np.lexsort((ids, self.arrival)).astype(np.int64)
         self.rank = np.empty(n, dtype=np.int64)
@@ -297,11 +325,34 @@ class _Engine:
         self.kv = 0
         self.n_prefilling = 0  # residents whose prompt is not fully processed yet
         self.evicted_any = False
-        tm = deployment.time
-        self.unit = bool(tm.is_unit)
-        self.c0, self.c_seq, self.c_kv, self.c_new, self.c_pf2 = tm.c0, tm.c_seq, tm.c_kv, tm.c_new, tm.c_pf2
-        self.max_batch = deployment.max_batch
-        self.max_tokens = deployment.max_tokens
+        # the parts the loop composes
+        self.time = IterationTime(deployment.time)
+        self.unit = self.time.unit
+        self.limits = BatchLimits(deployment.max_batch, deployment.max_tokens, deployment.token_budget == "padded")
+        self.capped = deployment.max_batch is not None or deployment.max_tokens is not None
+        self.padded = self.limits.padded
+        # block allocation: each resident's holding is kept (tokens, whole blocks)
+        self.blocks = deployment.block_size > 1
+        self.memory = BlockKV(capacity, deployment.block_size) if self.blocks else TokenKV(capacity)
+        self.held = np.zeros(n, dtype=np.int64) if self.blocks else None
+        self.preemption = Preemption(
+            self.prompt,
+            self.output,
+            self.prefilled,
+            self.generated,
+            self.wasted,
+            self.evictions,
+            self.admitted_at,
+            self.status,
+            held=self.held,
+            recompute=self.recompute,
+        )
+        self.victim_rule = deployment.victim
+        # the profile-based time model needs the batch's composition: iteration by iteration
+        self.profile = ProfileTime(deployment.profile_time) if deployment.iteration_time == "profile" else None
+        o = deployment.cpu_overhead
+        self.overhead = (o["c0"], o["c_seq"]) if o is not None and o["included"] else (0.0, 0.0)
+        self.detailed = self.blocks or self.profile is not None
         # run-level integrals
         self.peak = 0
         self.kv_int = 0.0
@@ -338,13 +389,6 @@ class _Engine:
         self.view = v
 
     # ------------------------------------------------------------------ helpers
-    def _tau(self, batch: int, kv_run: int, new_tokens: int, chunk_sq: int) -> float:
-        """Iteration time; the same expression (and operation order) as
-        :meth:`TimeModel.iteration_time`, so the fast path reproduces it bit for bit."""
-        if self.unit:
-            return 1.0
-        return self.c0 + self.c_seq * batch + self.c_kv * kv_run + self.c_new * new_tokens + self.c_pf2 * chunk_sq
-
     def _refresh_view(self, clock: float) -> None:
         v = self.view
         v.clock = clock
@@ -364,16 +408,9 @@ class _Engine:
         if idx.shape[0] == 0:
             return
         self.evicted_any = True
-        gen = self.generated[idx]
-        pre = self.prefilled[idx]
-        self.n_prefilling -= int(_cnz(pre < self.prompt[idx]))
-        self.kv -= int(_sum(pre)) + int(_sum(gen))
-        self.wasted[idx] += gen
-        self.evictions[idx] += 1
-        self.prefilled[idx] = 0
-        self.generated[idx] = 0
-        self.admitted_at[idx] = np.nan
-        self.status[idx] = _WAITING
+        freed, n_prefilling = self.preemption.evict(idx)
+        self.n_prefilling -= n_prefilling
+        self.kv -= freed
         self.res = self.res[self.status[self.res] == _RESIDENT]
         self.waiting.insert(idx)
         self.iter_evictions += int(idx.shape[0])
@@ -611,7 +648,7 @@ class _Engine:
         n_emit = B - n_pf + n_fin
         kv_end = self.kv + tot_ch + n_emit
         gen = self.generated[run]
-        if kv_end > self.C:
+        if kv_end > self.C or self.detailed:
             if pre is None:
                 pre = self.prefilled[run]
                 rem = self.prompt[run] - pre
@@ -622,14 +659,15 @@ class _Engine:
                 emit[pf] = ch_pf == rem_pf
             return self._iteration_general(run, ch, pre, gen, rem, emit, clock)
         n_new = tot_ch + B - n_pf
-        self._check_caps(B, n_new)
+        if self.capped:
+            self.limits.check(self.policy.name, B, n_new, n_pf, max(ch_l) if n_pf and self.padded else 0)
         # footprints before the iteration: all of kv when every resident runs
         if B == self.res.shape[0]:
             kv_run = self.kv + tot_ch + n_emit
         else:
             pre_sum = int(_sum(pre if pre is not None else self.prefilled[run]))
             kv_run = pre_sum + int(_sum(gen)) + tot_ch + n_emit
-        tau = self._tau(B, kv_run, n_new, csq)
+        tau = self.time.tau(B, kv_run, n_new, csq)
         new_gen = gen + 1
         finished_prompt: list[int] = []
         if n_pf:
@@ -660,15 +698,6 @@ class _Engine:
         else:
             col[idx] = clock  # no eviction yet: every run is a request's first
 
-    def _check_caps(self, B: int, n_new: int) -> None:
-        """Raise if a batch of ``B`` members and ``n_new`` new tokens exceeds the deployment's caps."""
-        if self.max_batch is not None and B > self.max_batch:
-            raise PolicyError(f"{self.policy.name}: batch of {B} exceeds the deployment's max_batch {self.max_batch}")
-        if self.max_tokens is not None and n_new > self.max_tokens:
-            raise PolicyError(
-                f"{self.policy.name}: {n_new} new tokens exceed the deployment's max_tokens {self.max_tokens}"
-            )
-
     def _iteration_general(
         self,
         run: np.ndarray,
@@ -686,21 +715,36 @@ class _Engine:
         new_gen = gen + emit
         tot_ch = int(ch.sum())
         n_emit = int(_cnz(emit))
-        kv_end = self.kv + tot_ch + n_emit
+        if self.blocks:
+            # holdings at the end of the iteration: whole blocks, the prompt reserved
+            new_held = self.memory.hold(new_pre + new_gen, self.prompt[run])
+            kv_end = self.kv + int(_sum(new_held)) - int(_sum(self.held[run]))
+        else:
+            new_held = None
+            kv_end = self.kv + tot_ch + n_emit
         if kv_end > self.C:
-            run, ch, rem, new_pre, new_gen, emit, kv_end = self._overflow(run, ch, rem, new_pre, new_gen, emit, kv_end)
+            run, ch, rem, new_pre, new_gen, emit, new_held, kv_end = self._overflow(
+                run, ch, rem, new_pre, new_gen, emit, new_held, kv_end
+            )
             if run.shape[0] == 0:
                 return False
             tot_ch = int(ch.sum())
             n_emit = int(_cnz(emit))
         B = run.shape[0]
         n_new = tot_ch + B - int(_cnz(rem))
-        self._check_caps(B, n_new)
+        if self.capped:
+            n_pf = int(_cnz(rem))
+            self.limits.check(self.policy.name, B, n_new, n_pf, int(ch.max()) if n_pf and self.padded else 0)
         kv_run = int(new_pre.sum()) + int(new_gen.sum())
         csq = int(ch @ ch) if tot_ch else 0
-        tau = self._tau(B, kv_run, n_new, csq)
+        if self.profile is None:
+            tau = self.time.tau(B, kv_run, n_new, csq)
+        else:
+            tau = self._profile_tau(B, n_new, csq, ch, rem, new_pre, new_gen, emit)
         self.prefilled[run] = new_pre
         self.generated[run] = new_gen
+        if new_held is not None:
+            self.held[run] = new_held
         self.n_prefilling -= int(_cnz(emit & (rem > 0)))  # prompts finished
         clock = self._account(tau, kv_end, B, n_new, n_emit, clock)
         first = emit & (new_gen == 1)
@@ -711,6 +755,28 @@ class _Engine:
             self._complete(run[fin], clock)
         self.clock_after = clock
         return True
+
+    def _profile_tau(
+        self,
+        B: int,
+        n_new: int,
+        csq: int,
+        ch: np.ndarray,
+        rem: np.ndarray,
+        new_pre: np.ndarray,
+        new_gen: np.ndarray,
+        emit: np.ndarray,
+    ) -> float:
+        """τ from the profile model: decoding members' cached tokens before the iteration,
+        the prefilling members' (rounded each) and their chunks; plus the CPU overhead."""
+        dec = rem == 0
+        cached = new_pre - ch + new_gen - emit  # tokens cached before the iteration
+        n_dec = int(_cnz(dec))
+        dec_kv = int(_sum(cached[dec])) if n_dec else 0
+        pf_kv = int(_sum(self.profile.round_kv(cached[~dec]))) if n_dec < B else 0
+        tau = self.profile.tau(n_new, n_dec, dec_kv, pf_kv, csq)
+        o0, o1 = self.overhead
+        return tau + (o0 + o1 * B) if o0 or o1 else tau
 
     def _account(self, tau: float, kv_end: int, B: int, n_new: int, n_emit: int, clock: float) -> float:
         """Commit an iteration's clock, counters and integrals; returns the new clock."""
@@ -744,7 +810,11 @@ class _Engine:
             self.completion[i] = clock
             self.start[i] = self.admitted_at[i]
             self.status[i] = _DONE
-            self.kv -= int(self.prompt[i]) + int(self.output[i])
+            if self.blocks:
+                self.kv -= int(self.held[i])
+                self.held[i] = 0
+            else:
+                self.kv -= int(self.prompt[i]) + int(self.output[i])
             self.prefilled[i] = 0
             self.generated[i] = 0
             res = self.res
@@ -754,7 +824,11 @@ class _Engine:
         self.completion[idx] = clock
         self.start[idx] = self.admitted_at[idx]
         self.status[idx] = _DONE
-        self.kv -= int(_sum(self.prompt[idx])) + int(_sum(self.output[idx]))
+        if self.blocks:
+            self.kv -= int(_sum(self.held[idx]))
+            self.held[idx] = 0
+        else:
+            self.kv -= int(_sum(self.prompt[idx])) + int(_sum(self.output[idx]))
         self.prefilled[idx] = 0
         self.generated[idx] = 0
         self.res = self.res[self.status[self.res] == _RESIDENT]
@@ -768,38 +842,48 @@ class _Engine:
         new_pre: np.ndarray,
         new_gen: np.ndarray,
         emit: np.ndarray,
+        new_held: np.ndarray | None,
         kv_end: int,
     ) -> tuple[Any, ...]:
-        """Evict residents in the policy's victim order until the iteration fits in C."""
+        """Evict residents in victim order until the iteration fits in C.
+
+        The order is the policy's (``victims()``) or the deployment's ``victim`` rule. A
+        policy declaring ``overflow_free`` raises here, except under block allocation,
+        which its token-level planning does not see.
+        """
         policy = self.policy
-        if policy.overflow_free:
+        if policy.overflow_free and not self.blocks:
             raise PolicyError(
                 f"{policy.name} declared overflow_free but its batch would end with {kv_end} KV tokens "
                 f"> capacity {self.C} at iteration {self.iters}"
             )
         res = self.res
         scratch = self.scratch
-        scratch[res] = self.prefilled[res] + self.generated[res]
-        scratch[run] = new_pre + new_gen
-        self._refresh_view(self.view.clock)
-        cand = res.copy()
-        cand.flags.writeable = False
-        vict = self._as_index(policy.victims(self.view, cand), "victims")
-        self._check_unique(vict, "victims")
-        if vict.shape[0] and _cnz(self.status[vict] != _RESIDENT):
-            raise PolicyError(f"{policy.name}: victims() returned a request that is not resident")
-        need = kv_end - self.C
-        cs = np.cumsum(scratch[vict])
-        m = int(np.searchsorted(cs, need, side="left")) + 1
-        if m > vict.shape[0]:
-            raise PolicyError(f"{policy.name}: victims() does not free enough KV ({need} tokens needed)")
+        # end-of-iteration holdings: the run's after this iteration, the paused ones' now
+        if new_held is None:
+            scratch[res] = self.prefilled[res] + self.generated[res]
+            scratch[run] = new_pre + new_gen
+        else:
+            scratch[res] = self.held[res]
+            scratch[run] = new_held
+        if self.victim_rule == "policy":
+            self._refresh_view(self.view.clock)
+            cand = res.copy()
+            cand.flags.writeable = False
+            vict = self._as_index(policy.victims(self.view, cand), "victims")
+            self._check_unique(vict, "victims")
+            if vict.shape[0] and _cnz(self.status[vict] != _RESIDENT):
+                raise PolicyError(f"{policy.name}: victims() returned a request that is not resident")
+        else:
+            vict = victim_order(self.victim_rule, res, self.rank, self.admitted_at)
+        m, freed = Preemption.prefix(policy.name, vict, scratch[vict], kv_end - self.C)
         out = vict[:m]
         # the evicted residents' end-of-iteration footprints leave the sum
-        kv_end -= int(cs[m - 1])
+        kv_end -= freed
         self._evict(out)
         keep = self.status[run] == _RESIDENT
         run, ch, rem, new_pre, new_gen, emit = (a[keep] for a in (run, ch, rem, new_pre, new_gen, emit))
-        return run, ch, rem, new_pre, new_gen, emit, kv_end
+        return run, ch, rem, new_pre, new_gen, emit, None if new_held is None else new_held[keep], kv_end
 
     def _fast_forward(self, run: np.ndarray, chunk: Any, clock: float, through_arrivals: bool) -> int:
         """Run k ≥ 1 iterations of the same steady decision at once (``Decision.steady``).
@@ -819,9 +903,11 @@ class _Engine:
         so the results are bit-identical. Returns k (0: use the slow path, which also
         reports an invalid decision).
         """
+        self.ff_at_last_chunk = False
+        if self.detailed:
+            return 0  # block holdings / profile times: iteration by iteration (module docstring)
         B = run.shape[0]
         gen = self.generated[run]
-        self.ff_at_last_chunk = False
         K_pf = -1
         if chunk is None:  # the caller checked: all residents, every prompt done
             dec = run
@@ -861,12 +947,10 @@ class _Engine:
                 dec = left = gen_dec = _EMPTY
                 K = K_pf
                 k_done = -1
-        if (self.max_batch is not None and B > self.max_batch) or (
-            self.max_tokens is not None and grow > self.max_tokens
-        ):
+        if self.capped and not self.limits.allows(B, grow, pf.shape[0], max(ch_l, default=0) if pf.shape[0] else 0):
             return 0
         kv0 = self.kv
-        kcap = (self.C - kv0) // grow
+        kcap = self.memory.room(kv0, grow)
         if kcap < 1:
             return 0
         if kcap < K:
@@ -879,14 +963,9 @@ class _Engine:
         n_wait = self.waiting.hi - self.waiting.lo
         n_sys = n_wait + self.res.shape[0]
         stop_at = math.inf if through_arrivals else a_next
-        if self.unit:
-            if stop_at < math.inf:
-                K = min(K, max(1, int(math.ceil(stop_at - clock))))
-            base = tail = pf2 = 0.0
-        else:
-            base = self.c0 + self.c_seq * B
-            tail = self.c_new * grow
-            pf2 = self.c_pf2 * csq
+        if self.unit and stop_at < math.inf:
+            K = min(K, max(1, int(math.ceil(stop_at - clock))))
+        base, tail, pf2 = self.time.stretch(B, grow, csq)
         if K <= 64:
             K = self._ff_loop(B, kv0, kvr0, grow, n_dec, K, clock, stop_at, base, tail, pf2, n_wait, n_sys)
         else:
@@ -935,7 +1014,7 @@ class _Engine:
         counts from the next iteration on.
         """
         wait_int, sys_int, kv_int, busy = self.wait_int, self.sys_int, self.kv_int, self.busy
-        ckv = self.c_kv
+        ckv = self.time.c_kv
         unit = self.unit
         ev = self.events
         kv, kvr = kv0, kvr0
@@ -994,7 +1073,7 @@ class _Engine:
         while k0 < K:
             m = min(K - k0, step)
             ks = np.arange(k0 + 1, k0 + m + 1, dtype=np.int64)
-            tau_m = np.ones(m) if self.unit else base + self.c_kv * (kvr0 + grow * ks) + tail + pf2
+            tau_m = self.time.stretch_taus(base, kvr0 + grow * ks, tail, pf2)
             tm = np.cumsum(np.concatenate(([t], tau_m)))[1:]
             if tm[-1] >= a_next:
                 j = int(np.searchsorted(tm, a_next, side="left"))
@@ -1050,8 +1129,8 @@ class _Engine:
             {
                 "id": np.asarray(w.id, dtype=np.int64),
                 "arrival": self.arrival,
-                "prompt": self.prompt,
-                "output": self.output,
+                "prompt": np.asarray(w.prompt, dtype=np.int64),
+                "output": np.asarray(w.output, dtype=np.int64),
                 "first_admitted": self.first_admitted,
                 "start": start,
                 "first_token": self.first_token,
@@ -1088,7 +1167,7 @@ class _Engine:
             workload_digest=w.digest(),
             workload_meta=dict(getattr(w, "meta", {}) or {}),
             deployment=self.dep.name,
-            time_model=self.dep.time.kind,
+            time_model="profile" if self.profile is not None else self.dep.time.kind,
             capacity=self.C,
             run=run,
         )

@@ -18,6 +18,7 @@ POLICY_MODULES = (
     "robust",
     "sorted_f",
     "replay",
+    "svf",
 )
 
 for _name in POLICY_MODULES:

@@ -7,7 +7,9 @@ request with whole-prompt prefill ends its first iteration at s + 1). None of th
 further ahead than the next iteration, so all of them can overflow; the engine then evicts
 by :meth:`Policy.victims` (default: most recently admitted first, recomputed on restart).
 
-Every baseline respects the deployment's ``max_batch`` and ``max_tokens`` caps, and
+Every baseline respects the deployment's ``max_batch`` and ``max_tokens`` caps (counted
+as the deployment's ``token_budget`` says: the plain sum, or the prompts padded to the
+longest), and
 returns ``Decision(steady=True)`` whenever its rule guarantees the same decision until
 the next arrival or completion (nothing was admitted; Sarathi: also until a prompt's
 last chunk): the usage only grows between those events, so an admission test that
@@ -52,6 +54,10 @@ class _WholePrefill(Policy):
     below C (watermark, α) protects the growth of residents; when nothing is resident
     and nothing admitted yet, the first candidate is tested against C itself, so a
     request with s_j + 1 above the reserved limit is not starved forever.
+
+    Under the deployment's engine settings: with ``block_size`` b > 1 a new request counts
+    ⌈(s_j + 1)/b⌉·b tokens (the blocks it will hold); with ``token_budget="padded"`` the
+    admitted prompts count against ``max_tokens`` as their number × the longest.
     """
 
     #: Candidates in arrival order: an arrival queues behind a first candidate that did
@@ -62,11 +68,15 @@ class _WholePrefill(Policy):
         self.max_batch = _positive_int(max_batch, "max_batch")
         self._batch_cap: int | None = None
         self._token_cap: int | None = None
+        self._padded = False
+        self._block = 1
 
     def reset(self, workload: Any, deployment: Any) -> None:
         caps = [c for c in (self.max_batch, deployment.max_batch) if c is not None]
         self._batch_cap = min(caps) if caps else None
         self._token_cap = deployment.max_tokens
+        self._padded = getattr(deployment, "token_budget", "sum") == "padded"
+        self._block = int(getattr(deployment, "block_size", 1))
         if self._token_cap is not None and int(np.max(workload.prompt)) + 1 > self._token_cap:
             raise InputError(
                 f"policy {self.name!r} prefills whole prompts, but a prompt of {int(np.max(workload.prompt))} "
@@ -90,19 +100,28 @@ class _WholePrefill(Policy):
             return admitted
         limit = self._limit(state)
         bcap, tcap = self._batch_cap, self._token_cap
+        padded = self._padded
+        longest = 0  # padded budget: the admitted prompts count padded to the longest
+        b = self._block  # block allocation: a new request holds ⌈(s + 1)/b⌉ blocks
         prompt = state.prompt
         for j in cand.tolist() if cand.shape[0] <= 64 else cand:
             s = int(prompt[j])
+            need = s + 1 if b == 1 else -(-(s + 1) // b) * b
             # the reserve protects residents' growth: with none, the capacity is the limit
-            if used + s + 1 > (limit if n_res or admitted else state.capacity):
+            if used + need > (limit if n_res or admitted else state.capacity):
                 break
             if bcap is not None and n_res + len(admitted) + 1 > bcap:
                 break
-            if tcap is not None and new_tokens + s > tcap:
-                break
+            if tcap is not None:
+                if padded:
+                    if (len(admitted) + 1) * max(longest, s) > tcap:
+                        break
+                elif new_tokens + s > tcap:
+                    break
             admitted.append(int(j))
-            used += s + 1
+            used += need
             new_tokens += s
+            longest = max(longest, s)
         return admitted
 
     def decide(self, state: StateView) -> Decision:
@@ -353,12 +372,19 @@ class Sarathi(Policy):
         self._chunk = 512
         self._budget = 512
         self._batch_cap: int | None = None
+        self._pad_cap: int | None = None
 
     def reset(self, workload: Any, deployment: Any) -> None:
         self._chunk = self.chunk_size or deployment.chunk_size or 512
         budget = self.token_budget or self._chunk
+        self._pad_cap = None
         if deployment.max_tokens is not None:
-            budget = min(budget, deployment.max_tokens)
+            if getattr(deployment, "token_budget", "sum") == "padded":
+                # the prefill chunks count padded to the longest (decodes do not): each of
+                # k prefilling members may take at most max_tokens // k tokens
+                self._pad_cap = deployment.max_tokens
+            else:
+                budget = min(budget, deployment.max_tokens)
         self._budget = budget
         caps = [c for c in (self.max_batch, deployment.max_batch) if c is not None]
         self._batch_cap = min(caps) if caps else None
@@ -387,11 +413,20 @@ class Sarathi(Policy):
         chunks: list[int] = []  # of the first len(chunks) prefilling residents
         last_chunk = False  # a prompt finishes in this iteration
         rem_part = rem[part].tolist() if n_partial else []
+        pad = self._pad_cap  # padded budget: k prefilling members × the longest chunk ≤ pad
+        longest = 0
+        pad_full = False
         if n_partial:
             for r in rem_part:
                 if budget <= 0:
                     break
                 c = min(r, chunk_cap, budget)
+                if pad is not None:
+                    c = min(c, pad)
+                    if (len(chunks) + 1) * max(longest, c) > pad:
+                        pad_full = True
+                        break
+                    longest = max(longest, c)
                 chunks.append(c)
                 budget -= c
                 last_chunk |= c == r
@@ -400,7 +435,7 @@ class Sarathi(Policy):
         through = budget <= 0 or n_wait > 0
         admitted: list[int] = []
         adm_chunks: list[int] = []
-        if budget > 0 and n_wait:
+        if budget > 0 and n_wait and not pad_full:
             # whole prompts reserved: Σ_res (s + generated) + 1 each = kv_used + Σ rem + |res|
             reserved = state.kv_used + sum(rem_part) + n_res
             cap = state.capacity
@@ -413,6 +448,11 @@ class Sarathi(Policy):
                 if bcap is not None and n_res + len(admitted) + 1 > bcap:
                     break
                 c = min(s, chunk_cap, budget)
+                if pad is not None:
+                    c = min(c, pad)
+                    if (len(chunks) + len(admitted) + 1) * max(longest, c) > pad:
+                        break
+                    longest = max(longest, c)
                 admitted.append(j)
                 adm_chunks.append(c)
                 reserved += s + 1
@@ -426,7 +466,8 @@ class Sarathi(Policy):
                 return Decision(run=res, steady=True, through_arrivals=through)
             return Decision(run=res[rem == 0])
         if len(chunks) < n_partial:
-            # the budget ran out: the later prefilling residents pause (nothing admitted)
+            # the budget (or the padded budget) ran out: the later prefilling residents
+            # pause (nothing admitted)
             keep = rem == 0
             keep[part[: len(chunks)]] = True
             chunk = np.zeros(n_res, dtype=np.int64)
@@ -446,7 +487,8 @@ class Sarathi(Policy):
         # arrival or a prompt's last chunk (see the class docstring); a last chunk now
         # would end the stretch at once
         steady = not admitted and not last_chunk
-        last = steady and self._last_chunk_holds(state, chunks, rem_part, budget, n_res)
+        # (a padded budget can bind differently once a chunk shrinks: no last-chunk promise)
+        last = steady and pad is None and self._last_chunk_holds(state, chunks, rem_part, budget, n_res)
         return Decision(run=run, chunk=chunk, steady=steady, through_arrivals=through, last_chunk=last)
 
     def _last_chunk_holds(
