@@ -44,16 +44,23 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+#: Variants before the peak-separation rows and the improve stage keep their former meaning
+#: (``peaks=False, improve=0``); ``*+peaks`` add the rows (HiGHS) or the NoOverlap and the
+#: stronger LP bound (CP-SAT); ``current`` is today's default pipeline.
+_OLD = dict(peaks=False, improve=0.0)
 VARIANTS = {
-    "textbook": dict(horizon="serial", aggregate=False, mip_start=False, drop_slack_rows=False),
-    "deadlines": dict(horizon="incumbent", aggregate=False, mip_start=False, drop_slack_rows=True),
-    "aggregation": dict(horizon="serial", aggregate=True, mip_start=False, drop_slack_rows=False),
-    "mip-start": dict(horizon="serial", aggregate=False, mip_start=True, drop_slack_rows=False),
-    "all": dict(horizon="incumbent", aggregate=True, mip_start=True, drop_slack_rows=True),
-    "cpsat": dict(backend="cpsat"),
+    "textbook": dict(horizon="serial", aggregate=False, mip_start=False, drop_slack_rows=False, **_OLD),
+    "deadlines": dict(horizon="incumbent", aggregate=False, mip_start=False, drop_slack_rows=True, **_OLD),
+    "aggregation": dict(horizon="serial", aggregate=True, mip_start=False, drop_slack_rows=False, **_OLD),
+    "mip-start": dict(horizon="serial", aggregate=False, mip_start=True, drop_slack_rows=False, **_OLD),
+    "all": dict(horizon="incumbent", aggregate=True, mip_start=True, drop_slack_rows=True, **_OLD),
+    "all+peaks": dict(horizon="incumbent", aggregate=True, mip_start=True, drop_slack_rows=True, improve=0.0),
+    "cpsat": dict(backend="cpsat", **_OLD),
+    "cpsat+peaks": dict(backend="cpsat", improve=0.0),
     "cpsat-plain": dict(backend="cpsat", mip_start=False, lp_lower_bound=False,
-                        cpsat=dict(symmetry=False, linearization_level=None)),
-    "cpsat-lin1": dict(backend="cpsat", cpsat=dict(linearization_level=1)),
+                        cpsat=dict(symmetry=False, linearization_level=None), **_OLD),
+    "cpsat-lin1": dict(backend="cpsat", cpsat=dict(linearization_level=1), **_OLD),
+    "current": dict(backend="cpsat"),
 }
 
 
