@@ -221,7 +221,7 @@ def register(app: click.Group) -> None:
         """Capacity planning: the cheapest GPU mix keeping every GPU inside its stable region."""
         from fluidopt.bounds.fluid import parse_types
         from fluidopt.calibrate import types_from_workload
-        from fluidopt.models.fleet import parse_gpus, plan
+        from fluidopt.fleet import parse_gpus, plan
 
         if (workload is None) == (types_spec is None):
             raise InputError("give exactly one of --workload W or --types RATE:PROMPT:OUTPUT[,...]")
