@@ -50,6 +50,7 @@ Conversions
 
 from __future__ import annotations
 
+import csv
 import functools
 import gzip
 import importlib.resources
@@ -417,13 +418,47 @@ def _open_text(p: Path) -> str:
 
 
 def _read_csv(p: Path) -> pd.DataFrame:
+    """Every field as text, so that errors quote values as written (``1e30``, ``true``)
+    and the numeric checks of :class:`~fluidopt.workload.Workload` see them."""
     text = _open_text(p)
     if not text.strip():
         raise InputError("empty file (no header, no requests)", source=str(p))
+    _check_field_counts(text, str(p))
     try:
-        return pd.read_csv(io.StringIO(text), dtype={"type": str, "TIMESTAMP": str}, skipinitialspace=True)
+        return pd.read_csv(io.StringIO(text), dtype=str, skipinitialspace=True, index_col=False)
     except (pd.errors.ParserError, ValueError) as exc:
         raise InputError(f"not a readable CSV file ({str(exc).strip().splitlines()[0]})", source=str(p)) from None
+
+
+def _check_field_counts(text: str, src: str) -> None:
+    """Every data row has as many fields as the header.
+
+    pandas would read the surplus leading fields of a longer row as an index and keep
+    the last ones, so ``0,10,5,7,9`` under ``arrival,prompt,output`` would load as a
+    request (5, 7, 9). Blank lines are skipped and not counted, as pandas does.
+    """
+    rows = csv.reader(io.StringIO(text), skipinitialspace=True)
+    header = next(rows)
+    row = 0
+    for fields in rows:
+        if not fields or (len(fields) == 1 and not fields[0].strip()):
+            continue
+        row += 1
+        if len(fields) > len(header):
+            extra = ", ".join(fields[len(header):])
+            raise InputError(
+                f"{len(fields)} fields but the header has {len(header)} ({','.join(header)}); "
+                f"extra value(s) {extra} after field '{header[-1]}'",
+                source=src,
+                row=row,
+            )
+        if len(fields) < len(header):
+            raise InputError(
+                f"missing ({len(fields)} fields but the header has {len(header)}: {','.join(header)})",
+                source=src,
+                row=row,
+                field=header[len(fields)],
+            )
 
 
 def _read_jsonl(p: Path) -> pd.DataFrame:

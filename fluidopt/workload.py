@@ -271,23 +271,46 @@ class Workload:
         return out
 
 
+#: Largest integer accepted in an integer column: every integer up to it is exact in float64.
+MAX_INTEGER = 2**53
+
+
 def _numeric(series: pd.Series, fld: str, src: str) -> np.ndarray:
+    """Float64 values of a column; NaN, infinities, text and booleans are errors."""
+    if pd.api.types.is_bool_dtype(series):
+        raise InputError(f"a boolean is not a number (got {series.iloc[0]})", source=src, row=1, field=fld)
+    if series.dtype == object:  # JSON and Parquet can mix booleans into a column
+        flags = np.fromiter((isinstance(v, (bool, np.bool_)) for v in series), dtype=bool, count=len(series))
+        if flags.any():
+            i = int(np.flatnonzero(flags)[0])
+            raise InputError(f"a boolean is not a number (got {series.iloc[i]})", source=src, row=i + 1, field=fld)
     values = pd.to_numeric(series, errors="coerce").to_numpy(dtype=np.float64, na_value=np.nan)
     bad = np.flatnonzero(~np.isfinite(values))
     if bad.size:
         i = bad[0]
         raw = series.iloc[i]
-        what = "missing value (NaN)" if pd.isna(raw) else f"not a finite number ({raw!r})"
+        if pd.isna(raw):
+            what = "missing value (NaN)"
+        elif np.isnan(values[i]):
+            what = f"not a number ({raw!r})"
+        else:
+            what = f"not a finite number ({raw!r})"
         raise InputError(what, source=src, row=i + 1, field=fld)
     return values
 
 
 def _integers(series: pd.Series, fld: str, src: str) -> np.ndarray:
     values = _numeric(series, fld, src)
+    bad = np.flatnonzero(np.abs(values) > MAX_INTEGER)
+    if bad.size:
+        i = bad[0]
+        raise InputError(
+            f"too large (got {series.iloc[i]}; at most {MAX_INTEGER:,})", source=src, row=i + 1, field=fld
+        )
     bad = np.flatnonzero(values != np.round(values))
     if bad.size:
         i = bad[0]
-        raise InputError(f"must be an integer (got {series.iloc[i]!r})", source=src, row=i + 1, field=fld)
+        raise InputError(f"must be an integer (got {series.iloc[i]})", source=src, row=i + 1, field=fld)
     return values.astype(np.int64)
 
 

@@ -16,7 +16,16 @@ CASES = {
     "header-only": ("w.csv", HEADER, None, None, "no requests"),
     "missing-column": ("w.csv", "arrival,prompt\n0,5\n", None, None, "missing column(s) output"),
     "misnamed-column": ("w.csv", "arrival,prompt,outptu\n0,5,3\n", None, "outptu", "unknown column(s) outptu"),
-    "non-numeric": ("w.csv", HEADER + "0,5,3\n1,abc,3\n", 2, "prompt", "not a finite number"),
+    "non-numeric": ("w.csv", HEADER + "0,5,3\n1,abc,3\n", 2, "prompt", "not a number ('abc')"),
+    "infinite": ("w.csv", HEADER + "0,5,3\n1,inf,3\n", 2, "prompt", "not a finite number"),
+    "ragged-long-row": ("w.csv", HEADER + "0,5,3\n0,10,5,7,9\n", 2, None, "5 fields but the header has 3"),
+    "ragged-short-row": ("w.csv", HEADER + "0,5,3\n1,5\n", 2, "output", "2 fields but the header has 3"),
+    "boolean-tokens": ("w.csv", HEADER + "0,5,true\n1,5,false\n", 1, "output", "not a number ('true')"),
+    "huge-float-tokens": ("w.csv", HEADER + "0,1e30,3\n", 1, "prompt", "too large (got 1e30;"),
+    "huge-int-tokens": ("w.csv", HEADER + "0,9223372036854775807,3\n", 1, "prompt",
+                        "too large (got 9223372036854775807;"),
+    "mooncake-boolean": ("m.jsonl", '{"timestamp": 0, "input_length": true, "output_length": 2}\n', 1,
+                         "input_length", "a boolean is not a number"),
     "zero-tokens": ("w.csv", HEADER + "0,5,3\n1,5,0\n", 2, "output", "positive token count"),
     "negative-tokens": ("w.csv", HEADER + "0,-5,3\n", 1, "prompt", "positive token count"),
     "fractional-tokens": ("w.csv", HEADER + "0,5,3\n1,5,2.5\n2,5,3\n", 2, "output", "integer"),
@@ -74,6 +83,7 @@ def write_case(tmp_path: Path, case: str) -> tuple[Path, int | None, str | None,
     return p, row, field, words
 
 
+@pytest.mark.filterwarnings("error::RuntimeWarning")  # e.g. numpy's invalid-cast warning on huge values
 @pytest.mark.parametrize("case", list(CASES))
 def test_show_reports_file_row_field(cli, tmp_path, case):
     p, row, field, words = write_case(tmp_path, case)
@@ -95,6 +105,35 @@ def test_generate_leaves_no_file_behind(cli, tmp_path, case, suffix):
     out = outdir / f"result{suffix}"
     check_one_line(cli("instances", "generate", str(p), "-o", str(out)), str(p), words)
     assert list(outdir.iterdir()) == []
+
+
+@pytest.mark.filterwarnings("error::RuntimeWarning")
+@pytest.mark.parametrize(
+    ("column", "words"),
+    [
+        ([True, True], "a boolean is not a number (got True)"),
+        ([3, 2**63 - 1], "too large (got 9223372036854775807;"),
+        ([3.0, 1e20], "too large (got 1e+20;"),
+    ],
+)
+def test_parquet_booleans_and_huge_numbers(cli, tmp_path, column, words):
+    import pandas as pd
+
+    p = tmp_path / "w.parquet"
+    pd.DataFrame({"arrival": [0.0, 1.0], "prompt": [5, 5], "output": column}).to_parquet(p)
+    row = 1 if words.startswith("a boolean") else 2
+    check_one_line(cli("instances", "show", str(p)), str(p), f"row {row}", "field 'output'", words)
+
+
+def test_ragged_rows_are_not_read_as_an_index(tmp_path):
+    """pandas reads the surplus leading fields of a long row as an index: (5, 7, 9) here."""
+    from fluidopt.errors import InputError
+    from fluidopt.traces import load_workload
+
+    p = tmp_path / "w.csv"
+    p.write_text(HEADER + "0,10,5,7,9\n")
+    with pytest.raises(InputError, match="row 1: 5 fields"):
+        load_workload(str(p))
 
 
 def test_request_larger_than_capacity(cli, tmp_path):
