@@ -205,23 +205,15 @@ def load_workload(
         Unknown name, unreadable file, or invalid data (naming file, row and field).
     """
     key = str(name_or_path)
-    if key in TRACES:
+    kind = check_workload_name(key)
+    if kind == "trace":
         w = _load_trace(key, seed=seed, rate=rate)
-    elif key in spec_names():
+    elif kind == "spec":
         from fluidopt.generators import generate
 
         w = generate(spec_dir() / f"{key}.yaml", seed=seed, rate=rate)
     else:
-        path = Path(key)
-        if not path.exists():
-            if path.suffix == "" and os.sep not in key:
-                raise InputError(
-                    f"unknown workload {key!r}: not a trace ({', '.join(trace_names())}), "
-                    f"not a shipped spec ({', '.join(spec_names())}), and no such file",
-                    source=key,
-                )
-            raise InputError("no such file", source=key)
-        w = load_file(path, seed=seed, rate=rate)
+        w = load_file(Path(key), seed=seed, rate=rate)
     if max_total_tokens is not None:
         w = limit_total_tokens(w, max_total_tokens, mode=overlong)
     if requests is not None:
@@ -230,6 +222,31 @@ def load_workload(
         if requests < len(w):
             w = w.head(requests)
     return w
+
+
+def check_workload_name(name_or_path: str) -> str:
+    """What ``name_or_path`` names, without loading it: ``"trace"``, ``"spec"`` or ``"file"``.
+
+    Raises
+    ------
+    InputError
+        Neither a registered trace, a shipped spec nor an existing file (listing the names).
+    """
+    key = str(name_or_path)
+    if key in TRACES:
+        return "trace"
+    if key in spec_names():
+        return "spec"
+    path = Path(key)
+    if not path.exists():
+        if path.suffix == "" and os.sep not in key:
+            raise InputError(
+                f"unknown workload {key!r}: not a trace ({', '.join(trace_names())}), "
+                f"not a shipped spec ({', '.join(spec_names())}), and no such file",
+                source=key,
+            )
+        raise InputError("no such file", source=key)
+    return "file"
 
 
 def limit_total_tokens(w: Workload, max_total_tokens: int, *, mode: str = "filter") -> Workload:

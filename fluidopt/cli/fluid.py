@@ -180,8 +180,10 @@ def register(app: click.Group) -> None:
     ) -> None:
         """Calibrate WAIT / Nested WAIT thresholds from a trace and write a thresholds file."""
         from fluidopt.calibrate import calibrate
+        from fluidopt.io import check_output_path
         from fluidopt.traces import load_workload
 
+        check_output_path(output_path)
         w = load_workload(workload, seed=seed)
         dep = _resolve(deployment, capacity)
         if reserve == "none":

@@ -15,7 +15,7 @@ from typing import Any
 import click
 
 from fluidopt.cli.output import emit, json_option, print_mapping, print_table
-from fluidopt.errors import FluidoptError, InputError
+from fluidopt.errors import InputError
 
 _OUTPUT_SUFFIXES = (".csv", ".csv.gz", ".parquet")
 
@@ -68,16 +68,6 @@ def _load(name: str, seed: int | None, rate: float | None, requests: int | None,
             raise InputError(f"capacity must be ≥ 2 tokens (got {cap})", field="capacity")
         w.check_capacity(int(cap))
     return w, cap
-
-
-def _kind(name: str) -> str:
-    from fluidopt.traces import TRACES, spec_names
-
-    if name in TRACES:
-        return "trace"
-    if name in spec_names():
-        return "spec"
-    return "file"
 
 
 def register(app: click.Group) -> None:
@@ -139,7 +129,9 @@ def register(app: click.Group) -> None:
     ) -> None:
         """Summary statistics of a trace, spec or file (NAME_OR_PATH)."""
         w, cap = _load(name_or_path, seed, rate, requests, capacity, max_total_tokens, overlong)
-        data = {"kind": _kind(name_or_path), **w.stats(), "capacity": cap}
+        from fluidopt.traces import check_workload_name
+
+        data = {"kind": check_workload_name(name_or_path), **w.stats(), "capacity": cap}
         if cap is not None:
             data["fits_capacity"] = True  # check_capacity raised otherwise
         oe, pe = _int_list(output_edges, "output_edges"), _int_list(prompt_edges, "prompt_edges")
@@ -174,14 +166,10 @@ def register(app: click.Group) -> None:
         max_total_tokens: int | None, overlong: str, as_json: bool,
     ) -> None:
         """Write the workload SPEC (spec name, YAML path, trace or file) to FILE in our schema."""
-        from fluidopt.io import atomic_path
+        from fluidopt.io import atomic_path, check_output_path
 
-        target = Path(out)
-        suffix = next((s for s in _OUTPUT_SUFFIXES if target.name.lower().endswith(s)), None)
-        if suffix is None:
-            raise FluidoptError(f"{target}: output must end in {', '.join(_OUTPUT_SUFFIXES)}")
-        if target.is_dir():
-            raise FluidoptError(f"{target}: is a directory")
+        target = check_output_path(out, _OUTPUT_SUFFIXES)
+        suffix = next(s for s in _OUTPUT_SUFFIXES if target.name.lower().endswith(s))
         w, cap = _load(spec, seed, rate, requests, capacity, max_total_tokens, overlong)
         frame = w.to_frame()
         with atomic_path(target) as tmp:

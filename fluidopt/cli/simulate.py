@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import sys
 from pathlib import Path
 from typing import Any
@@ -16,7 +17,8 @@ PROGRESS_MIN_REQUESTS = 20_000
 
 
 def parse_param(text: str) -> tuple[str, Any]:
-    """``KEY=VALUE`` → (key, value); numbers, booleans and ``none`` are parsed.
+    """``KEY=VALUE`` → (key, value); numbers, booleans, ``none`` and JSON lists or
+    mappings (``segments=[[8,2],[19,2]]``) are parsed.
 
     Dashes in the key become underscores (``--param token-budget=256``).
     """
@@ -28,7 +30,12 @@ def parse_param(text: str) -> tuple[str, Any]:
         raise InputError(f"--param expects KEY=VALUE (got {text!r})")
     low = raw.strip().lower()
     value: Any
-    if low in ("true", "false"):
+    if low[:1] in ("[", "{"):
+        try:
+            value = json.loads(raw)
+        except ValueError as exc:
+            raise InputError(f"--param {key}: not a valid JSON list or mapping ({exc})") from None
+    elif low in ("true", "false"):
         value = low == "true"
     elif low in ("none", "null"):
         value = None
@@ -43,18 +50,21 @@ def parse_param(text: str) -> tuple[str, Any]:
     return key, value
 
 
-def _write_frame(frame: Any, path: Path) -> None:
-    """Write a DataFrame as Parquet or CSV (by extension), atomically."""
-    from fluidopt.io import atomic_path
+#: Endings of the record and event files.
+FRAME_SUFFIXES = (".parquet", ".csv")
 
-    suffix = path.suffix.lower()
-    if suffix not in (".parquet", ".csv"):
-        raise InputError("output must end in .parquet or .csv", source=str(path))
-    with atomic_path(path) as tmp:
-        if suffix == ".parquet":
-            frame.to_parquet(tmp, engine="pyarrow", index=False)
-        else:
-            frame.to_csv(tmp, index=False)
+
+def write_frames(frames: dict[Path, Any]) -> None:
+    """Write DataFrames as Parquet or CSV (by extension): all of them or none."""
+    from fluidopt.io import atomic_paths
+
+    paths = list(frames)
+    with atomic_paths(*paths) as temps:
+        for path, tmp in zip(paths, temps):
+            if path.suffix.lower() == ".parquet":
+                frames[path].to_parquet(tmp, engine="pyarrow", index=False)
+            else:
+                frames[path].to_csv(tmp, index=False)
 
 
 def register(app: click.Group) -> None:
@@ -109,9 +119,11 @@ def register(app: click.Group) -> None:
         from fluidopt.executor.engine import simulate
         from fluidopt.executor.policy import make_policy
 
+        from fluidopt.io import check_output_path
+
         for path in (output, events_path):
-            if path is not None and path.suffix.lower() not in (".parquet", ".csv"):
-                raise InputError("output must end in .parquet or .csv", source=str(path))
+            if path is not None:
+                check_output_path(path, FRAME_SUFFIXES)
         if requests is not None and requests < 1:
             raise InputError(f"--requests must be ≥ 1 (got {requests})")
         workload = _load_workload(workload_name, seed=seed, requests=requests, rate=rate)
@@ -127,11 +139,16 @@ def register(app: click.Group) -> None:
         if deployment.capacity is None and isinstance(workload.meta.get("capacity"), int):
             deployment = deployment.with_capacity(workload.meta["capacity"])
         kwargs = dict(parse_param(p) for p in params)
+        key = "segments" if policy_name == "nested-wait" else "thresholds"
         if thresholds is not None:
             from fluidopt.threshold_file import load_thresholds
 
-            key = "segments" if policy_name == "nested-wait" else "thresholds"
             kwargs[key] = load_thresholds(thresholds)
+        elif policy_name in ("wait", "nested-wait") and key not in kwargs:
+            raise InputError(
+                f"-p {policy_name} needs --thresholds FILE (write one with: fluidopt calibrate -w WORKLOAD "
+                f"-d DEPLOYMENT --policy {policy_name} -o FILE)"
+            )
         policy = make_policy(policy_name, **kwargs)
         progress = sys.stderr.isatty() and len(workload) >= PROGRESS_MIN_REQUESTS
         result = simulate(
@@ -142,10 +159,12 @@ def register(app: click.Group) -> None:
             progress=progress,
             max_iterations=max_iterations,
         )
+        frames = {}
         if output is not None:
-            _write_frame(result.to_frame(), output)
+            frames[output] = result.to_frame()
         if events_path is not None and result.events is not None:
-            _write_frame(result.events, events_path)
+            frames[events_path] = result.events
+        write_frames(frames)
         data = result.to_dict(warmup=warmup, cooldown=cooldown)
         data["seed"] = seed if seed is not None else workload.meta.get("seed")
         data["thresholds"] = str(thresholds) if thresholds is not None else None
