@@ -57,6 +57,7 @@ import importlib.resources
 import io
 import json
 import logging
+import math
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -205,6 +206,8 @@ def load_workload(
         Unknown name, unreadable file, or invalid data (naming file, row and field).
     """
     key = str(name_or_path)
+    if rate is not None and not (isinstance(rate, (int, float)) and math.isfinite(rate) and rate > 0):
+        raise InputError(f"rate must be a positive number of requests/s (got {rate})", field="rate")
     kind = check_workload_name(key)
     if kind == "trace":
         w = _load_trace(key, seed=seed, rate=rate)

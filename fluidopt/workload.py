@@ -206,8 +206,17 @@ class Workload:
         frame = self.to_frame().iloc[:k].reset_index(drop=True)
         return Workload.from_frame(frame, name=self.name, source=self.source, meta={**self.meta, "head": k})
 
-    def check_capacity(self, capacity: int) -> None:
+    def check_capacity(self, capacity: int, origin: str | None = None) -> None:
         """Raise if some request can never fit: s_i + o_i > C.
+
+        Parameters
+        ----------
+        capacity
+            KV capacity C, tokens.
+        origin
+            Where C came from when it is not the workload's own, e.g. ``"--capacity"`` or
+            ``"deployment llama2-7b-a100's capacity"``: the error then blames that, not
+            the workload's file.
 
         Raises
         ------
@@ -217,10 +226,15 @@ class Workload:
         bad = np.flatnonzero(self.peak_footprint > capacity)
         if bad.size:
             i = bad[0]
+            need = f"{self.prompt[i]} + {self.output[i]} = {self.peak_footprint[i]} KV tokens"
+            count = f"{bad.size} such request(s)"
+            if origin is not None:
+                raise InputError(
+                    f"{origin} {capacity:,} is too small for {self.source or self.name}: request {self.id[i]} "
+                    f"(row {i + 1}) needs {need} ({count}; the largest needs {int(self.peak_footprint.max()):,})"
+                )
             raise InputError(
-                f"request {self.id[i]} needs {self.prompt[i]} + {self.output[i]} = "
-                f"{self.peak_footprint[i]} KV tokens, more than the capacity {capacity}"
-                f" ({bad.size} such request(s))",
+                f"request {self.id[i]} needs {need}, more than the capacity {capacity} ({count})",
                 source=self.source or self.name,
                 row=i + 1,
                 field="output",

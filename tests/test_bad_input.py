@@ -139,9 +139,9 @@ def test_ragged_rows_are_not_read_as_an_index(tmp_path):
 def test_request_larger_than_capacity(cli, tmp_path):
     p = tmp_path / "w.csv"
     p.write_text(HEADER + "0,5,3\n1,30,20\n2,5,3\n")
-    line = check_one_line(cli("instances", "show", str(p), "--capacity", "40"), str(p), "row 2", "field 'output'",
-                          "50 KV tokens", "capacity 40")
-    assert "1 such request" in line
+    line = check_one_line(cli("instances", "show", str(p), "--capacity", "40"), "--capacity 40 is too small",
+                          str(p), "row 2", "50 KV tokens")
+    assert "1 such request" in line and not line.startswith(f"fluidopt: error: {p}")  # the option is to blame
     assert cli("instances", "show", str(p), "--capacity", "50").code == 0
     out = tmp_path / "o.csv"
     check_one_line(cli("instances", "generate", str(p), "-o", str(out), "--capacity", "40"), "capacity 40")
@@ -149,8 +149,21 @@ def test_request_larger_than_capacity(cli, tmp_path):
 
 
 def test_shipped_trace_against_a_small_capacity(cli):
-    check_one_line(cli("instances", "show", "azure-code", "--capacity", "4096"), "azure-code", "field 'output'",
-                   "capacity 4096")
+    check_one_line(cli("instances", "show", "azure-code", "--capacity", "4096"), "azure-code",
+                   "--capacity 4,096 is too small")
+
+
+def test_a_workload_against_its_own_capacity_blames_the_file(cli, tmp_path):
+    """A [KV] synthetic file carries its capacity C; a request above it is the file's fault."""
+    import pandas as pd
+
+    from fluidopt.traces import write_parquet
+    from fluidopt.workload import Workload
+
+    p = tmp_path / "kv.parquet"
+    frame = pd.DataFrame({"arrival": [0, 0], "prompt": [2, 9], "output": [3, 9]})
+    write_parquet(Workload.from_frame(frame, meta={"capacity": 10}), p)
+    check_one_line(cli("instances", "show", str(p)), str(p), "row 2", "field 'output'", "more than the capacity 10")
 
 
 def test_unknown_name(cli):
@@ -185,6 +198,17 @@ def test_bad_output_path(cli, tmp_path):
 def test_bad_options(cli):
     check_one_line(cli("instances", "show", "kv-synthetic-2", "--rate", "3"), "rate")
     check_one_line(cli("instances", "show", "sharegpt", "--requests", "0"), "requests")
-    check_one_line(cli("instances", "show", "sharegpt", "--rate", "-1"), "rate")
+    check_one_line(cli("instances", "show", "sharegpt", "--rate", "-1"), "'--rate'")
+    line = check_one_line(cli("instances", "show", "wait-p512d20", "--rate", "-5"), "'--rate'")
+    assert "wait-p512d20.yaml" not in line  # the option is to blame, not the shipped spec
     check_one_line(cli("instances", "show", "azure-conv", "--output-edges", "20,x"), "output_edges")
     check_one_line(cli("instances", "show", "azure-conv", "--output-edges", "50,20"), "strictly increasing")
+
+
+@pytest.mark.parametrize("name", ["wait-p512d20", "azure-conv", "sharegpt"])
+def test_bad_rate_is_the_callers_fault(name):
+    from fluidopt.errors import InputError
+    from fluidopt.traces import load_workload
+
+    with pytest.raises(InputError, match=r"^field 'rate': rate must be a positive number of requests/s \(got -5\)"):
+        load_workload(name, rate=-5)

@@ -121,7 +121,7 @@ def test_table_output(cli, tmp_path: Path) -> None:
     [
         (["-p", "no-such-policy", "--capacity", "10"], "unknown policy"),
         (["-p", "fcfs"], "capacity"),
-        (["-p", "fcfs", "--capacity", "3"], "more than the capacity"),
+        (["-p", "fcfs", "--capacity", "3"], "--capacity 3 is too small for"),
         (["-p", "fcfs", "--capacity", "10", "-o", "x.txt"], ".parquet or .csv"),
         (["-p", "fcfs", "--capacity", "10", "--param", "oops"], "KEY=VALUE"),
         (["-p", "vllm", "--capacity", "10", "--param", "watermark=2"], "watermark"),
@@ -169,3 +169,18 @@ def test_json_parameters(cli, tmp_path: Path) -> None:
               "--param", 'thresholds={"a": 2}', "--json")
     assert res.code == 0, res.err
     assert res.json()["completed"] == 2
+
+
+@pytest.mark.parametrize(
+    ("args", "blamed"),
+    [
+        (["-w", "wait-p512d20", "-n", "200", "--rate", "-5"], "Invalid value for '--rate'"),
+        (["-w", "wait-p512d20", "-n", "200", "--capacity", "100"], "--capacity 100 is too small"),
+        (["-w", "mooncake-conversation"], "the capacity of deployment llama2-7b-a100 118,784 is too small"),
+    ],
+)
+def test_errors_blame_the_option_typed(cli, args: list[str], blamed: str) -> None:
+    """Not the workload file's "row 1, field output"."""
+    res = cli("simulate", "-d", "llama2-7b-a100", "-p", "sarathi", *args)
+    assert res.code == 2 and res.err.count("\n") == 1, res.err
+    assert blamed in res.err and ": row " not in res.err

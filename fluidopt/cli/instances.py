@@ -35,7 +35,7 @@ def _workload_options(f: Any) -> Any:
         [
             click.option("--seed", type=int, default=None, help="Seed of generated specs and of generated arrivals."),
             click.option(
-                "--rate", type=float, default=None,
+                "--rate", type=click.FloatRange(min=0, min_open=True), default=None,
                 help="Requests/s: spec total rate, arrival rate of length-statistics traces (default 1), "
                 "or time rescaling of a timestamped trace.",
             ),
@@ -66,7 +66,7 @@ def _load(name: str, seed: int | None, rate: float | None, requests: int | None,
     if cap is not None:
         if cap < 2:
             raise InputError(f"capacity must be ≥ 2 tokens (got {cap})", field="capacity")
-        w.check_capacity(int(cap))
+        w.check_capacity(int(cap), origin="--capacity" if capacity is not None else None)
     return w, cap
 
 

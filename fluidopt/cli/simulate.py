@@ -78,7 +78,7 @@ def register(app: click.Group) -> None:
     @click.option("--capacity", type=int, help="KV capacity C in tokens (overrides the deployment's; required for unit).")
     @click.option("--seed", type=int, default=None, help="Seed of generated workloads and arrival processes.")
     @click.option("--requests", "-n", "requests", type=int, help="Use only the first K requests.")
-    @click.option("--rate", type=float, help="Arrival rate (requests/s) passed to the workload loader.")
+    @click.option("--rate", type=click.FloatRange(min=0, min_open=True), help="Arrival rate (requests/s) passed to the workload loader.")
     @click.option("--interval-alpha", type=float, help="Add prediction intervals of accuracy α = lo/hi (Amax, Amin).")
     @click.option("--point-eps", type=float, help="Add point predictions õ ~ U[(1−ε)o, (1+ε)o] (MC-SF, SF).")
     @click.option("--param", "params", multiple=True, metavar="KEY=VALUE", help="Policy parameter (repeatable).")
@@ -138,6 +138,11 @@ def register(app: click.Group) -> None:
         deployment = load_deployment(deployment_name, capacity=capacity)
         if deployment.capacity is None and isinstance(workload.meta.get("capacity"), int):
             deployment = deployment.with_capacity(workload.meta["capacity"])
+        elif deployment.capacity is not None:  # an error blames the option or the deployment, not the workload
+            workload.check_capacity(
+                deployment.capacity,
+                origin="--capacity" if capacity is not None else f"the capacity of deployment {deployment.name}",
+            )
         kwargs = dict(parse_param(p) for p in params)
         key = "segments" if policy_name == "nested-wait" else "thresholds"
         if thresholds is not None:
