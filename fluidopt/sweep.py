@@ -33,7 +33,9 @@ from __future__ import annotations
 import hashlib
 import itertools
 import json
+import multiprocessing
 import os
+import threading
 import time
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
@@ -366,13 +368,36 @@ def _execute(
             except (FluidoptError, ValueError, RuntimeError) as exc:
                 yield exc
         return
-    with ProcessPoolExecutor(max_workers=workers) as pool:
+    others = set(multiprocessing.active_children())
+    pool = ProcessPoolExecutor(max_workers=workers, initializer=_exit_with_parent, initargs=(os.getpid(),))
+    try:
         pending = {pool.submit(runner, c) for c in cells}
         while pending:
             finished, pending = wait(pending, return_when=FIRST_COMPLETED)
             for fut in finished:
                 exc = fut.exception()
                 yield exc if exc is not None else fut.result()
+    except BaseException:  # Ctrl-C or an error here: do not wait for the cells in flight
+        pool.shutdown(wait=False, cancel_futures=True)
+        for proc in set(multiprocessing.active_children()) - others:
+            proc.terminate()
+        raise
+    pool.shutdown(wait=True)
+
+
+def _exit_with_parent(parent: int) -> None:
+    """Worker initializer: end this worker when the sweep process is gone.
+
+    A killed parent (SIGKILL, SIGTERM) would otherwise leave its workers running their
+    cells, reparented to PID 1. A daemon thread polls the parent id twice a second.
+    """
+
+    def watch() -> None:
+        while os.getppid() == parent:
+            time.sleep(0.5)
+        os._exit(1)
+
+    threading.Thread(target=watch, name="fluidopt-exit-with-parent", daemon=True).start()
 
 
 def _execute_dask(
