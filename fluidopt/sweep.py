@@ -242,6 +242,7 @@ def _grid(params: dict[str, Any]) -> Iterator[dict[str, Any]]:
 def run_cell(cell: Cell) -> dict[str, Any]:
     """Run one cell in the executor and return its result row (JSON-safe values)."""
     from fluidopt.deployment import deployment_for
+    from fluidopt.executor.diagnostics import thrash_warning
     from fluidopt.executor.engine import simulate
     from fluidopt.executor.policy import make_policy
     from fluidopt.traces import load_workload
@@ -257,6 +258,7 @@ def run_cell(cell: Cell) -> dict[str, Any]:
     row.update({f"workload.{k}": v for k, v in cell.workload_params.items()})
     row.update({f"policy.{k}": v for k, v in cell.policy_params.items()})
     row.update({k: v for k, v in summary.items() if isinstance(v, (int, float, str, bool)) or v is None})
+    row["warning"] = thrash_warning(result) or ""  # text in every row: one column type in Parquet
     row["workload_digest"] = workload.digest()
     row["wall_seconds"] = time.perf_counter() - start
     return row

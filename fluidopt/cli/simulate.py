@@ -116,6 +116,7 @@ def register(app: click.Group) -> None:
         with --interval-alpha / --point-eps are seeded with --seed (default 0).
         """
         from fluidopt.deployment import load_deployment
+        from fluidopt.executor.diagnostics import thrash_warning
         from fluidopt.executor.engine import simulate
         from fluidopt.executor.policy import make_policy
 
@@ -174,6 +175,9 @@ def register(app: click.Group) -> None:
         data["seed"] = seed if seed is not None else workload.meta.get("seed")
         data["thresholds"] = str(thresholds) if thresholds is not None else None
         data["records_file"] = str(output) if output is not None else None
+        data["warnings"] = [w for w in (thrash_warning(result),) if w]
+        for warning in data["warnings"]:
+            print(f"fluidopt: warning: {warning}", file=sys.stderr)
 
         def render(d: dict[str, Any]) -> None:
             print_mapping(

@@ -42,11 +42,16 @@ def sweep(spec: Path, results: Path | None, workers: int | None, scheduler: str 
         task = bar.add_task("cells", total=len(parsed.cells()))
         frame = run_sweep(parsed, target, workers=workers, scheduler=scheduler,
                           progress=lambda done, total: bar.update(task, completed=done, total=total))
+    warned = int((frame["warning"].fillna("") != "").sum()) if "warning" in frame else 0
+    if warned:
+        print(f"fluidopt: warning: {warned} of {len(frame)} cells thrashed (see the column 'warning' of {target})",
+              file=sys.stderr)
     summary = {
         "sweep": parsed.name,
         "results": str(target),
         "cells": len(frame),
         "columns": list(frame.columns),
+        "cells_with_warnings": warned,
     }
 
     def render(data: dict) -> None:
