@@ -10,6 +10,7 @@ from typing import Any
 import click
 
 from fluidopt.cli.output import emit, json_option, print_mapping
+from fluidopt.cli.progress import StatusLine
 from fluidopt.errors import InputError
 
 #: Runs with at least this many requests show a progress bar (when stderr is a terminal).
@@ -156,7 +157,9 @@ def register(app: click.Group) -> None:
                 f"-d DEPLOYMENT --policy {policy_name} -o FILE)"
             )
         policy = make_policy(policy_name, **kwargs)
-        progress = sys.stderr.isatty() and len(workload) >= PROGRESS_MIN_REQUESTS
+        # a bar on a terminal for big runs; elsewhere (and for small runs that turn out
+        # slow) rate-limited status lines
+        progress = (sys.stderr.isatty() and len(workload) >= PROGRESS_MIN_REQUESTS) or StatusLine("simulate", "requests")
         result = simulate(
             workload,
             deployment,
