@@ -195,7 +195,9 @@ def load_workload(
         length-statistics trace (default 1/s), or a time rescaling of a timestamped trace
         (see the module docstring).
     requests
-        Keep only the first K requests (after any ``max_total_tokens`` filtering).
+        Keep only the first K requests (after any ``max_total_tokens`` filtering). A
+        spec that would generate fewer generates K; a trace or file with fewer is an
+        error (never a silent cap).
     max_total_tokens, overlong
         Optional explicit, logged filtering (``"filter"``) or clipping (``"clip"``) of
         requests with prompt + output > ``max_total_tokens``.
@@ -215,6 +217,8 @@ def load_workload(
         from fluidopt.generators import generate
 
         w = generate(spec_dir() / f"{key}.yaml", seed=seed, rate=rate)
+        if requests is not None and requests > len(w):  # the first requests of a larger draw
+            w = generate(spec_dir() / f"{key}.yaml", seed=seed, rate=rate, n=requests)
     else:
         w = load_file(Path(key), seed=seed, rate=rate)
     if max_total_tokens is not None:
@@ -222,6 +226,9 @@ def load_workload(
     if requests is not None:
         if requests < 1:
             raise InputError(f"number of requests must be ≥ 1 (got {requests})", source=key, field="requests")
+        if requests > len(w):
+            raise InputError(f"has {len(w):,} requests, fewer than the {requests:,} asked for", source=key,
+                             field="requests")
         if requests < len(w):
             w = w.head(requests)
     return w

@@ -89,7 +89,7 @@ def run_demo(requests: int, mip_requests: int, time_limit: float, say: Any = Non
 
 
 @click.command()
-@click.option("--requests", type=click.IntRange(min=10), default=2000, show_default=True,
+@click.option("--requests", "-n", type=click.IntRange(min=10), default=2000, show_default=True,
               help="Requests of the trace to simulate.")
 @click.option("--mip-requests", type=click.IntRange(min=2, max=14), default=6, show_default=True,
               help="Size of the [KV] instance solved to optimality.")

@@ -68,10 +68,15 @@ def print_table(
     console.print(table)
 
 
-def print_mapping(data: dict[str, Any], title: str | None = None, skip: Sequence[str] = ()) -> None:
-    """Print a flat mapping as a two-column key/value table."""
-    print_table(
-        [(k, v) for k, v in data.items() if k not in skip and not isinstance(v, (dict, list))],
-        ["field", "value"],
-        title,
-    )
+def print_mapping(
+    data: dict[str, Any], title: str | None = None, skip: Sequence[str] = (), time_unit: str = "s"
+) -> None:
+    """Print a flat mapping as a field / value / unit table.
+
+    Units come from :mod:`fluidopt.cli.units`; ``time_unit`` is ``"rounds"`` for the
+    unit-time model.
+    """
+    from fluidopt.cli.units import unit_of
+
+    rows = [(k, v, unit_of(k, time_unit)) for k, v in data.items() if k not in skip and not isinstance(v, (dict, list))]
+    print_table(rows, ["field", "value", "unit"], title)

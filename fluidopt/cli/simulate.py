@@ -76,7 +76,7 @@ def register(app: click.Group) -> None:
     @click.option("--deployment", "-d", "deployment_name", required=True, help="Deployment name or YAML; 'unit' for unit time.")
     @click.option("--policy", "-p", "policy_name", required=True, help="Registered policy name.")
     @click.option("--thresholds", type=click.Path(dir_okay=False, path_type=Path), help="Thresholds file (wait, nested-wait).")
-    @click.option("--capacity", type=int, help="KV capacity C in tokens (overrides the deployment's; required for unit).")
+    @click.option("--capacity", "-C", type=int, help="KV capacity C in tokens (overrides the deployment's; required for unit).")
     @click.option("--seed", type=int, default=None, help="Seed of generated workloads and arrival processes.")
     @click.option("--requests", "-n", "requests", type=int, help="Use only the first K requests.")
     @click.option("--rate", type=click.FloatRange(min=0, min_open=True), help="Arrival rate (requests/s) passed to the workload loader.")
@@ -187,6 +187,7 @@ def register(app: click.Group) -> None:
                 d,
                 title=f"{d['policy']} on {d['workload']} · {d['deployment']} (C = {d['capacity']:,} tokens)",
                 skip=("workload_meta", "params", "run", "warmup", "cooldown"),
+                time_unit="rounds" if d["time_model"] == "unit" else "s",
             )
 
         emit(data, as_json, render)

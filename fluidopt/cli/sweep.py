@@ -10,6 +10,7 @@ import click
 
 from fluidopt.cli.output import emit, err_console, json_option, print_table
 from fluidopt.cli.progress import StatusLine
+from fluidopt.cli.units import with_unit
 
 
 def register(app: click.Group) -> None:
@@ -67,6 +68,7 @@ def sweep(spec: Path, results: Path | None, workers: int | None, scheduler: str 
         keep = [c for c in ("policy", "seed", "mean_latency", "throughput_tokens_per_s", "evictions") if c in frame]
         params = [c for c in frame.columns if c.startswith(("workload.", "policy."))]
         cols = ["policy", *params, *[c for c in keep if c != "policy"]]
-        print_table(frame[cols].itertuples(index=False), cols, title=f"{parsed.name}: {len(frame)} cells → {target}")
+        print_table(frame[cols].itertuples(index=False), [with_unit(c) for c in cols],
+                    title=f"{parsed.name}: {len(frame)} cells → {target}")
 
     emit(summary, as_json, render)
