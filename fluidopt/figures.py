@@ -230,10 +230,22 @@ def solve_time_profile(
     return fig
 
 
-def save(fig: Figure, path: str) -> None:
-    """Write a figure as PNG atomically and close it."""
+#: Stamped on figures of quick runs, and written in their PNG metadata.
+QUICK_MARK = "QUICK RUN (--quick): a small setting, not the published result"
+
+
+def save(fig: Figure, path: str, *, quick: bool = False) -> None:
+    """Write a figure as PNG atomically and close it.
+
+    ``quick`` stamps :data:`QUICK_MARK` in the lower right corner and in the PNG's
+    ``Description``, so that a quick figure is never taken for a reproduction.
+    """
     from fluidopt.io import atomic_path
 
+    metadata = {}
+    if quick:
+        fig.text(0.995, 0.005, QUICK_MARK, ha="right", va="bottom", fontsize=8, color="#b00020")
+        metadata["Description"] = QUICK_MARK
     with atomic_path(path) as tmp:
-        fig.savefig(tmp, format="png", dpi=130)
+        fig.savefig(tmp, format="png", dpi=130, metadata=metadata)
     plt.close(fig)

@@ -158,7 +158,8 @@ def _r2(y: np.ndarray, pred: np.ndarray) -> float:
 
 
 def load_vidur_7b(folder: Path) -> Vidur7B:
-    """Re-derive the component models of SOURCES.md §8 from the copied Vidur files."""
+    """Re-derive the component models of the reference iteration-time model
+    (instances/profiling/SOURCES.md, 'Reference iteration-time model') from the copied Vidur files."""
     # 1. Token-linear operators. mlp.csv repeats a few token counts (2048, 4096); their
     #    sums are averaged so the interpolation grid is strictly increasing.
     by_n: dict[int, list[float]] = defaultdict(list)
@@ -330,7 +331,7 @@ def build_7b(folder: Path) -> tuple[dict[str, Any], dict[str, Any]]:
     theta = fit_nonnegative(x, y, fams)
     q = quality(y, x @ theta, fams)
 
-    # Sub-fit on the decode family alone, τ = a + b·B + c·ΣKV: the form of SOURCES.md §8.
+    # Sub-fit on the decode family alone, τ = a + b·B + c·ΣKV: the form of the reference model.
     dmask = np.array([f == "decode" for f in fams])
     xd = x[dmask][:, :3]
     decode_only, *_ = np.linalg.lstsq(xd, y[dmask], rcond=None)
@@ -374,7 +375,8 @@ def build_7b(folder: Path) -> tuple[dict[str, Any], dict[str, Any]]:
     }
     grid = {
         "decode": f"B ∈ {list(DECODE_B)} × per-sequence context ∈ {list(DECODE_CTX)} "
-        f"({len(DECODE_B) * len(DECODE_CTX)} batches; as in SOURCES.md §8, some exceed C)",
+        f"({len(DECODE_B) * len(DECODE_CTX)} batches; as in the reference decode fit, "
+        f"instances/profiling/SOURCES.md, 'Reference iteration-time model', some exceed C)",
         "prefill": f"one prompt of n ∈ {list(PREFILL_N)} tokens, whole prompt in one iteration",
         "mixed": f"B_dec ∈ {list(MIXED_BDEC)} decodes at context ∈ {list(MIXED_CTX)} plus one prompt "
         f"chunk after {list(MIXED_CACHED)} cached prompt tokens; chunk = {TOKEN_BUDGET} − B_dec "
@@ -415,7 +417,8 @@ def build_7b(folder: Path) -> tuple[dict[str, Any], dict[str, Any]]:
             "fit_quality": q,
             "p512d20": None,
             "decode_only_fit_ms": {
-                "form": "a + b·B + c·ΣKV on the decode family alone (compare SOURCES.md §8)",
+                "form": "a + b·B + c·ΣKV on the decode family alone (compare the reference decode fit, "
+                "instances/profiling/SOURCES.md, 'Reference iteration-time model')",
                 "a": _sig(float(decode_only[0]), 4),
                 "b": _sig(float(decode_only[1]), 4),
                 "c": _sig(float(decode_only[2]), 4),

@@ -100,3 +100,12 @@ def test_unit_time_runs_show_rounds(cli, tmp_path: Path) -> None:
             .splitlines()}
     assert rows["mean_latency"].rstrip().endswith("rounds")
     assert rows["throughput_tokens_per_s"].rstrip().endswith("output tokens/round")
+
+
+@pytest.mark.parametrize("command", ["solve", "score", "bounds", "demo"])
+@pytest.mark.parametrize("limit", ["-1", "0"])
+def test_time_limits_must_be_positive(cli, small: Path, command: str, limit: str) -> None:
+    args = ["--time-limit", limit] if command == "demo" else ["-w", small, "-C", "5", "--time-limit", limit]
+    res = cli(command, *args)
+    assert res.code == 2 and res.err.count("\n") == 1
+    assert "Invalid value for '--time-limit'" in res.err

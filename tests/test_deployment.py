@@ -426,3 +426,18 @@ def test_volume_hand_values():
     assert volume(3, 2) == 9.0  # 4 + 5
     assert np.array_equal(volume([1, 512], [1, 20]), [2.0, 10_450.0])
     assert math.isclose(volume(100, 1), 101.0)
+
+
+def test_provenance_cites_only_sections_that_exist() -> None:
+    """Every "FILE, 'Section'" a deployment cites is a heading of that file, and no
+    numbered section (§N) of a SOURCES file is cited: ours have none."""
+    import re
+
+    from conftest import REPO
+
+    for path in sorted((REPO / "instances" / "deployments").glob("*.yaml")):
+        text = path.read_text()
+        assert not re.search(r"SOURCES\.md §", text), f"{path.name} cites a numbered section"
+        for file, section in re.findall(r"(instances/[\w/]+\.md), '([^']+)'", text):
+            headings = [h.strip("# ").strip() for h in (REPO / file).read_text().splitlines() if h.startswith("#")]
+            assert section in headings, f"{path.name} cites {file}, '{section}', which has no such heading"

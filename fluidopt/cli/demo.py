@@ -93,7 +93,8 @@ def run_demo(requests: int, mip_requests: int, time_limit: float, say: Any = Non
               help="Requests of the trace to simulate.")
 @click.option("--mip-requests", type=click.IntRange(min=2, max=14), default=6, show_default=True,
               help="Size of the [KV] instance solved to optimality.")
-@click.option("--time-limit", type=float, default=60.0, show_default=True, help="MIP time limit, s.")
+@click.option("--time-limit", type=click.FloatRange(min=0, min_open=True), default=60.0, show_default=True,
+              help="MIP time limit, s.")
 @json_option
 def demo(requests: int, mip_requests: int, time_limit: float, as_json: bool) -> None:
     """A tour on embedded defaults: real trace → fluid benchmark → calibrated WAIT and

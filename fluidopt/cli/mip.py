@@ -11,6 +11,9 @@ import click
 from fluidopt.cli.output import emit, json_option, print_mapping, print_table
 from fluidopt.errors import InputError, SolverError
 
+#: A time limit: seconds > 0.
+POSITIVE_SECONDS = click.FloatRange(min=0, min_open=True)
+
 #: Policies that need a prediction interval (columns pred_lo, pred_hi).
 INTERVAL_POLICIES = ("amax", "amin")
 
@@ -51,7 +54,8 @@ def _common(f: Any) -> Any:
     f = click.option("--requests", "-n", "requests", type=int, help="Use only the first K requests.")(f)
     f = click.option("--seed", type=int, default=None, help="Seed of generated workloads.")(f)
     f = click.option("--gap", type=float, default=None, help="Relative MIP gap at which to stop (default 1e-4).")(f)
-    f = click.option("--time-limit", type=float, default=None, help="MIP solve time limit, s (default: none).")(f)
+    f = click.option("--time-limit", type=POSITIVE_SECONDS, default=None,
+                     help="MIP solve time limit, s (default: none).")(f)
     f = click.option("--capacity", "-C", type=int, help="KV capacity C, tokens (default: the workload's own).")(f)
     f = click.option("--workload", "-w", "workload_name", required=True, help="Trace or spec name, or a workload file.")(f)
     return f
@@ -148,7 +152,8 @@ def register(app: click.Group) -> None:
     @click.option("--seed", type=int, default=None, help="Seed of generated workloads.")
     @click.option("--requests", "-n", "requests", type=int, help="Use only the first K requests.")
     @click.option("--no-lp", is_flag=True, help="Skip the LP relaxation (the slowest of the three).")
-    @click.option("--time-limit", type=float, default=None, help="LP relaxation time limit, s (default: none).")
+    @click.option("--time-limit", type=POSITIVE_SECONDS, default=None,
+                  help="LP relaxation time limit, s (default: none).")
     @json_option
     def bounds_cmd(workload_name: str, capacity: int | None, seed: int | None, requests: int | None, no_lp: bool,
                    time_limit: float | None, as_json: bool) -> None:
