@@ -33,12 +33,10 @@ from __future__ import annotations
 import hashlib
 import itertools
 import json
-import multiprocessing
 import os
-import threading
 import time
 from collections.abc import Callable, Iterable, Iterator
-from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
+from concurrent.futures import FIRST_COMPLETED, wait
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -47,6 +45,7 @@ import pandas as pd
 
 from fluidopt.errors import FluidoptError, InputError
 from fluidopt.io import atomic_path, check_output_path, read_mapping
+from fluidopt.workers import process_pool
 
 
 @dataclass(frozen=True)
@@ -370,36 +369,13 @@ def _execute(
             except (FluidoptError, ValueError, RuntimeError) as exc:
                 yield exc
         return
-    others = set(multiprocessing.active_children())
-    pool = ProcessPoolExecutor(max_workers=workers, initializer=_exit_with_parent, initargs=(os.getpid(),))
-    try:
+    with process_pool(workers) as pool:
         pending = {pool.submit(runner, c) for c in cells}
         while pending:
             finished, pending = wait(pending, return_when=FIRST_COMPLETED)
             for fut in finished:
                 exc = fut.exception()
                 yield exc if exc is not None else fut.result()
-    except BaseException:  # Ctrl-C or an error here: do not wait for the cells in flight
-        pool.shutdown(wait=False, cancel_futures=True)
-        for proc in set(multiprocessing.active_children()) - others:
-            proc.terminate()
-        raise
-    pool.shutdown(wait=True)
-
-
-def _exit_with_parent(parent: int) -> None:
-    """Worker initializer: end this worker when the sweep process is gone.
-
-    A killed parent (SIGKILL, SIGTERM) would otherwise leave its workers running their
-    cells, reparented to PID 1. A daemon thread polls the parent id twice a second.
-    """
-
-    def watch() -> None:
-        while os.getppid() == parent:
-            time.sleep(0.5)
-        os._exit(1)
-
-    threading.Thread(target=watch, name="fluidopt-exit-with-parent", daemon=True).start()
 
 
 def _execute_dask(
