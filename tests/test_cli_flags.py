@@ -96,8 +96,8 @@ def test_every_number_in_a_table_has_a_unit(cli, args: tuple[str, ...], unitless
 def test_unit_time_runs_show_rounds(cli, tmp_path: Path) -> None:
     wl = tmp_path / "w.csv"
     wl.write_text("arrival,prompt,output\n0,2,3\n")
-    rows = {ln.split("│")[0].strip(): ln for ln in cli("simulate", "-w", wl, "-d", "unit", "-C", "10", "-p", "fcfs").out
-            .splitlines()}
+    table = cli("simulate", "-w", wl, "-d", "unit", "-C", "10", "-p", "fcfs").out
+    rows = {ln.split("│")[0].strip(): ln for ln in table.splitlines()}
     assert rows["mean_latency"].rstrip().endswith("rounds")
     assert rows["throughput_tokens_per_s"].rstrip().endswith("output tokens/round")
 

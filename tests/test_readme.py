@@ -82,3 +82,12 @@ def test_readme_shows_every_committed_figure():
     assert not missing, f"README embeds figures that do not exist: {missing}"
     committed = {p.relative_to(REPO).as_posix() for p in (REPO / "notebooks" / "figures").glob("*.png")}
     assert committed <= shown, f"figures not shown in the README: {sorted(committed - shown)}"
+
+
+def test_cited_documents_are_in_the_repository():
+    """Every .md file the README names exists in the checkout (no `system-model.md` that
+    lives only outside it)."""
+    cited = set(re.findall(r"[`(]((?:[\w.-]+/)*[\w.-]+\.md)[`)]", README))
+    assert cited
+    missing = sorted(c for c in cited if not (REPO / c).is_file())
+    assert not missing, f"the README cites {missing}, which are not in the repository"

@@ -139,7 +139,7 @@ def _instance(d: dict[str, Any]) -> None:
 def _bound(d: dict[str, Any]) -> None:
     f = d["fluid"]
     print_mapping(f, title="3. The bound: the fluid benchmark of the whole trace (8 output-length types)")
-    text = (f"load is the fraction of the GPU's time the trace's work needs, Σ λ·u over its types: {f['load']:.2f}. ")
+    text = f"load is the fraction of the GPU's time the trace's work needs, Σ λ·u over its types: {f['load']:.2f}. "
     if f["delta_t"] is None:
         text += ("At 1 or more no scheduler keeps up, so the fluid iteration time ΔT* and the KV in use do not "
                  "exist (shown as –). ")
@@ -214,6 +214,3 @@ def _conclusion(d: dict[str, Any]) -> str:
         text += "the optimum" if mip["status"] == "optimal" else "the MIP's bound"
     text += ". Next: the tour in the README runs each step on its own (fluidopt --help)."
     return textwrap.fill(text, width=100)
-
-
-

@@ -140,10 +140,10 @@ def register(app: click.Group) -> None:
         prompt_edges: str | None, as_json: bool,
     ) -> None:
         """Summary statistics of a trace, spec or file (NAME_OR_PATH, or -w NAME_OR_PATH)."""
-        name_or_path = _workload_name(name_or_path, workload_option)
-        w, cap = _load(name_or_path, seed, rate, requests, capacity, max_total_tokens, overlong)
         from fluidopt.traces import check_workload_name
 
+        name_or_path = _workload_name(name_or_path, workload_option)
+        w, cap = _load(name_or_path, seed, rate, requests, capacity, max_total_tokens, overlong)
         data = {"kind": check_workload_name(name_or_path), **w.stats(), "capacity": cap}
         if cap is not None:
             data["fits_capacity"] = True  # check_capacity raised otherwise

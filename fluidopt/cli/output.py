@@ -78,5 +78,7 @@ def print_mapping(
     """
     from fluidopt.cli.units import unit_of
 
-    rows = [(k, v, unit_of(k, time_unit)) for k, v in data.items() if k not in skip and not isinstance(v, (dict, list))]
+    rows = [
+        (k, v, unit_of(k, time_unit)) for k, v in data.items() if k not in skip and not isinstance(v, (dict, list))
+    ]
     print_table(rows, ["field", "value", "unit"], title)

@@ -76,10 +76,12 @@ def register(app: click.Group) -> None:
     @click.option("--deployment", "-d", "deployment_name", required=True, help="Deployment name or YAML; 'unit' for unit time.")
     @click.option("--policy", "-p", "policy_name", required=True, help="Registered policy name.")
     @click.option("--thresholds", type=click.Path(dir_okay=False, path_type=Path), help="Thresholds file (wait, nested-wait).")
-    @click.option("--capacity", "-C", type=int, help="KV capacity C in tokens (overrides the deployment's; required for unit).")
+    @click.option("--capacity", "-C", type=int,
+                  help="KV capacity C in tokens (overrides the deployment's; required for unit).")
     @click.option("--seed", type=int, default=None, help="Seed of generated workloads and arrival processes.")
     @click.option("--requests", "-n", "requests", type=int, help="Use only the first K requests.")
-    @click.option("--rate", type=click.FloatRange(min=0, min_open=True), help="Arrival rate (requests/s) passed to the workload loader.")
+    @click.option("--rate", type=click.FloatRange(min=0, min_open=True),
+                  help="Arrival rate (requests/s) passed to the workload loader.")
     @click.option("--interval-alpha", type=float, help="Add prediction intervals of accuracy α = lo/hi (Amax, Amin).")
     @click.option("--point-eps", type=float, help="Add point predictions õ ~ U[(1−ε)o, (1+ε)o] (MC-SF, SF).")
     @click.option("--param", "params", multiple=True, metavar="KEY=VALUE", help="Policy parameter (repeatable).")
@@ -159,7 +161,9 @@ def register(app: click.Group) -> None:
         policy = make_policy(policy_name, **kwargs)
         # a bar on a terminal for big runs; elsewhere (and for small runs that turn out
         # slow) rate-limited status lines
-        progress = (sys.stderr.isatty() and len(workload) >= PROGRESS_MIN_REQUESTS) or StatusLine("simulate", "requests")
+        progress = (sys.stderr.isatty() and len(workload) >= PROGRESS_MIN_REQUESTS) or StatusLine(
+            "simulate", "requests"
+        )
         result = simulate(
             workload,
             deployment,
