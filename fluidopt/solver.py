@@ -253,10 +253,11 @@ def _run_interruptible(h: Any) -> bool:
     HiGHS returns its incumbent and bound with status ``kInterrupt``. HiGHS reads that
     request only in the simplex, the interior-point method and branch and bound, so the
     time limit is cut to zero too, which presolve checks. Two passes of presolve check
-    neither (clique extraction and dominated columns, up to 10–20 s on a 40-request
-    completion-time MIP on our 2-core machine); during those a second Ctrl-C gives up
-    on HiGHS's answer and raises KeyboardInterrupt, leaving the solver thread behind
-    (:func:`abandoned_solve_running`). Off the main thread (no SIGINT can arrive)
+    neither (clique extraction and dominated columns): on a 40-request completion-time
+    MIP on our 2-core machine under load 5, a Ctrl-C that arrived there took 22 s to act
+    (elsewhere under 0.7 s, against 19–41 s before the time-limit cut). During those
+    passes a second Ctrl-C gives up on HiGHS's answer and raises KeyboardInterrupt,
+    leaving the solver thread behind (:func:`abandoned_solve_running`). Off the main thread (no SIGINT can arrive)
     ``run`` is called directly.
     """
     if threading.current_thread() is not threading.main_thread():
