@@ -37,6 +37,11 @@ def wait_for(pred, timeout: float) -> bool:
     return pred()
 
 
+def workers_of(parent: int) -> list[int]:
+    out = subprocess.run(["pgrep", "-P", str(parent)], capture_output=True, text=True).stdout
+    return [int(p) for p in out.split()]
+
+
 @pytest.fixture(scope="module")
 def hard_instance(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """40 requests of the [KV] synthetic family: neither backend closes it in minutes."""
@@ -47,9 +52,12 @@ def hard_instance(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return path
 
 
+@pytest.mark.skipif(sys.platform != "linux", reason="uses pgrep")
 def test_interrupted_solve_reports_and_exits_130(hard_instance: Path, tmp_path: Path) -> None:
     proc = start("solve", "-w", str(hard_instance), "--json", cwd=tmp_path)
-    time.sleep(4)
+    # the CP-SAT search runs in a worker process: interrupt once it is searching
+    assert wait_for(lambda: bool(workers_of(proc.pid)) or proc.poll() is not None, 60)
+    time.sleep(2)
     proc.send_signal(signal.SIGINT)
     out, err = proc.communicate(timeout=60)
     assert proc.returncode == 130, err
@@ -81,11 +89,6 @@ deployment: llama2-7b-a100
 policies: [sarathi]
 seeds: 2
 """  # 8 cells of 30,731 requests, several seconds each
-
-
-def workers_of(parent: int) -> list[int]:
-    out = subprocess.run(["pgrep", "-P", str(parent)], capture_output=True, text=True).stdout
-    return [int(p) for p in out.split()]
 
 
 def alive(pid: int) -> bool:
