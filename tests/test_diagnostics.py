@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import pytest
@@ -35,7 +36,7 @@ def test_thrash_is_reported(cli, workload: Path) -> None:
     data = res.json()
     assert data["evictions"] > 1000  # the pathology itself
     warning = res.err.strip()
-    assert warning.startswith("fluidopt: warning: nested-wait thrashed: request 13 was evicted 1,618 times")
+    assert re.match(r"fluidopt: warning: nested-wait thrashed: request \d+ was evicted [\d,]+ times", warning)
     assert "paused at segment boundaries" in warning and warning.count("\n") == 0
     assert data["warnings"] == [warning.removeprefix("fluidopt: warning: ")]
 
