@@ -503,6 +503,7 @@ def generate(
     *,
     seed: int | None = None,
     rate: float | None = None,
+    n: int | None = None,
 ) -> Workload:
     """Build the workload a spec describes.
 
@@ -517,6 +518,9 @@ def generate(
         rates are scaled to sum to ``rate`` (the mix is kept); for ``lengths-matching``
         and ``trace`` it is passed on. ``kv-synthetic`` draws its own rate, so a rate
         there is an error.
+    n
+        Overrides the number of requests (a spec's ``n`` or ``duration``; for
+        ``trace``, the trace must hold that many).
     """
     source = str(spec) if not isinstance(spec, Mapping) else str(spec.get("name", "spec"))
     if not isinstance(spec, Mapping):
@@ -536,6 +540,12 @@ def generate(
     if not isinstance(raw_params, Mapping):
         raise InputError("params must be a mapping of generator arguments", source=source, field="params")
     params = dict(raw_params)
+    if n is not None:
+        if gen == "trace":
+            params["requests"] = n
+        else:
+            params.pop("duration", None)
+            params["n"] = n
     raw_seed = spec.get("seed", 0) if seed is None else seed
     if isinstance(raw_seed, bool) or not isinstance(raw_seed, (int, np.integer)) or raw_seed < 0:
         raise InputError(f"seed must be a non-negative integer (got {raw_seed!r})", source=source, field="seed")

@@ -13,27 +13,86 @@ from typing import Any
 
 import yaml
 
-from fluidopt.errors import FluidoptError, InputError
+from fluidopt.errors import InputError
+
+
+def check_output_path(path: str | os.PathLike[str], suffixes: tuple[str, ...] = ()) -> Path:
+    """Fail before any work if ``path`` cannot become an output file.
+
+    Parameters
+    ----------
+    path
+        The output file.
+    suffixes
+        Accepted endings (e.g. ``(".parquet", ".csv")``); empty: any.
+
+    Raises
+    ------
+    InputError
+        Wrong ending, a directory, or a folder that does not exist or is not writable.
+    """
+    target = Path(path)
+    if suffixes and not target.name.lower().endswith(tuple(suffixes)):
+        raise InputError(f"output must end in {' or '.join(suffixes)}", source=str(target))
+    if target.is_dir():
+        raise InputError("is a directory, not an output file", source=str(target))
+    if not target.parent.is_dir():
+        raise InputError(f"directory {target.parent} does not exist", source=str(target))
+    if not os.access(target.parent, os.W_OK | os.X_OK):
+        raise InputError(f"directory {target.parent} is not writable", source=str(target))
+    return target
+
+
+def _umask() -> int:
+    """The process umask (reading it means setting it; it is restored at once)."""
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
+@contextlib.contextmanager
+def atomic_paths(*paths: str | os.PathLike[str]) -> Iterator[list[Path]]:
+    """Yield temporary paths next to ``paths``; move them all into place only on success.
+
+    If the body raises (bad input, solver failure, Ctrl-C), every temporary file is
+    removed and no ``path`` is touched, so a command's outputs appear all together or
+    not at all. The files get the mode an ordinary new file gets (0666 less the umask),
+    not the private 0600 of a temporary file.
+
+    Raises
+    ------
+    InputError
+        Before the body runs, if some folder does not exist.
+    """
+    targets = [Path(p) for p in paths]
+    for target in targets:
+        if not target.parent.is_dir():
+            raise InputError(f"directory {target.parent} does not exist", source=str(target))
+    temps: list[Path] = []
+    try:
+        for target in targets:
+            fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
+            os.close(fd)
+            temps.append(Path(tmp))
+        yield temps
+        mode = 0o666 & ~_umask()
+        for tmp in temps:
+            os.chmod(tmp, mode)
+        for tmp, target in zip(temps, targets):
+            os.replace(tmp, target)
+    finally:
+        for tmp in temps:
+            tmp.unlink(missing_ok=True)
 
 
 @contextlib.contextmanager
 def atomic_path(path: str | os.PathLike[str]) -> Iterator[Path]:
     """Yield a temporary path next to ``path``; move it into place only on success.
 
-    If the body raises (bad input, solver failure, Ctrl-C), the temporary file is
-    removed and ``path`` is left untouched, so no half-written output is ever seen.
+    One file of :func:`atomic_paths`: if the body raises, ``path`` is left untouched.
     """
-    target = Path(path)
-    if not target.parent.exists():
-        raise FluidoptError(f"{target}: directory {target.parent} does not exist")
-    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
-    os.close(fd)
-    tmp_path = Path(tmp)
-    try:
-        yield tmp_path
-        os.replace(tmp_path, target)
-    finally:
-        tmp_path.unlink(missing_ok=True)
+    with atomic_paths(path) as (tmp,):
+        yield tmp
 
 
 def read_mapping(path: Any, *, fmt: str = "yaml", what: str = "a mapping") -> dict[str, Any]:

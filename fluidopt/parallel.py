@@ -16,6 +16,7 @@ from contextlib import contextmanager
 from typing import Any
 
 from fluidopt.errors import FluidoptError
+from fluidopt.workers import process_pool
 
 #: Exceptions a task may raise in-process that are reported as its outcome; anything
 #: else (a bug, Ctrl-C) propagates at once.
@@ -118,8 +119,6 @@ def task_pool(
     if size <= 1:
         yield TaskPool()
         return
-    executor = ProcessPoolExecutor(max_workers=size)
-    try:
+    # workers that end with this process (fluidopt.workers), even when it is killed
+    with process_pool(size) as executor:
         yield _ProcessPool(executor, size)
-    finally:
-        executor.shutdown(wait=True, cancel_futures=True)

@@ -61,11 +61,12 @@ class NotebookEnv:
         return self.out / f"{self.name}_{stem}{suffix}"
 
     def save_figure(self, fig: Any, stem: str) -> Path:
-        """Write ``fig`` as ``<name>_<stem>.png`` (atomically) and close it."""
+        """Write ``fig`` as ``<name>_<stem>.png`` (atomically) and close it; a quick run's
+        figure is stamped as such."""
         from fluidopt.figures import save
 
         target = self.path(stem, ".png")
-        save(fig, str(target))
+        save(fig, str(target), quick=self.quick)
         return target
 
     def save_table(self, frame: Any, stem: str) -> Path:

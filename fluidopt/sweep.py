@@ -43,7 +43,7 @@ from typing import Any
 import pandas as pd
 
 from fluidopt.errors import FluidoptError, InputError
-from fluidopt.io import atomic_path, read_mapping
+from fluidopt.io import atomic_path, check_output_path, read_mapping
 from fluidopt.parallel import task_pool
 
 
@@ -105,6 +105,7 @@ class SweepSpec:
     seeds: tuple[int, ...] = (0,)
     warmup: float = 0.0
     cooldown: float = 0.0
+    source: str = field(default="sweep spec", compare=False)  # the spec file, for error messages
 
     @classmethod
     def from_dict(cls, data: dict[str, Any], *, source: str = "sweep spec") -> SweepSpec:
@@ -126,6 +127,7 @@ class SweepSpec:
         params = data.get("workload_params") or {}
         if not isinstance(params, dict):
             raise InputError("must be a mapping", source=source, field="workload_params")
+        _check_workload_params(params, source)
         for frac in ("warmup", "cooldown"):
             value = data.get(frac, 0.0)
             if not isinstance(value, (int, float)) or not 0 <= value < 1:
@@ -147,12 +149,53 @@ class SweepSpec:
             seeds=tuple(seeds),
             warmup=float(data.get("warmup", 0.0)),
             cooldown=float(data.get("cooldown", 0.0)),
+            source=source,
         )
 
     @classmethod
     def load(cls, path: str | os.PathLike[str]) -> SweepSpec:
         data = read_mapping(Path(path), what="a sweep spec mapping")
         return cls.from_dict(data, source=str(path))
+
+    def validate(self) -> None:
+        """Check every name and parameter of the grid, so that a typo fails before the
+        first cell runs: the workload, each deployment and capacity, each policy with
+        each of its parameter combinations.
+
+        Raises
+        ------
+        InputError
+            Naming the spec file and the field.
+        """
+        from fluidopt.deployment import load_deployment
+        from fluidopt.executor.policy import make_policy
+        from fluidopt.traces import check_workload_name
+
+        source = self.source
+
+        def fail(exc: InputError, fld: str) -> InputError:
+            return InputError(str(exc), source=source, field=fld)
+
+        try:
+            check_workload_name(self.workload)
+        except InputError as exc:
+            raise fail(exc, "workload") from None
+        for dep in _axis(self.deployment):
+            try:
+                load_deployment(str(dep))
+            except InputError as exc:
+                raise fail(exc, "deployment") from None
+        for cap in _axis(self.capacity):
+            if cap is not None and (isinstance(cap, bool) or not isinstance(cap, int) or cap < 1):
+                raise InputError(f"must be a positive integer number of KV tokens (got {cap!r})", source=source,
+                                 field="capacity")
+        for pol in self.policies:
+            name, pgrid = (pol, {}) if isinstance(pol, str) else (pol["name"], pol.get("params") or {})
+            for pparams in _grid(pgrid):
+                try:
+                    make_policy(name, **pparams)
+                except InputError as exc:
+                    raise fail(exc, "policies") from None
 
     def cells(self) -> list[Cell]:
         """All cells, in the order: deployment, capacity, workload params, policy, policy params, seed."""
@@ -171,6 +214,19 @@ class SweepSpec:
         return out
 
 
+def _check_workload_params(params: dict[str, Any], source: str) -> None:
+    """Every combination of ``workload_params`` must be keywords of ``load_workload``."""
+    from fluidopt.params import check_keywords, parameters
+    from fluidopt.traces import load_workload
+
+    accepted = parameters(load_workload, skip=("name_or_path", "seed"))
+    for combo in _grid(params):
+        try:
+            check_keywords(accepted, combo, what="the workload loader")
+        except InputError as exc:
+            raise InputError(str(exc), source=source, field="workload_params") from None
+
+
 def _axis(value: Any) -> list[Any]:
     return list(value) if isinstance(value, list) else [value]
 
@@ -184,6 +240,7 @@ def _grid(params: dict[str, Any]) -> Iterator[dict[str, Any]]:
 def run_cell(cell: Cell) -> dict[str, Any]:
     """Run one cell in the executor and return its result row (JSON-safe values)."""
     from fluidopt.deployment import deployment_for
+    from fluidopt.executor.diagnostics import thrash_warning
     from fluidopt.executor.engine import simulate
     from fluidopt.executor.policy import make_policy
     from fluidopt.traces import load_workload
@@ -199,6 +256,7 @@ def run_cell(cell: Cell) -> dict[str, Any]:
     row.update({f"workload.{k}": v for k, v in cell.workload_params.items()})
     row.update({f"policy.{k}": v for k, v in cell.policy_params.items()})
     row.update({k: v for k, v in summary.items() if isinstance(v, (int, float, str, bool)) or v is None})
+    row["warning"] = thrash_warning(result) or ""  # text in every row: one column type in Parquet
     row["workload_digest"] = workload.digest()
     row["wall_seconds"] = time.perf_counter() - start
     return row
@@ -260,6 +318,8 @@ def run_sweep(
         If some cells failed; the finished ones are saved first.
     """
     path = Path(results)
+    check_output_path(path, (".parquet",))
+    spec.validate()
     cells = spec.cells()
     frame = read_results(path)
     done = set(frame["key"]) if "key" in frame else set()
@@ -277,10 +337,9 @@ def run_sweep(
         if progress:
             progress(finished, total)
     if failures:
-        raise FluidoptError(
-            f"{len(failures)} of {total} cells failed (finished cells are saved in {path}; rerun to resume); "
-            f"first: {failures[0]}"
-        )
+        saved = (f"the {finished} finished cells are saved in {path}; rerun to resume" if finished
+                 else f"no cell finished, nothing was written to {path}")
+        raise FluidoptError(f"{len(failures)} of {total} cells failed ({saved}); first: {failures[0]}")
     order = {c.key: i for i, c in enumerate(cells)}
     mine = frame[frame["key"].isin(order)].copy() if len(frame) else frame
     if len(mine):

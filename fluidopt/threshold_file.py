@@ -124,8 +124,19 @@ class Thresholds:
 
     @classmethod
     def from_dict(cls, data: dict[str, Any], *, source: str = "") -> Thresholds:
+        """Validate and build; an error names the file, the entry and the unknown and
+        missing keys."""
         if data.get("schema") != SCHEMA:
             raise InputError(f"not a {SCHEMA} file (schema {data.get('schema')!r})", source=source)
+        _check_keys(data, _FILE_KEYS, "the file", source)
+        for key, keys in (("types", _TYPE_KEYS), ("segments", _SEGMENT_KEYS)):
+            entries = data.get(key, [])
+            if not isinstance(entries, list):
+                raise InputError(f"{key} must be a list", source=source)
+            for i, entry in enumerate(entries):
+                if not isinstance(entry, dict):
+                    raise InputError(f"{key}[{i}] must be a mapping (got {entry!r})", source=source)
+                _check_keys(entry, keys, f"{key}[{i}]", source)
         try:
             types = tuple(
                 ThresholdType(
@@ -143,6 +154,23 @@ class Thresholds:
             raise InputError(f"malformed thresholds file ({exc})", source=source) from None
         except InputError as exc:
             raise InputError(str(exc), source=source) from None
+
+
+#: (required, optional) keys of the file, of a WAIT type and of a Nested WAIT segment.
+_FILE_KEYS = (("schema", "policy"), ("types", "segments", "reserve", "inputs"))
+_TYPE_KEYS = (("label", "output_range", "threshold"), ("prompt_range", "prompt", "output", "rate"))
+_SEGMENT_KEYS = (("start", "end", "threshold"), ())
+
+
+def _check_keys(entry: dict[str, Any], keys: tuple[tuple[str, ...], tuple[str, ...]], where: str, source: str) -> None:
+    required, optional = keys
+    unknown = [k for k in entry if k not in required and k not in optional]
+    missing = [k for k in required if k not in entry]
+    if unknown or missing:
+        parts = [f"unknown key(s) {', '.join(map(repr, unknown))}"] if unknown else []
+        parts += [f"missing key(s) {', '.join(map(repr, missing))}"] if missing else []
+        expected = ", ".join(required) + (f" and optionally {', '.join(optional)}" if optional else "")
+        raise InputError(f"{where}: {'; '.join(parts)} (expected {expected})", source=source)
 
 
 def save_thresholds(thresholds: Thresholds, path: str | Path) -> None:

@@ -50,12 +50,14 @@ Conversions
 
 from __future__ import annotations
 
+import csv
 import functools
 import gzip
 import importlib.resources
 import io
 import json
 import logging
+import math
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -193,7 +195,9 @@ def load_workload(
         length-statistics trace (default 1/s), or a time rescaling of a timestamped trace
         (see the module docstring).
     requests
-        Keep only the first K requests (after any ``max_total_tokens`` filtering).
+        Keep only the first K requests (after any ``max_total_tokens`` filtering). A
+        spec that would generate fewer generates K; a trace or file with fewer is an
+        error (never a silent cap).
     max_total_tokens, overlong
         Optional explicit, logged filtering (``"filter"``) or clipping (``"clip"``) of
         requests with prompt + output > ``max_total_tokens``.
@@ -204,31 +208,55 @@ def load_workload(
         Unknown name, unreadable file, or invalid data (naming file, row and field).
     """
     key = str(name_or_path)
-    if key in TRACES:
+    if rate is not None and not (isinstance(rate, (int, float)) and math.isfinite(rate) and rate > 0):
+        raise InputError(f"rate must be a positive number of requests/s (got {rate})", field="rate")
+    kind = check_workload_name(key)
+    if kind == "trace":
         w = _load_trace(key, seed=seed, rate=rate)
-    elif key in spec_names():
+    elif kind == "spec":
         from fluidopt.generators import generate
 
         w = generate(spec_dir() / f"{key}.yaml", seed=seed, rate=rate)
+        if requests is not None and requests > len(w):  # the first requests of a larger draw
+            w = generate(spec_dir() / f"{key}.yaml", seed=seed, rate=rate, n=requests)
     else:
-        path = Path(key)
-        if not path.exists():
-            if path.suffix == "" and os.sep not in key:
-                raise InputError(
-                    f"unknown workload {key!r}: not a trace ({', '.join(trace_names())}), "
-                    f"not a shipped spec ({', '.join(spec_names())}), and no such file",
-                    source=key,
-                )
-            raise InputError("no such file", source=key)
-        w = load_file(path, seed=seed, rate=rate)
+        w = load_file(Path(key), seed=seed, rate=rate)
     if max_total_tokens is not None:
         w = limit_total_tokens(w, max_total_tokens, mode=overlong)
     if requests is not None:
         if requests < 1:
             raise InputError(f"number of requests must be ≥ 1 (got {requests})", source=key, field="requests")
+        if requests > len(w):
+            raise InputError(f"has {len(w):,} requests, fewer than the {requests:,} asked for", source=key,
+                             field="requests")
         if requests < len(w):
             w = w.head(requests)
     return w
+
+
+def check_workload_name(name_or_path: str) -> str:
+    """What ``name_or_path`` names, without loading it: ``"trace"``, ``"spec"`` or ``"file"``.
+
+    Raises
+    ------
+    InputError
+        Neither a registered trace, a shipped spec nor an existing file (listing the names).
+    """
+    key = str(name_or_path)
+    if key in TRACES:
+        return "trace"
+    if key in spec_names():
+        return "spec"
+    path = Path(key)
+    if not path.exists():
+        if path.suffix == "" and os.sep not in key:
+            raise InputError(
+                f"unknown workload {key!r}: not a trace ({', '.join(trace_names())}), "
+                f"not a shipped spec ({', '.join(spec_names())}), and no such file",
+                source=key,
+            )
+        raise InputError("no such file", source=key)
+    return "file"
 
 
 def limit_total_tokens(w: Workload, max_total_tokens: int, *, mode: str = "filter") -> Workload:
@@ -417,13 +445,47 @@ def _open_text(p: Path) -> str:
 
 
 def _read_csv(p: Path) -> pd.DataFrame:
+    """Every field as text, so that errors quote values as written (``1e30``, ``true``)
+    and the numeric checks of :class:`~fluidopt.workload.Workload` see them."""
     text = _open_text(p)
     if not text.strip():
         raise InputError("empty file (no header, no requests)", source=str(p))
+    _check_field_counts(text, str(p))
     try:
-        return pd.read_csv(io.StringIO(text), dtype={"type": str, "TIMESTAMP": str}, skipinitialspace=True)
+        return pd.read_csv(io.StringIO(text), dtype=str, skipinitialspace=True, index_col=False)
     except (pd.errors.ParserError, ValueError) as exc:
         raise InputError(f"not a readable CSV file ({str(exc).strip().splitlines()[0]})", source=str(p)) from None
+
+
+def _check_field_counts(text: str, src: str) -> None:
+    """Every data row has as many fields as the header.
+
+    pandas would read the surplus leading fields of a longer row as an index and keep
+    the last ones, so ``0,10,5,7,9`` under ``arrival,prompt,output`` would load as a
+    request (5, 7, 9). Blank lines are skipped and not counted, as pandas does.
+    """
+    rows = csv.reader(io.StringIO(text), skipinitialspace=True)
+    header = next(rows)
+    row = 0
+    for fields in rows:
+        if not fields or (len(fields) == 1 and not fields[0].strip()):
+            continue
+        row += 1
+        if len(fields) > len(header):
+            extra = ", ".join(fields[len(header):])
+            raise InputError(
+                f"{len(fields)} fields but the header has {len(header)} ({','.join(header)}); "
+                f"extra value(s) {extra} after field '{header[-1]}'",
+                source=src,
+                row=row,
+            )
+        if len(fields) < len(header):
+            raise InputError(
+                f"missing ({len(fields)} fields but the header has {len(header)}: {','.join(header)})",
+                source=src,
+                row=row,
+                field=header[len(fields)],
+            )
 
 
 def _read_jsonl(p: Path) -> pd.DataFrame:

@@ -206,8 +206,17 @@ class Workload:
         frame = self.to_frame().iloc[:k].reset_index(drop=True)
         return Workload.from_frame(frame, name=self.name, source=self.source, meta={**self.meta, "head": k})
 
-    def check_capacity(self, capacity: int) -> None:
+    def check_capacity(self, capacity: int, origin: str | None = None) -> None:
         """Raise if some request can never fit: s_i + o_i > C.
+
+        Parameters
+        ----------
+        capacity
+            KV capacity C, tokens.
+        origin
+            Where C came from when it is not the workload's own, e.g. ``"--capacity"`` or
+            ``"deployment llama2-7b-a100's capacity"``: the error then blames that, not
+            the workload's file.
 
         Raises
         ------
@@ -217,10 +226,15 @@ class Workload:
         bad = np.flatnonzero(self.peak_footprint > capacity)
         if bad.size:
             i = bad[0]
+            need = f"{self.prompt[i]} + {self.output[i]} = {self.peak_footprint[i]} KV tokens"
+            count = f"{bad.size} such request(s)"
+            if origin is not None:
+                raise InputError(
+                    f"{origin} {capacity:,} is too small for {self.source or self.name}: request {self.id[i]} "
+                    f"(row {i + 1}) needs {need} ({count}; the largest needs {int(self.peak_footprint.max()):,})"
+                )
             raise InputError(
-                f"request {self.id[i]} needs {self.prompt[i]} + {self.output[i]} = "
-                f"{self.peak_footprint[i]} KV tokens, more than the capacity {capacity}"
-                f" ({bad.size} such request(s))",
+                f"request {self.id[i]} needs {need}, more than the capacity {capacity} ({count})",
                 source=self.source or self.name,
                 row=i + 1,
                 field="output",
@@ -271,23 +285,46 @@ class Workload:
         return out
 
 
+#: Largest integer accepted in an integer column: every integer up to it is exact in float64.
+MAX_INTEGER = 2**53
+
+
 def _numeric(series: pd.Series, fld: str, src: str) -> np.ndarray:
+    """Float64 values of a column; NaN, infinities, text and booleans are errors."""
+    if pd.api.types.is_bool_dtype(series):
+        raise InputError(f"a boolean is not a number (got {series.iloc[0]})", source=src, row=1, field=fld)
+    if series.dtype == object:  # JSON and Parquet can mix booleans into a column
+        flags = np.fromiter((isinstance(v, (bool, np.bool_)) for v in series), dtype=bool, count=len(series))
+        if flags.any():
+            i = int(np.flatnonzero(flags)[0])
+            raise InputError(f"a boolean is not a number (got {series.iloc[i]})", source=src, row=i + 1, field=fld)
     values = pd.to_numeric(series, errors="coerce").to_numpy(dtype=np.float64, na_value=np.nan)
     bad = np.flatnonzero(~np.isfinite(values))
     if bad.size:
         i = bad[0]
         raw = series.iloc[i]
-        what = "missing value (NaN)" if pd.isna(raw) else f"not a finite number ({raw!r})"
+        if pd.isna(raw):
+            what = "missing value (NaN)"
+        elif np.isnan(values[i]):
+            what = f"not a number ({raw!r})"
+        else:
+            what = f"not a finite number ({raw!r})"
         raise InputError(what, source=src, row=i + 1, field=fld)
     return values
 
 
 def _integers(series: pd.Series, fld: str, src: str) -> np.ndarray:
     values = _numeric(series, fld, src)
+    bad = np.flatnonzero(np.abs(values) > MAX_INTEGER)
+    if bad.size:
+        i = bad[0]
+        raise InputError(
+            f"too large (got {series.iloc[i]}; at most {MAX_INTEGER:,})", source=src, row=i + 1, field=fld
+        )
     bad = np.flatnonzero(values != np.round(values))
     if bad.size:
         i = bad[0]
-        raise InputError(f"must be an integer (got {series.iloc[i]!r})", source=src, row=i + 1, field=fld)
+        raise InputError(f"must be an integer (got {series.iloc[i]})", source=src, row=i + 1, field=fld)
     return values.astype(np.int64)
 
 

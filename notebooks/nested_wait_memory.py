@@ -57,7 +57,7 @@ limit = fluid_from_arrays(FluidArrays.build(
     [FluidType(r / RATIO.sum(), 10, o) for r, o in zip(RATIO, LENGTHS)], dep)).max_stable_scale
 LOADS = [0.5, 0.8] if env.quick else [0.3, 0.5, 0.7, 0.8, 0.85]
 TL_GRID = list(th.PRACTICAL_TL) + list(range(300, 4001, 100))
-N_REQUESTS = 20_000  # only the empirical rates of the sample are used (no simulation)
+N_REQUESTS = 15_000  # the spec's n; only the sample's empirical rates are used (no simulation)
 print(f"fluid limit of the mix: {limit:.2f} requests/s in total; loads {LOADS}")
 
 # %%

@@ -165,7 +165,8 @@ def _r2(y: np.ndarray, pred: np.ndarray) -> float:
 
 
 def load_vidur_7b(folder: Path, held_tokens: frozenset[int] = frozenset(), held_attn: frozenset[int] = frozenset()) -> Vidur7B:
-    """Re-derive the component models of SOURCES.md §8 from the copied Vidur files.
+    """Re-derive the component models of the reference iteration-time model
+    (instances/profiling/SOURCES.md, 'Reference iteration-time model') from the copied Vidur files.
 
     ``held_tokens`` (mlp.csv token counts) and ``held_attn`` (0-based data rows of the
     attention file) are left out, for the held-out evaluation.
@@ -341,7 +342,7 @@ def build_7b(folder: Path) -> tuple[dict[str, Any], dict[str, Any]]:
     theta = fit_nonnegative(x, y, fams)
     q = quality(y, x @ theta, fams)
 
-    # Sub-fit on the decode family alone, τ = a + b·B + c·ΣKV: the form of SOURCES.md §8.
+    # Sub-fit on the decode family alone, τ = a + b·B + c·ΣKV: the form of the reference model.
     dmask = np.array([f == "decode" for f in fams])
     xd = x[dmask][:, :3]
     decode_only, *_ = np.linalg.lstsq(xd, y[dmask], rcond=None)
@@ -385,7 +386,8 @@ def build_7b(folder: Path) -> tuple[dict[str, Any], dict[str, Any]]:
     }
     grid = {
         "decode": f"B ∈ {list(DECODE_B)} × per-sequence context ∈ {list(DECODE_CTX)} "
-        f"({len(DECODE_B) * len(DECODE_CTX)} batches; as in SOURCES.md §8, some exceed C)",
+        f"({len(DECODE_B) * len(DECODE_CTX)} batches; as in the reference decode fit, "
+        f"instances/profiling/SOURCES.md, 'Reference iteration-time model', some exceed C)",
         "prefill": f"one prompt of n ∈ {list(PREFILL_N)} tokens, whole prompt in one iteration",
         "mixed": f"B_dec ∈ {list(MIXED_BDEC)} decodes at context ∈ {list(MIXED_CTX)} plus one prompt "
         f"chunk after {list(MIXED_CACHED)} cached prompt tokens; chunk = {TOKEN_BUDGET} − B_dec "
@@ -426,7 +428,8 @@ def build_7b(folder: Path) -> tuple[dict[str, Any], dict[str, Any]]:
             "fit_quality": q,
             "p512d20": None,
             "decode_only_fit_ms": {
-                "form": "a + b·B + c·ΣKV on the decode family alone (compare SOURCES.md §8)",
+                "form": "a + b·B + c·ΣKV on the decode family alone (compare the reference decode fit, "
+                "instances/profiling/SOURCES.md, 'Reference iteration-time model')",
                 "a": _sig(float(decode_only[0]), 4),
                 "b": _sig(float(decode_only[1]), 4),
                 "c": _sig(float(decode_only[2]), 4),

@@ -16,7 +16,16 @@ CASES = {
     "header-only": ("w.csv", HEADER, None, None, "no requests"),
     "missing-column": ("w.csv", "arrival,prompt\n0,5\n", None, None, "missing column(s) output"),
     "misnamed-column": ("w.csv", "arrival,prompt,outptu\n0,5,3\n", None, "outptu", "unknown column(s) outptu"),
-    "non-numeric": ("w.csv", HEADER + "0,5,3\n1,abc,3\n", 2, "prompt", "not a finite number"),
+    "non-numeric": ("w.csv", HEADER + "0,5,3\n1,abc,3\n", 2, "prompt", "not a number ('abc')"),
+    "infinite": ("w.csv", HEADER + "0,5,3\n1,inf,3\n", 2, "prompt", "not a finite number"),
+    "ragged-long-row": ("w.csv", HEADER + "0,5,3\n0,10,5,7,9\n", 2, None, "5 fields but the header has 3"),
+    "ragged-short-row": ("w.csv", HEADER + "0,5,3\n1,5\n", 2, "output", "2 fields but the header has 3"),
+    "boolean-tokens": ("w.csv", HEADER + "0,5,true\n1,5,false\n", 1, "output", "not a number ('true')"),
+    "huge-float-tokens": ("w.csv", HEADER + "0,1e30,3\n", 1, "prompt", "too large (got 1e30;"),
+    "huge-int-tokens": ("w.csv", HEADER + "0,9223372036854775807,3\n", 1, "prompt",
+                        "too large (got 9223372036854775807;"),
+    "mooncake-boolean": ("m.jsonl", '{"timestamp": 0, "input_length": true, "output_length": 2}\n', 1,
+                         "input_length", "a boolean is not a number"),
     "zero-tokens": ("w.csv", HEADER + "0,5,3\n1,5,0\n", 2, "output", "positive token count"),
     "negative-tokens": ("w.csv", HEADER + "0,-5,3\n", 1, "prompt", "positive token count"),
     "fractional-tokens": ("w.csv", HEADER + "0,5,3\n1,5,2.5\n2,5,3\n", 2, "output", "integer"),
@@ -74,6 +83,7 @@ def write_case(tmp_path: Path, case: str) -> tuple[Path, int | None, str | None,
     return p, row, field, words
 
 
+@pytest.mark.filterwarnings("error::RuntimeWarning")  # e.g. numpy's invalid-cast warning on huge values
 @pytest.mark.parametrize("case", list(CASES))
 def test_show_reports_file_row_field(cli, tmp_path, case):
     p, row, field, words = write_case(tmp_path, case)
@@ -97,12 +107,41 @@ def test_generate_leaves_no_file_behind(cli, tmp_path, case, suffix):
     assert list(outdir.iterdir()) == []
 
 
+@pytest.mark.filterwarnings("error::RuntimeWarning")
+@pytest.mark.parametrize(
+    ("column", "words"),
+    [
+        ([True, True], "a boolean is not a number (got True)"),
+        ([3, 2**63 - 1], "too large (got 9223372036854775807;"),
+        ([3.0, 1e20], "too large (got 1e+20;"),
+    ],
+)
+def test_parquet_booleans_and_huge_numbers(cli, tmp_path, column, words):
+    import pandas as pd
+
+    p = tmp_path / "w.parquet"
+    pd.DataFrame({"arrival": [0.0, 1.0], "prompt": [5, 5], "output": column}).to_parquet(p)
+    row = 1 if words.startswith("a boolean") else 2
+    check_one_line(cli("instances", "show", str(p)), str(p), f"row {row}", "field 'output'", words)
+
+
+def test_ragged_rows_are_not_read_as_an_index(tmp_path):
+    """pandas reads the surplus leading fields of a long row as an index: (5, 7, 9) here."""
+    from fluidopt.errors import InputError
+    from fluidopt.traces import load_workload
+
+    p = tmp_path / "w.csv"
+    p.write_text(HEADER + "0,10,5,7,9\n")
+    with pytest.raises(InputError, match="row 1: 5 fields"):
+        load_workload(str(p))
+
+
 def test_request_larger_than_capacity(cli, tmp_path):
     p = tmp_path / "w.csv"
     p.write_text(HEADER + "0,5,3\n1,30,20\n2,5,3\n")
-    line = check_one_line(cli("instances", "show", str(p), "--capacity", "40"), str(p), "row 2", "field 'output'",
-                          "50 KV tokens", "capacity 40")
-    assert "1 such request" in line
+    line = check_one_line(cli("instances", "show", str(p), "--capacity", "40"), "--capacity 40 is too small",
+                          str(p), "row 2", "50 KV tokens")
+    assert "1 such request" in line and not line.startswith(f"fluidopt: error: {p}")  # the option is to blame
     assert cli("instances", "show", str(p), "--capacity", "50").code == 0
     out = tmp_path / "o.csv"
     check_one_line(cli("instances", "generate", str(p), "-o", str(out), "--capacity", "40"), "capacity 40")
@@ -110,8 +149,21 @@ def test_request_larger_than_capacity(cli, tmp_path):
 
 
 def test_shipped_trace_against_a_small_capacity(cli):
-    check_one_line(cli("instances", "show", "azure-code", "--capacity", "4096"), "azure-code", "field 'output'",
-                   "capacity 4096")
+    check_one_line(cli("instances", "show", "azure-code", "--capacity", "4096"), "azure-code",
+                   "--capacity 4,096 is too small")
+
+
+def test_a_workload_against_its_own_capacity_blames_the_file(cli, tmp_path):
+    """A [KV] synthetic file carries its capacity C; a request above it is the file's fault."""
+    import pandas as pd
+
+    from fluidopt.traces import write_parquet
+    from fluidopt.workload import Workload
+
+    p = tmp_path / "kv.parquet"
+    frame = pd.DataFrame({"arrival": [0, 0], "prompt": [2, 9], "output": [3, 9]})
+    write_parquet(Workload.from_frame(frame, meta={"capacity": 10}), p)
+    check_one_line(cli("instances", "show", str(p)), str(p), "row 2", "field 'output'", "more than the capacity 10")
 
 
 def test_unknown_name(cli):
@@ -146,6 +198,17 @@ def test_bad_output_path(cli, tmp_path):
 def test_bad_options(cli):
     check_one_line(cli("instances", "show", "kv-synthetic-2", "--rate", "3"), "rate")
     check_one_line(cli("instances", "show", "sharegpt", "--requests", "0"), "requests")
-    check_one_line(cli("instances", "show", "sharegpt", "--rate", "-1"), "rate")
+    check_one_line(cli("instances", "show", "sharegpt", "--rate", "-1"), "'--rate'")
+    line = check_one_line(cli("instances", "show", "wait-p512d20", "--rate", "-5"), "'--rate'")
+    assert "wait-p512d20.yaml" not in line  # the option is to blame, not the shipped spec
     check_one_line(cli("instances", "show", "azure-conv", "--output-edges", "20,x"), "output_edges")
     check_one_line(cli("instances", "show", "azure-conv", "--output-edges", "50,20"), "strictly increasing")
+
+
+@pytest.mark.parametrize("name", ["wait-p512d20", "azure-conv", "sharegpt"])
+def test_bad_rate_is_the_callers_fault(name):
+    from fluidopt.errors import InputError
+    from fluidopt.traces import load_workload
+
+    with pytest.raises(InputError, match=r"^field 'rate': rate must be a positive number of requests/s \(got -5\)"):
+        load_workload(name, rate=-5)

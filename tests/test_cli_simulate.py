@@ -121,10 +121,21 @@ def test_table_output(cli, tmp_path: Path) -> None:
     [
         (["-p", "no-such-policy", "--capacity", "10"], "unknown policy"),
         (["-p", "fcfs"], "capacity"),
-        (["-p", "fcfs", "--capacity", "3"], "more than the capacity"),
+        (["-p", "fcfs", "--capacity", "3"], "--capacity 3 is too small for"),
         (["-p", "fcfs", "--capacity", "10", "-o", "x.txt"], ".parquet or .csv"),
         (["-p", "fcfs", "--capacity", "10", "--param", "oops"], "KEY=VALUE"),
         (["-p", "vllm", "--capacity", "10", "--param", "watermark=2"], "watermark"),
+        # parameters in the user's terms: the valid ones listed with their types, exit 2
+        (["-p", "wait", "--capacity", "10"], "-p wait needs --thresholds FILE"),
+        (["-p", "nested-wait", "--capacity", "10"], "-p nested-wait needs --thresholds FILE"),
+        (["-p", "sarathi", "--capacity", "10", "--param", "chunksize=256"],
+         "policy 'sarathi' has no parameter 'chunksize' (did you mean chunk_size?)"),
+        (["-p", "sarathi", "--capacity", "10", "--param", "chunk_size=abc"],
+         "parameter chunk_size must be an integer (got 'abc')"),
+        (["-p", "sarathi", "--capacity", "10", "--param", "chunk_size=abc"], "watermark (a number, default 0.01)"),
+        (["-p", "mc-sf", "--capacity", "10", "--param", "alpha=0.1"], "parameters of policy 'mc-sf': none"),
+        (["-p", "vllm", "--capacity", "10", "--param", "max_batch=true"], "max_batch must be an integer"),
+        (["-p", "nested-wait", "--capacity", "10", "--param", "segments=[[8,2],[19"], "not a valid JSON list"),
     ],
 )
 def test_errors_are_one_line_exit_2(cli, tmp_path: Path, args: list[str], message: str) -> None:
@@ -142,3 +153,34 @@ def test_failed_run_leaves_no_output_file(cli, tmp_path: Path) -> None:
     res = cli("simulate", "-w", str(wl), "-d", "unit", "--capacity", "4", "-p", "fcfs", "-o", str(out))
     assert res.code == 2 and not out.exists()
     assert list(tmp_path.iterdir()) == [wl]
+
+
+def test_json_parameters(cli, tmp_path: Path) -> None:
+    """List and mapping parameters on the command line: Nested WAIT segments, WAIT thresholds."""
+    wl = tmp_path / "w.csv"
+    wl.write_text("arrival,prompt,output\n0,2,3\n0,2,3\n")
+    res = cli("simulate", "-w", str(wl), "-d", "unit", "--capacity", "20", "-p", "nested-wait",
+              "--param", "segments=[[2,2],[9,1]]", "--json")
+    assert res.code == 0, res.err
+    assert res.json()["params"]["segments"] == [[2, 2], [9, 1]]
+    typed = tmp_path / "t.csv"
+    typed.write_text("arrival,prompt,output,type\n0,2,3,a\n0,2,3,a\n")
+    res = cli("simulate", "-w", str(typed), "-d", "unit", "--capacity", "20", "-p", "wait",
+              "--param", 'thresholds={"a": 2}', "--json")
+    assert res.code == 0, res.err
+    assert res.json()["completed"] == 2
+
+
+@pytest.mark.parametrize(
+    ("args", "blamed"),
+    [
+        (["-w", "wait-p512d20", "-n", "200", "--rate", "-5"], "Invalid value for '--rate'"),
+        (["-w", "wait-p512d20", "-n", "200", "--capacity", "100"], "--capacity 100 is too small"),
+        (["-w", "mooncake-conversation"], "the capacity of deployment llama2-7b-a100 118,784 is too small"),
+    ],
+)
+def test_errors_blame_the_option_typed(cli, args: list[str], blamed: str) -> None:
+    """Not the workload file's "row 1, field output"."""
+    res = cli("simulate", "-d", "llama2-7b-a100", "-p", "sarathi", *args)
+    assert res.code == 2 and res.err.count("\n") == 1, res.err
+    assert blamed in res.err and ": row " not in res.err

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import pytest
 
 
@@ -24,7 +26,22 @@ def test_demo_json(cli):
 
 
 def test_demo_human_output(cli):
+    """Each section says what it shows, the fluid terms and the dashes are explained, every
+    column has its unit, and a conclusion ends it."""
     res = cli("demo", "--requests", "100", "--mip-requests", "3")
     assert res.code == 0, res.err
-    for title in ("1. Real trace", "3. Fluid benchmark", "5. Executor", "6. Total completion time"):
-        assert title in res.out
+    out = " ".join(res.out.split())  # explanations are wrapped
+    titles = ("1. The instance", "2. The server", "3. The bound", "4. Calibrate", "5. Execute", "6. Score")
+    positions = [out.index(t) for t in titles]
+    assert positions == sorted(positions)
+    for title, nxt in zip(titles, (*titles[1:], "In short:")):
+        section = out[out.index(title):out.index(nxt)]
+        assert section.count(". ") >= 2, f"{title}: no explanation after its table"
+    assert "load is the fraction of the GPU's time" in out and "× the fluid limit" in out
+    if re.search(r"│\s*–\s*│", res.out):  # a value that does not exist
+        assert "(shown as –)" in out
+    assert "every threshold is 1, the smallest allowed" in out
+    header = next(ln for ln in res.out.splitlines() if ln.startswith("policy "))
+    columns = [c.strip() for c in header.split("┃")[1:]]
+    assert all("(" in c or c == "evictions" for c in columns), columns
+    assert out.rstrip().split("In short:", 1)[1].strip()

@@ -458,3 +458,18 @@ def test_engine_settings_and_switchable_cpu_overhead(tmp_path):
     assert "preemption" not in base.to_dict()
     with pytest.raises(InputError, match="no separate cpu_overhead"):
         base.with_cpu_overhead(False)
+
+
+def test_provenance_cites_only_sections_that_exist() -> None:
+    """Every "FILE, 'Section'" a deployment cites is a heading of that file, and no
+    numbered section (§N) of a SOURCES file is cited: ours have none."""
+    import re
+
+    from conftest import REPO
+
+    for path in sorted((REPO / "instances" / "deployments").glob("*.yaml")):
+        text = path.read_text()
+        assert not re.search(r"SOURCES\.md §", text), f"{path.name} cites a numbered section"
+        for file, section in re.findall(r"(instances/[\w/]+\.md), '([^']+)'", text):
+            headings = [h.strip("# ").strip() for h in (REPO / file).read_text().splitlines() if h.startswith("#")]
+            assert section in headings, f"{path.name} cites {file}, '{section}', which has no such heading"

@@ -60,3 +60,22 @@ def test_memory_vs_segments_stacks_parts():
     ax = figures.memory_vs_segments(frame).axes[0]
     total = [line for line in ax.get_lines() if line.get_label() == "total"][0]
     assert total.get_ydata().tolist() == [100.0, 95.0, 110.0]
+
+
+def test_quick_figures_are_marked(tmp_path):
+    """A quick run's figure says so on the image and in the PNG's Description."""
+    import matplotlib.pyplot as plt
+    from PIL import Image
+
+    from fluidopt.reproduce import NotebookEnv
+
+    for quick in (True, False):
+        fig = plt.figure()
+        texts = fig.texts  # the list the stamp goes to (the figure is closed after saving)
+        path = NotebookEnv("nb", quick=quick, out=tmp_path, workers=None).save_figure(fig, f"q{quick}")
+        stamped = [t.get_text() for t in texts]
+        description = Image.open(path).info.get("Description")
+        if quick:
+            assert stamped == [figures.QUICK_MARK] and description == figures.QUICK_MARK
+        else:
+            assert stamped == [] and description is None

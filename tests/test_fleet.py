@@ -12,7 +12,7 @@ import pytest
 from fluidopt.bounds.fluid import FluidType
 from fluidopt.deployment import Deployment, TimeModel
 from fluidopt.errors import InputError
-from fluidopt.models.fleet import GpuKind, parse_gpus, plan
+from fluidopt.fleet import GpuKind, parse_gpus, plan
 
 SMALL = Deployment("small", 60, TimeModel.linear_kv(0.5, 0.01))
 BIG = Deployment("big", 120, TimeModel.linear_kv(0.5, 0.01))

@@ -108,11 +108,49 @@ def test_local_processes_give_the_same_rows_as_in_process(tmp_path: Path):
         ({"warmup": 1.5}, "warmup"),
         ({"bogus": 1}, "unknown key"),
         ({"policies": [{"params": {}}]}, "policies"),
+        ({"workload_params": {"rte": [1.0]}}, r"workload_params.*no parameter 'rte' \(did you mean rate\?\)"),
+        ({"workload_params": {"requests": "many"}}, "requests must be an integer"),
     ],
 )
 def test_bad_specs_name_the_field(change, message):
     with pytest.raises(InputError, match=message):
         SweepSpec.from_dict({**SPEC, **change})
+
+
+@pytest.mark.parametrize(
+    ("change", "field", "message"),
+    [
+        ({"workload": "kv-synthetic-3"}, "workload", "unknown workload"),
+        ({"deployment": ["unit", "nope"]}, "deployment", "unknown deployment 'nope'"),
+        ({"capacity": [40, -1]}, "capacity", "positive integer"),
+        ({"policies": ["fcfs", "fcfz"]}, "policies", "unknown policy 'fcfz'"),
+        ({"policies": ["fcfs", {"name": "alpha-greedy", "params": {"alpha": [0.1, "x"]}}]}, "policies",
+         "alpha must be a number"),
+        ({"policies": ["fcfs", {"name": "alpha-greedy", "params": {"alfa": [0.1]}}]}, "policies",
+         "no parameter 'alfa'"),
+    ],
+)
+def test_typos_fail_before_the_first_cell(tmp_path: Path, change, field, message):
+    """A typo anywhere in the grid is reported before any (valid) cell runs."""
+    CALLS.clear()
+    out = tmp_path / "r.parquet"
+    spec = SweepSpec.from_dict({**SPEC, **change}, source="s.yaml")
+    with pytest.raises(InputError, match=message) as info:
+        run_sweep(spec, out, workers=1, runner=counting_runner)
+    assert f"s.yaml: field '{field}'" in str(info.value)
+    assert CALLS == [] and not out.exists()
+
+
+def test_failure_message_says_where_finished_cells_are(tmp_path: Path):
+    def always_fails(cell: Cell) -> dict:
+        raise InputError("boom")
+
+    out = tmp_path / "r.parquet"
+    with pytest.raises(FluidoptError, match=f"no cell finished, nothing was written to {out}"):
+        run_sweep(SweepSpec.from_dict(SPEC), out, workers=1, runner=always_fails)
+    assert not out.exists()
+    with pytest.raises(FluidoptError, match=f"the 6 finished cells are saved in {out}"):
+        run_sweep(SweepSpec.from_dict(SPEC), out, workers=1, runner=failing_runner)
 
 
 def test_cli_bad_spec_is_one_line(cli, tmp_path: Path):

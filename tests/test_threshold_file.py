@@ -101,3 +101,28 @@ def test_open_upper_bound_and_reserve_round_trip(tmp_path: Path):
     assert load_thresholds(path).reserve == 0
     with pytest.raises(InputError, match="reserve"):
         Thresholds("wait", types=th.types, reserve=-1)
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        ({"polcy": "wait"}, r"the file: unknown key\(s\) 'polcy'; missing key\(s\) 'policy' \(expected schema, policy"),
+        ({"types": [{"label": "a", "output_range": [1, 5], "treshold": 2}]},
+         r"types\[0\]: unknown key\(s\) 'treshold'; missing key\(s\) 'threshold'"),
+        ({"types": [{"label": "a", "output_range": [1, 5], "threshold": 2},
+                    {"label": "b", "threshold": 1}]}, r"types\[1\]: missing key\(s\) 'output_range'"),
+        ({"policy": "nested-wait", "types": [],
+          "segments": [{"start": 1, "stop": 5, "threshold": 2, "n": 3}]},
+         r"segments\[0\]: unknown key\(s\) 'stop', 'n'; missing key\(s\) 'end' \(expected start, end, threshold\)"),
+        ({"types": {"a": 1}}, "types must be a list"),
+    ],
+)
+def test_wrong_keys_are_named(tmp_path: Path, change: dict, message: str):
+    data = {"schema": "fluidopt.thresholds/1", "policy": "wait",
+            "types": [{"label": "a", "output_range": [1, 5], "threshold": 2}], **change}
+    if "polcy" in change:
+        del data["policy"]
+    path = tmp_path / "t.json"
+    path.write_text(json.dumps(data))
+    with pytest.raises(InputError, match=f"t.json: {message}"):
+        load_thresholds(path)

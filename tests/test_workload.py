@@ -37,7 +37,7 @@ def test_volume_and_peak_by_hand():
         ({"prompt": [3, 0, 2]}, 2, "prompt", "positive"),
         ({"output": [2, -1, 1]}, 2, "output", "positive"),
         ({"output": [2, 4, 1.5]}, 3, "output", "integer"),
-        ({"prompt": [3, "x", 2]}, 2, "prompt", "finite"),
+        ({"prompt": [3, "x", 2]}, 2, "prompt", "not a number"),
         ({"output": [2, None, 1]}, 2, "output", "NaN"),
         ({"arrival": [0.0, float("nan"), 2.0]}, 2, "arrival", "NaN"),
         ({"arrival": [0.0, 3.0, 2.0]}, 3, "arrival", "earlier"),

@@ -77,7 +77,7 @@ def simulated_derates(
     files
         ``fluidopt capacity -o FILE.json`` (or ``--json``) outputs, one per deployment.
     kinds
-        The plan's GPU kinds (:class:`~fluidopt.models.fleet.GpuKind`).
+        The plan's GPU kinds (:class:`~fluidopt.fleet.GpuKind`).
     workload
         The plan's workload name; every file must be a search on it.
     policy

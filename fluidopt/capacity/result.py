@@ -169,7 +169,7 @@ class CapacityResult:
         ``thresholds_paths`` (policy label → file) fills the check commands of
         calibrated policies.
         """
-        from fluidopt.cli.output import to_jsonable
+        from fluidopt.jsonable import to_jsonable
 
         paths = thresholds_paths or {}
         pols = [self._policy_dict(pc, paths.get(pc.policy.label)) for pc in self.policies]

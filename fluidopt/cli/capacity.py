@@ -26,7 +26,7 @@ def register(app: click.Group) -> None:
               help="SLO, e.g. 'p99_ttft<=2.0,p99_tpot<=0.12' (seconds); see docs/capacity.md.")
 @click.option("--requests", "-n", "requests", type=int, help="Use only the first K requests (as simulate -n).")
 @click.option("--seed", type=int, default=None, help="Seed of generated workloads (first replication).")
-@click.option("--capacity", type=int, help="KV capacity C in tokens (overrides the deployment's).")
+@click.option("--capacity", "-C", type=int, help="KV capacity C in tokens (overrides the deployment's).")
 @click.option("--replications", type=int, default=None,
               help="Workload replications: seeds S, S+1, … of a generated workload, or consecutive windows "
                    "of -n requests of a trace [default: 3, fewer if a trace has fewer windows].")
@@ -113,9 +113,9 @@ def _write_output(result: Any, data: dict[str, Any], path: Path) -> None:
         with atomic_path(path) as tmp:
             Path(tmp).write_text(json.dumps(data, indent=2) + "\n")
     else:
-        from fluidopt.cli.simulate import _write_frame
+        from fluidopt.cli.simulate import write_frames
 
-        _write_frame(result.to_frame(), path)
+        write_frames({path: result.to_frame()})
 
 
 def _num(x: float | None) -> str:

@@ -7,10 +7,12 @@ Exit codes: 0 success, 2 bad input or usage (one line on stderr), 130 interrupte
 from __future__ import annotations
 
 import importlib
+import os
 import sys
 
 import click
 
+from fluidopt import interrupts
 from fluidopt.errors import FluidoptError
 
 
@@ -53,9 +55,13 @@ def run(argv: list[str] | None = None) -> int:
     debug = "--debug" in args
     args = [a for a in args if a != "--debug"]
     _register_commands()
+    interrupts.clear()
     try:
         result = app.main(args=args, prog_name="fluidopt", standalone_mode=False)
-        return int(result) if isinstance(result, int) else 0
+        code = int(result) if isinstance(result, int) else 0
+        if interrupts.seen() and code == 0:  # a solver stopped by Ctrl-C; its best answer was printed
+            return _fail("interrupted (the results above are the best found until then)", 130)
+        return code
     except click.exceptions.Exit as exc:
         return int(exc.exit_code)
     except click.exceptions.Abort:
@@ -83,4 +89,11 @@ def run(argv: list[str] | None = None) -> int:
 
 def main() -> None:
     """Console-script entry point."""
-    sys.exit(run())
+    code = run()
+    solver = sys.modules.get("fluidopt.solver")
+    if solver is not None and solver.abandoned_solve_running():
+        # a HiGHS thread left by a second Ctrl-C: a normal exit would abort inside it
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(code)
+    sys.exit(code)

@@ -149,15 +149,20 @@ def register(app: click.Group) -> None:
     @deployments.command("show")
     @click.argument("name_or_path")
     @click.option(
-        "--type", "types", multiple=True, metavar="PROMPT:OUTPUT",
-        help="A request type (tokens); shows its volume V and marginal work u in s. Repeatable.",
+        "--types", "types_spec", metavar="PROMPT:OUTPUT[,...]",
+        help="Request types (tokens), comma-separated as in `fluid --types` but without the rate; "
+             "shows each type's volume V and marginal work u in s.",
     )
-    @click.option("--capacity", type=int, help="Override the KV capacity C, tokens.")
+    @click.option("--type", "types", multiple=True, hidden=True, help="One type PROMPT:OUTPUT (repeatable; "
+                  "the older spelling of --types).")
+    @click.option("--capacity", "-C", type=int, help="Override the KV capacity C, tokens.")
     @json_option
-    def show_cmd(name_or_path: str, types: tuple[str, ...], capacity: int | None, as_json: bool) -> None:
+    def show_cmd(name_or_path: str, types_spec: str | None, types: tuple[str, ...], capacity: int | None,
+                 as_json: bool) -> None:
         """Show one deployment (shipped name or YAML path): coefficients, caps, provenance."""
         from fluidopt.deployment import load_deployment
 
-        parsed = [parse_type(t) for t in types]
+        items = [*types, *(t.strip() for t in (types_spec or "").split(",") if t.strip())]
+        parsed = [parse_type(t) for t in items]
         dep = load_deployment(name_or_path, capacity=capacity)
         emit(describe(dep, parsed), as_json, _render_show)

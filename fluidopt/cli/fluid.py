@@ -11,6 +11,7 @@ from typing import Any
 import click
 
 from fluidopt.cli.output import emit, json_option, print_mapping, print_table
+from fluidopt.cli.units import with_unit
 from fluidopt.errors import FluidoptError, InputError
 
 
@@ -56,7 +57,7 @@ def _common(f: Any) -> Any:
         click.option("--deployment", "-d", help="Deployment name or YAML file (e.g. llama2-7b-a100)."),
         click.option("--d0", type=float, help="linear-kv fixed iteration cost, s (overrides the deployment)."),
         click.option("--d1", type=float, help="linear-kv cost per cached KV token, s (overrides)."),
-        click.option("--capacity", type=int, help="KV capacity C, tokens (overrides)."),
+        click.option("--capacity", "-C", type=int, help="KV capacity C, tokens (overrides)."),
         click.option("--output-bins", type=int, default=None, help="Output-length bins when binning a workload."),
         click.option("--seed", type=int, default=None, help="Seed for generated workloads."),
         json_option,
@@ -112,7 +113,8 @@ def register(app: click.Group) -> None:
     @click.option("--ttft-target", type=float, help="TTFT target (bound on ΔT), s.")
     @click.option("--fairness", help="Admit at least φ_j·λ_j: one value or one per type.")
     @click.option("--values", "values_spec", help="Value per output token, one per type (default 1).")
-    @click.option("--interface", type=click.Choice(["pyomo", "cvxpy"]), default="pyomo", show_default=True)
+    @click.option("--interface", type=click.Choice(["pyomo", "cvxpy"]), default="pyomo", show_default=True,
+                  help="Modelling layer of the LP (both solve with HiGHS and give the same answer).")
     def fluid_lp_cmd(
         workload, types_spec, deployment, d0, d1, capacity, output_bins, seed, as_json,
         latency_target, ttft_target, fairness, values_spec, interface,
@@ -151,7 +153,8 @@ def register(app: click.Group) -> None:
     @app.command("calibrate")
     @click.option("--workload", "-w", required=True, help="Workload name or file (a trace).")
     @click.option("--deployment", "-d", required=True, help="Deployment name or YAML file.")
-    @click.option("--policy", type=click.Choice(["wait", "nested-wait"]), default="wait", show_default=True)
+    @click.option("--policy", "-p", type=click.Choice(["wait", "nested-wait"]), default="wait", show_default=True,
+                  help="Policy whose thresholds are calibrated.")
     @click.option("--objective", type=click.Choice(["memory", "latency"]), default="latency", show_default=True,
                   help="WAIT: minimum pipeline memory or the queue-bound latency proxy.")
     @click.option("--epsilon", type=float, default=0.05, show_default=True, help="Threshold slack ε.")
@@ -168,11 +171,12 @@ def register(app: click.Group) -> None:
                   help="Admission reserve written to the file: estimate (from the output lengths), simulate "
                        "(the estimate confirmed by simulation on the workload), a number of KV tokens, or none.")
     @click.option("--horizon", type=float, default=3600.0, show_default=True, help="Nested WAIT horizon T, s.")
-    @click.option("--capacity", type=int, help="KV capacity C, tokens (overrides).")
+    @click.option("--capacity", "-C", type=int, help="KV capacity C, tokens (overrides).")
     @click.option("--polish", type=int, default=0, show_default=True,
                   help="WAIT: rounds of ±1 moves confirmed by simulation on the workload (0 = none).")
-    @click.option("--seed", type=int, default=None)
-    @click.option("-o", "--output", "output_path", required=True, type=click.Path(dir_okay=False))
+    @click.option("--seed", type=int, default=None, help="Seed of generated workloads.")
+    @click.option("-o", "--output", "output_path", required=True, type=click.Path(dir_okay=False),
+                  help="Thresholds file to write (JSON, schema fluidopt.thresholds/1).")
     @json_option
     def calibrate_cmd(
         workload, deployment, policy, objective, epsilon, wait_rule, memory_rule, output_bins, window, delta, horizon,
@@ -180,8 +184,10 @@ def register(app: click.Group) -> None:
     ) -> None:
         """Calibrate WAIT / Nested WAIT thresholds from a trace and write a thresholds file."""
         from fluidopt.calibrate import calibrate
+        from fluidopt.io import check_output_path
         from fluidopt.traces import load_workload
 
+        check_output_path(output_path)
         w = load_workload(workload, seed=seed)
         dep = _resolve(deployment, capacity)
         if reserve == "none":
@@ -202,7 +208,7 @@ def register(app: click.Group) -> None:
             print_mapping(d.get("solution", {}), title="solution")
             rows = d.get("thresholds", [])
             if rows:
-                print_table([list(r.values()) for r in rows], list(rows[0].keys()))
+                print_table([list(r.values()) for r in rows], [with_unit(k) for k in rows[0]])
 
         emit(report, as_json, render)
 
@@ -214,8 +220,8 @@ def register(app: click.Group) -> None:
     @click.option("--latency-target", type=float, help="End-to-end fluid latency target for every type, s.")
     @click.option("--headroom", type=float, default=0.0, show_default=True,
                   help="Keep this fraction of every GPU's capacity free.")
-    @click.option("--output-bins", type=int, default=None)
-    @click.option("--seed", type=int, default=None)
+    @click.option("--output-bins", type=int, default=None, help="Output-length bins when binning a workload.")
+    @click.option("--seed", type=int, default=None, help="Seed of generated workloads.")
     @click.option("--capacities", "capacity_files", metavar="FILE[,FILE...]",
                   help="Plan with simulated capacities: `fluidopt capacity -o FILE.json` results on the same "
                        "workload and SLO, one per GPU kind, instead of the fluid limits.")
@@ -228,7 +234,7 @@ def register(app: click.Group) -> None:
         or (--capacities) within the share of it that a policy sustains under an SLO."""
         from fluidopt.bounds.fluid import parse_types
         from fluidopt.calibrate import types_from_workload
-        from fluidopt.models.fleet import parse_gpus, plan
+        from fluidopt.fleet import parse_gpus, plan
 
         if (workload is None) == (types_spec is None):
             raise InputError("give exactly one of --workload W or --types RATE:PROMPT:OUTPUT[,...]")
@@ -276,9 +282,9 @@ def register(app: click.Group) -> None:
                             title="per-GPU capacity: simulated under the SLO")
             else:
                 print("per-GPU capacity: the fluid stable region (no SLO; --capacities plans with simulated ones)")
-            print_table([list(r.values()) for r in d["gpus"]], list(d["gpus"][0].keys()) if d["gpus"] else [])
-            if d["routing"]:
-                print_table([list(r.values()) for r in d["routing"]], list(d["routing"][0].keys()))
+            for rows in (d["gpus"], d["routing"]):
+                if rows:
+                    print_table([list(r.values()) for r in rows], [with_unit(k) for k in rows[0]])
 
         emit(out, as_json, render)
 

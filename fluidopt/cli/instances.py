@@ -15,7 +15,7 @@ from typing import Any
 import click
 
 from fluidopt.cli.output import emit, json_option, print_mapping, print_table
-from fluidopt.errors import FluidoptError, InputError
+from fluidopt.errors import InputError
 
 _OUTPUT_SUFFIXES = (".csv", ".csv.gz", ".parquet")
 
@@ -29,26 +29,37 @@ def _int_list(text: str | None, what: str) -> list[int] | None:
         raise InputError(f"expected comma-separated integers (got {text!r})", field=what) from None
 
 
+def _workload_name(positional: str | None, option: str | None) -> str:
+    """The workload, given as the argument or as ``-w/--workload`` (as in the other commands)."""
+    if (positional is None) == (option is None):
+        raise click.UsageError("give the workload once: as an argument or as -w/--workload")
+    return positional or option  # type: ignore[return-value]
+
+
 def _workload_options(f: Any) -> Any:
     """Options shared by ``show`` and ``generate`` (applied bottom-up)."""
     for opt in reversed(
         [
+            click.option("--workload", "-w", "workload_option", default=None,
+                         help="The workload (trace or spec name, or a file), instead of the argument."),
             click.option("--seed", type=int, default=None, help="Seed of generated specs and of generated arrivals."),
             click.option(
-                "--rate", type=float, default=None,
+                "--rate", type=click.FloatRange(min=0, min_open=True), default=None,
                 help="Requests/s: spec total rate, arrival rate of length-statistics traces (default 1), "
                 "or time rescaling of a timestamped trace.",
             ),
-            click.option("--requests", type=int, default=None, help="Keep only the first K requests."),
+            click.option("--requests", "-n", type=int, default=None,
+                         help="The first K requests; a spec generates K even above its own n."),
             click.option(
-                "--capacity", type=int, default=None,
+                "--capacity", "-C", type=int, default=None,
                 help="KV capacity C (tokens): fail if some request needs prompt + output > C.",
             ),
             click.option(
                 "--max-total-tokens", type=int, default=None,
                 help="Drop (or with --overlong clip, clip) requests with prompt + output above this; logged.",
             ),
-            click.option("--overlong", type=click.Choice(["filter", "clip"]), default="filter", show_default=True),
+            click.option("--overlong", type=click.Choice(["filter", "clip"]), default="filter", show_default=True,
+                         help="With --max-total-tokens: drop the longer requests, or clip them to it."),
         ]
     ):
         f = opt(f)
@@ -66,18 +77,8 @@ def _load(name: str, seed: int | None, rate: float | None, requests: int | None,
     if cap is not None:
         if cap < 2:
             raise InputError(f"capacity must be ≥ 2 tokens (got {cap})", field="capacity")
-        w.check_capacity(int(cap))
+        w.check_capacity(int(cap), origin="--capacity" if capacity is not None else None)
     return w, cap
-
-
-def _kind(name: str) -> str:
-    from fluidopt.traces import TRACES, spec_names
-
-    if name in TRACES:
-        return "trace"
-    if name in spec_names():
-        return "spec"
-    return "file"
 
 
 def register(app: click.Group) -> None:
@@ -126,20 +127,24 @@ def register(app: click.Group) -> None:
         emit({"instances": rows}, as_json, render)
 
     @instances.command("show")
-    @click.argument("name_or_path")
+    @click.argument("name_or_path", required=False)
     @_workload_options
     @click.option("--output-bins", type=int, default=None, help="Also bin into N quantile types by output length.")
     @click.option("--output-edges", default=None, help="Also bin by output length: inclusive upper bounds, e.g. 20,50.")
     @click.option("--prompt-edges", default=None, help="With a binning option: prompt upper bounds, e.g. 1024.")
     @json_option
     def show_cmd(
-        name_or_path: str, seed: int | None, rate: float | None, requests: int | None, capacity: int | None,
+        name_or_path: str | None, workload_option: str | None, seed: int | None, rate: float | None,
+        requests: int | None, capacity: int | None,
         max_total_tokens: int | None, overlong: str, output_bins: int | None, output_edges: str | None,
         prompt_edges: str | None, as_json: bool,
     ) -> None:
-        """Summary statistics of a trace, spec or file (NAME_OR_PATH)."""
+        """Summary statistics of a trace, spec or file (NAME_OR_PATH, or -w NAME_OR_PATH)."""
+        from fluidopt.traces import check_workload_name
+
+        name_or_path = _workload_name(name_or_path, workload_option)
         w, cap = _load(name_or_path, seed, rate, requests, capacity, max_total_tokens, overlong)
-        data = {"kind": _kind(name_or_path), **w.stats(), "capacity": cap}
+        data = {"kind": check_workload_name(name_or_path), **w.stats(), "capacity": cap}
         if cap is not None:
             data["fits_capacity"] = True  # check_capacity raised otherwise
         oe, pe = _int_list(output_edges, "output_edges"), _int_list(prompt_edges, "prompt_edges")
@@ -165,23 +170,21 @@ def register(app: click.Group) -> None:
         emit(data, as_json, render)
 
     @instances.command("generate")
-    @click.argument("spec")
+    @click.argument("spec", required=False)
     @click.option("-o", "--output", "out", required=True, help="Output file: .csv, .csv.gz or .parquet.")
     @_workload_options
     @json_option
     def generate_cmd(
-        spec: str, out: str, seed: int | None, rate: float | None, requests: int | None, capacity: int | None,
+        spec: str | None, out: str, workload_option: str | None, seed: int | None, rate: float | None,
+        requests: int | None, capacity: int | None,
         max_total_tokens: int | None, overlong: str, as_json: bool,
     ) -> None:
-        """Write the workload SPEC (spec name, YAML path, trace or file) to FILE in our schema."""
-        from fluidopt.io import atomic_path
+        """Write the workload SPEC (spec name, YAML path, trace or file; or -w SPEC) to FILE in our schema."""
+        from fluidopt.io import atomic_path, check_output_path
 
-        target = Path(out)
-        suffix = next((s for s in _OUTPUT_SUFFIXES if target.name.lower().endswith(s)), None)
-        if suffix is None:
-            raise FluidoptError(f"{target}: output must end in {', '.join(_OUTPUT_SUFFIXES)}")
-        if target.is_dir():
-            raise FluidoptError(f"{target}: is a directory")
+        spec = _workload_name(spec, workload_option)
+        target = check_output_path(out, _OUTPUT_SUFFIXES)
+        suffix = next(s for s in _OUTPUT_SUFFIXES if target.name.lower().endswith(s))
         w, cap = _load(spec, seed, rate, requests, capacity, max_total_tokens, overlong)
         frame = w.to_frame()
         with atomic_path(target) as tmp:

@@ -12,6 +12,9 @@ import numpy as np
 from fluidopt.cli.output import emit, json_option, print_mapping, print_table
 from fluidopt.errors import InputError, SolverError
 
+#: A time limit: seconds > 0.
+POSITIVE_SECONDS = click.FloatRange(min=0, min_open=True)
+
 #: Policies that need a prediction interval (columns pred_lo, pred_hi).
 INTERVAL_POLICIES = ("amax", "amin")
 
@@ -38,10 +41,10 @@ DEFAULT_TIME_LIMIT = 60.0
 
 
 def _solve(workload: Any, capacity: int, time_limit: float | None, gap: float | None, **kw: Any) -> Any:
-    from fluidopt.cli.status import StatusLine, solve_status
+    from fluidopt.cli.progress import LiveLine, solve_status
     from fluidopt.completion.solve import solve_tct
 
-    with StatusLine() as status:
+    with LiveLine("solve") as status:
         sol = solve_tct(workload, capacity, time_limit=time_limit, gap=gap,
                         progress=lambda *event: status.update(solve_status(*event)), **kw)
     if sol.status == "infeasible":
@@ -71,9 +74,9 @@ def _common(f: Any) -> Any:
     f = click.option("--improve", type=click.FloatRange(0.0, 1.0, max_open=True), default=0.5, show_default=True,
                      help="Share of the time limit given to large-neighbourhood search for better schedules when "
                           "the search has not proven optimality (0: off).")(f)
-    f = click.option("--gap", type=click.FloatRange(0.0, min_open=True), default=None,
+    f = click.option("--gap", type=POSITIVE_SECONDS, default=None,
                      help="Relative gap at which to stop (default 1e-4).")(f)
-    f = click.option("--time-limit", type=click.FloatRange(0.0, min_open=True), default=DEFAULT_TIME_LIMIT,
+    f = click.option("--time-limit", type=POSITIVE_SECONDS, default=DEFAULT_TIME_LIMIT,
                      show_default=True,
                      help="Wall-clock budget of the bound, search and improvement stages, s. A stopped solve "
                           "reports its best schedule, best bound and gap; on a terminal a live line shows them.")(f)
@@ -179,7 +182,7 @@ def register(app: click.Group) -> None:
     @click.option("--seed", type=int, default=None, help="Seed of generated workloads.")
     @click.option("--requests", "-n", "requests", type=int, help="Use only the first K requests.")
     @click.option("--no-lp", is_flag=True, help="Skip the LP relaxation (the slowest of the three).")
-    @click.option("--time-limit", type=click.FloatRange(0.0, min_open=True), default=None,
+    @click.option("--time-limit", type=POSITIVE_SECONDS, default=None,
                   help="LP relaxation time limit, s (default: none).")
     @json_option
     def bounds_cmd(workload_name: str, capacity: int | None, seed: int | None, requests: int | None, no_lp: bool,

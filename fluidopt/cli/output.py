@@ -3,15 +3,15 @@
 from __future__ import annotations
 
 import json
-import math
 import sys
 from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
-import numpy as np
 import click
 from rich.console import Console
 from rich.table import Table
+
+from fluidopt.jsonable import to_jsonable  # re-exported: commands import it from here
 
 #: Decorator adding ``--json`` (parameter ``as_json``) to a command.
 json_option = click.option("--json", "as_json", is_flag=True, help="Print one JSON object on stdout instead of a table.")
@@ -20,20 +20,9 @@ json_option = click.option("--json", "as_json", is_flag=True, help="Print one JS
 console = Console(highlight=False, soft_wrap=True, width=None if sys.stdout.isatty() else 200)
 err_console = Console(stderr=True, highlight=False)
 
-
-def to_jsonable(value: Any) -> Any:
-    """Convert numpy scalars/arrays, NaN and nested containers to plain JSON values."""
-    if isinstance(value, dict):
-        return {str(k): to_jsonable(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [to_jsonable(v) for v in value]
-    if isinstance(value, np.ndarray):
-        return [to_jsonable(v) for v in value.tolist()]
-    if isinstance(value, np.generic):
-        value = value.item()
-    if isinstance(value, float) and not math.isfinite(value):
-        return None
-    return value
+__all__ = [
+    "console", "emit", "err_console", "fmt", "json_option", "print_json", "print_mapping", "print_table", "to_jsonable",
+]
 
 
 def print_json(data: Any) -> None:
@@ -79,10 +68,17 @@ def print_table(
     console.print(table)
 
 
-def print_mapping(data: dict[str, Any], title: str | None = None, skip: Sequence[str] = ()) -> None:
-    """Print a flat mapping as a two-column key/value table."""
-    print_table(
-        [(k, v) for k, v in data.items() if k not in skip and not isinstance(v, (dict, list))],
-        ["field", "value"],
-        title,
-    )
+def print_mapping(
+    data: dict[str, Any], title: str | None = None, skip: Sequence[str] = (), time_unit: str = "s"
+) -> None:
+    """Print a flat mapping as a field / value / unit table.
+
+    Units come from :mod:`fluidopt.cli.units`; ``time_unit`` is ``"rounds"`` for the
+    unit-time model.
+    """
+    from fluidopt.cli.units import unit_of
+
+    rows = [
+        (k, v, unit_of(k, time_unit)) for k, v in data.items() if k not in skip and not isinstance(v, (dict, list))
+    ]
+    print_table(rows, ["field", "value", "unit"], title)

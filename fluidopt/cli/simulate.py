@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import sys
 from pathlib import Path
 from typing import Any
@@ -9,6 +10,7 @@ from typing import Any
 import click
 
 from fluidopt.cli.output import emit, json_option, print_mapping, print_table
+from fluidopt.cli.progress import StatusLine
 from fluidopt.errors import InputError
 
 #: Runs with at least this many requests show a progress bar (when stderr is a terminal).
@@ -16,7 +18,8 @@ PROGRESS_MIN_REQUESTS = 20_000
 
 
 def parse_param(text: str) -> tuple[str, Any]:
-    """``KEY=VALUE`` → (key, value); numbers, booleans and ``none`` are parsed.
+    """``KEY=VALUE`` → (key, value); numbers, booleans, ``none`` and JSON lists or
+    mappings (``segments=[[8,2],[19,2]]``) are parsed.
 
     Dashes in the key become underscores (``--param token-budget=256``).
     """
@@ -28,7 +31,12 @@ def parse_param(text: str) -> tuple[str, Any]:
         raise InputError(f"--param expects KEY=VALUE (got {text!r})")
     low = raw.strip().lower()
     value: Any
-    if low in ("true", "false"):
+    if low[:1] in ("[", "{"):
+        try:
+            value = json.loads(raw)
+        except ValueError as exc:
+            raise InputError(f"--param {key}: not a valid JSON list or mapping ({exc})") from None
+    elif low in ("true", "false"):
         value = low == "true"
     elif low in ("none", "null"):
         value = None
@@ -55,18 +63,21 @@ def print_slo_terms(d: dict[str, Any]) -> None:
     )
 
 
-def _write_frame(frame: Any, path: Path) -> None:
-    """Write a DataFrame as Parquet or CSV (by extension), atomically."""
-    from fluidopt.io import atomic_path
+#: Endings of the record and event files.
+FRAME_SUFFIXES = (".parquet", ".csv")
 
-    suffix = path.suffix.lower()
-    if suffix not in (".parquet", ".csv"):
-        raise InputError("output must end in .parquet or .csv", source=str(path))
-    with atomic_path(path) as tmp:
-        if suffix == ".parquet":
-            frame.to_parquet(tmp, engine="pyarrow", index=False)
-        else:
-            frame.to_csv(tmp, index=False)
+
+def write_frames(frames: dict[Path, Any]) -> None:
+    """Write DataFrames as Parquet or CSV (by extension): all of them or none."""
+    from fluidopt.io import atomic_paths
+
+    paths = list(frames)
+    with atomic_paths(*paths) as temps:
+        for path, tmp in zip(paths, temps):
+            if path.suffix.lower() == ".parquet":
+                frames[path].to_parquet(tmp, engine="pyarrow", index=False)
+            else:
+                frames[path].to_csv(tmp, index=False)
 
 
 def register(app: click.Group) -> None:
@@ -77,10 +88,12 @@ def register(app: click.Group) -> None:
     @click.option("--deployment", "-d", "deployment_name", required=True, help="Deployment name or YAML; 'unit' for unit time.")
     @click.option("--policy", "-p", "policy_name", required=True, help="Registered policy name.")
     @click.option("--thresholds", type=click.Path(dir_okay=False, path_type=Path), help="Thresholds file (wait, nested-wait).")
-    @click.option("--capacity", type=int, help="KV capacity C in tokens (overrides the deployment's; required for unit).")
+    @click.option("--capacity", "-C", type=int,
+                  help="KV capacity C in tokens (overrides the deployment's; required for unit).")
     @click.option("--seed", type=int, default=None, help="Seed of generated workloads and arrival processes.")
     @click.option("--requests", "-n", "requests", type=int, help="Use only the first K requests.")
-    @click.option("--rate", type=float, help="Arrival rate (requests/s) passed to the workload loader.")
+    @click.option("--rate", type=click.FloatRange(min=0, min_open=True),
+                  help="Arrival rate (requests/s) passed to the workload loader.")
     @click.option("--interval-alpha", type=float, help="Add prediction intervals of accuracy α = lo/hi (Amax, Amin).")
     @click.option("--point-eps", type=float, help="Add point predictions õ ~ U[(1−ε)o, (1+ε)o] (MC-SF, SF).")
     @click.option("--param", "params", multiple=True, metavar="KEY=VALUE", help="Policy parameter (repeatable).")
@@ -124,14 +137,17 @@ def register(app: click.Group) -> None:
         with --interval-alpha / --point-eps are seeded with --seed (default 0).
         """
         from fluidopt.deployment import load_deployment
+        from fluidopt.executor.diagnostics import thrash_warning
         from fluidopt.executor.engine import simulate
         from fluidopt.executor.policy import make_policy
         from fluidopt.executor.slo import as_slo
 
         slo = as_slo(slo_text)  # parsed first: a bad SLO fails before the run
+        from fluidopt.io import check_output_path
+
         for path in (output, events_path):
-            if path is not None and path.suffix.lower() not in (".parquet", ".csv"):
-                raise InputError("output must end in .parquet or .csv", source=str(path))
+            if path is not None:
+                check_output_path(path, FRAME_SUFFIXES)
         if requests is not None and requests < 1:
             raise InputError(f"--requests must be ≥ 1 (got {requests})")
         workload = _load_workload(workload_name, seed=seed, requests=requests, rate=rate)
@@ -146,14 +162,28 @@ def register(app: click.Group) -> None:
         deployment = load_deployment(deployment_name, capacity=capacity)
         if deployment.capacity is None and isinstance(workload.meta.get("capacity"), int):
             deployment = deployment.with_capacity(workload.meta["capacity"])
+        elif deployment.capacity is not None:  # an error blames the option or the deployment, not the workload
+            workload.check_capacity(
+                deployment.capacity,
+                origin="--capacity" if capacity is not None else f"the capacity of deployment {deployment.name}",
+            )
         kwargs = dict(parse_param(p) for p in params)
+        key = "segments" if policy_name == "nested-wait" else "thresholds"
         if thresholds is not None:
             from fluidopt.threshold_file import load_thresholds
 
-            key = "segments" if policy_name == "nested-wait" else "thresholds"
             kwargs[key] = load_thresholds(thresholds)
+        elif policy_name in ("wait", "nested-wait") and key not in kwargs:
+            raise InputError(
+                f"-p {policy_name} needs --thresholds FILE (write one with: fluidopt calibrate -w WORKLOAD "
+                f"-d DEPLOYMENT --policy {policy_name} -o FILE)"
+            )
         policy = make_policy(policy_name, **kwargs)
-        progress = sys.stderr.isatty() and len(workload) >= PROGRESS_MIN_REQUESTS
+        # a bar on a terminal for big runs; elsewhere (and for small runs that turn out
+        # slow) rate-limited status lines
+        progress = (sys.stderr.isatty() and len(workload) >= PROGRESS_MIN_REQUESTS) or StatusLine(
+            "simulate", "requests"
+        )
         result = simulate(
             workload,
             deployment,
@@ -162,20 +192,26 @@ def register(app: click.Group) -> None:
             progress=progress,
             max_iterations=max_iterations,
         )
+        frames = {}
         if output is not None:
-            _write_frame(result.to_frame(slo=slo), output)
+            frames[output] = result.to_frame(slo=slo)
         if events_path is not None and result.events is not None:
-            _write_frame(result.events, events_path)
+            frames[events_path] = result.events
+        write_frames(frames)
         data = result.to_dict(warmup=warmup, cooldown=cooldown, slo=slo)
         data["seed"] = seed if seed is not None else workload.meta.get("seed")
         data["thresholds"] = str(thresholds) if thresholds is not None else None
         data["records_file"] = str(output) if output is not None else None
+        data["warnings"] = [w for w in (thrash_warning(result),) if w]
+        for warning in data["warnings"]:
+            print(f"fluidopt: warning: {warning}", file=sys.stderr)
 
         def render(d: dict[str, Any]) -> None:
             print_mapping(
                 d,
                 title=f"{d['policy']} on {d['workload']} · {d['deployment']} (C = {d['capacity']:,} tokens)",
                 skip=("workload_meta", "params", "run", "warmup", "cooldown"),
+                time_unit="rounds" if d["time_model"] == "unit" else "s",
             )
             if d.get("slo_terms"):
                 print_slo_terms(d)

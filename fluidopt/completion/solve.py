@@ -253,7 +253,7 @@ def improve_stage(
     from fluidopt.models.tct_cpsat import from_tct_data
     from fluidopt.solver import SolveOptions, solve_cpsat
 
-    if seconds <= 0 or outcome.result.status == "optimal":
+    if seconds <= 0 or outcome.result.status in ("optimal", "interrupted"):
         return outcome
     best = _best_schedule(prep, outcome.starts)
     if best is None:

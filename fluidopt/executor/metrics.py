@@ -119,7 +119,7 @@ class RunResult:
 
     def to_dict(self, warmup: float = 0.0, cooldown: float = 0.0, slo: Slo | str | None = None) -> dict[str, Any]:
         """JSON-safe dict: the summary plus provenance (no per-request rows)."""
-        from fluidopt.cli.output import to_jsonable
+        from fluidopt.jsonable import to_jsonable
 
         out = self.summary(warmup=warmup, cooldown=cooldown, slo=slo)
         out.update(

@@ -147,11 +147,15 @@ class Policy(ABC):
         The engine raises :class:`~fluidopt.errors.PolicyError` if the policy's decision
         would need an eviction. Instances may set it in :meth:`reset` (e.g. MC-SF is
         overflow-free only when its predictions are exact).
+    param_help
+        How constructor parameters whose annotation is not a plain int/float/bool/str
+        are named in error messages (e.g. a thresholds file).
     """
 
     name: ClassVar[str] = ""
     sees_output: ClassVar[bool] = False
     overflow_free: bool = False
+    param_help: ClassVar[dict[str, str]] = {}
 
     def reset(self, workload: Workload, deployment: Deployment) -> None:
         """Prepare for a run (validate required columns, precompute orders)."""
@@ -190,13 +194,31 @@ def make_policy(name: str, **params: Any) -> Policy:
     Raises
     ------
     InputError
-        Unknown name (listing the known ones) or bad parameters.
+        Unknown name (listing the known ones); an unknown or missing parameter, or a
+        value of the wrong kind (listing the policy's parameters with their types).
     """
+    from fluidopt.params import check_keywords
+
+    cls = policy_class(name)
+    check_keywords(policy_parameters(name), params, what=f"policy {name!r}")
+    try:
+        return cls(**params)
+    except (TypeError, ValueError, InputError) as exc:
+        raise InputError(f"policy {name!r}: {exc}") from None
+
+
+def policy_class(name: str) -> type[Policy]:
+    """The registered class of policy ``name``; InputError listing the known ones."""
     import fluidopt.executor.policies  # noqa: F401  (fills the registry)
 
     if name not in POLICIES:
         raise InputError(f"unknown policy {name!r}; known: {', '.join(sorted(POLICIES))}")
-    try:
-        return POLICIES[name](**params)
-    except TypeError as exc:
-        raise InputError(f"bad parameters for policy {name!r}: {exc}") from None
+    return POLICIES[name]
+
+
+def policy_parameters(name: str) -> list[Any]:
+    """The keyword parameters of policy ``name`` (:class:`fluidopt.params.Parameter`)."""
+    from fluidopt.params import parameters
+
+    cls = policy_class(name)
+    return parameters(cls, help=cls.param_help)

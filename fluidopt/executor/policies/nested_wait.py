@@ -129,6 +129,9 @@ class NestedWait(Policy):
     name = "nested-wait"
     sees_output = False
     overflow_free = False
+    param_help = {
+        "segments": "a thresholds file (fluidopt calibrate --policy nested-wait) or a list [[end, n], ...]"
+    }
 
     def __init__(
         self,

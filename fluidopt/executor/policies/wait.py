@@ -161,6 +161,7 @@ class Wait(Policy):
     name = "wait"
     sees_output = True
     overflow_free = False
+    param_help = {"thresholds": "a thresholds file (fluidopt calibrate --policy wait) or a mapping {type label: n}"}
 
     def __init__(
         self,
