@@ -20,10 +20,11 @@ Answer::
      "seconds": solve wall time, "build_seconds": ..., "message": "...",
      "n_intervals": ..., "n_symmetry_rows": ...}
 
-Optional ``params``: ``lns_seconds`` — after the search, if it did not prove optimality,
-improve the best schedule by large-neighbourhood search (``fluidopt.completion.lns``) for
-that long; ``lns_only`` — skip the search and improve the instance's hint (the answer's
-``bound`` is then ``null``: the improvement proves nothing); ``progress`` — write
+Optional ``params``: ``lns_seconds`` — before the search, improve the hint by
+large-neighbourhood search (``fluidopt.completion.lns``) for at most that long (time it
+leaves unused goes to the search, which then starts from the better schedule);
+``lns_only`` — no search after it (the answer's ``bound`` is then ``null`` unless the
+improvement proved optimality); ``progress`` — write
 ``@progress {"stage": …, "objective": …, "bound": …}`` lines on stderr as the search
 finds schedules and bounds (the parent turns them into a live status line).
 
@@ -150,7 +151,7 @@ def solve_request(request: dict[str, Any]) -> dict[str, Any]:
     import numpy as np
     from ortools.sat.python import cp_model
 
-    from fluidopt.models.tct_cpsat import CpsatInstance, build
+    from fluidopt.models.tct_cpsat import CpsatInstance, build, canonical_starts
 
     params = dict(request.get("params") or {})
     inst = CpsatInstance.from_json(request["instance"])
@@ -174,12 +175,33 @@ def solve_request(request: dict[str, Any]) -> dict[str, Any]:
     bound: float | None = None
     status_name = ""
     final = "time_limit"
+    # improve first: the search then starts from the better schedule, with Σ c below it
+    lns_stats = None
+    lns_seconds = params.get("lns_seconds")
+    if lns_seconds and inst.hint is not None and not STOP["requested"]:
+        from fluidopt.completion.lns import improve
+
+        best, best_obj = list(inst.hint), float(sum(inst.hint) + sum(inst.output))
+        progress(force=True, stage="improve", objective=best_obj)
+        best, lns_stats = improve(
+            inst, best, time_limit=float(lns_seconds), seed=int(params.get("seed", 0)),
+            should_stop=lambda: bool(STOP["requested"]),
+            on_improvement=lambda tct, _starts: progress(objective=tct),
+        )
+        best_obj = lns_stats.best_tct
+        status_name = "improvement only"
+        if lns_stats.stopped == "optimal":
+            final, bound, phases = "optimal", best_obj, []
+        elif phases and phases[0][0] is not None:
+            # a search that settled early leaves its time to the search
+            phases[0] = (phases[0][0] + max(0.0, float(lns_seconds) - lns_stats.seconds), phases[0][1])
+        progress(force=True, stage="search")
     for limit, core in phases:
         if STOP["requested"]:
             break
         if best is not None:
             model.clear_hints()
-            for v, t in zip(S, best):
+            for v, t in zip(S, canonical_starts(inst, best) if symmetry else best):
                 model.add_hint(v, int(t))
             model.add(objective <= int(round(best_obj)))
             if bound is not None:
@@ -205,28 +227,18 @@ def solve_request(request: dict[str, Any]) -> dict[str, Any]:
             if best is None:
                 final = "infeasible"
                 break
-            continue  # cannot happen with Σ c ≤ a known schedule's value; keep what we have
+            # nothing below the best schedule's value (the search starts from Σ c ≤ it): optimal
+            final, bound = "optimal", best_obj
+            break
         if code == cp_model.MODEL_INVALID:
             return {**_answer(inst, symmetry, build_seconds, started), "status": "error",
                     "message": f"MODEL_INVALID: {model.validate()}"}
         b = float(solver.best_objective_bound)
         if abs(b) < 1e300:
             bound = b if bound is None else max(bound, b)
-    if params.get("lns_only") and inst.hint is not None:
+    if params.get("lns_only") and best is None and inst.hint is not None:
         best, best_obj = list(inst.hint), float(sum(inst.hint) + sum(inst.output))
         status_name = "improvement only"
-    lns_stats = None
-    lns_seconds = params.get("lns_seconds")
-    if lns_seconds and final not in ("optimal", "infeasible") and best is not None and not STOP["requested"]:
-        from fluidopt.completion.lns import improve
-
-        progress(force=True, stage="improve", objective=best_obj)
-        best, lns_stats = improve(
-            inst, best, time_limit=float(lns_seconds), seed=int(params.get("seed", 0)),
-            should_stop=lambda: bool(STOP["requested"]),
-            on_improvement=lambda tct, _starts: progress(objective=tct),
-        )
-        best_obj = lns_stats.best_tct
     progress(force=True, objective=best_obj, bound=bound)
     answer = _answer(inst, symmetry, build_seconds, started)
     if lns_stats is not None:

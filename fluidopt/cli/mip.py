@@ -72,8 +72,8 @@ def _common(f: Any) -> Any:
     f = click.option("--requests", "-n", "requests", type=int, help="Use only the first K requests.")(f)
     f = click.option("--seed", type=int, default=None, help="Seed of generated workloads.")(f)
     f = click.option("--improve", type=click.FloatRange(0.0, 1.0, max_open=True), default=0.5, show_default=True,
-                     help="Share of the time limit given to large-neighbourhood search for better schedules when "
-                          "the search has not proven optimality (0: off).")(f)
+                     help="Largest share of the time limit given to large-neighbourhood search for better "
+                          "schedules before the exact search, which gets what it leaves (0: off).")(f)
     f = click.option("--gap", type=POSITIVE_SECONDS, default=None,
                      help="Relative gap at which to stop (default 1e-4).")(f)
     f = click.option("--time-limit", type=POSITIVE_SECONDS, default=DEFAULT_TIME_LIMIT,
@@ -126,10 +126,9 @@ def register(app: click.Group) -> None:
         every iteration takes one round, whatever the workload's own time unit.
 
         Stages: heuristic schedules and start windows; lower bounds (memory volume, and
-        the LP relaxation with peak-separation rows); the exact search; large-
-        neighbourhood search for better schedules when the search has not proven
-        optimality (--improve); the schedule replayed through the executor, which must
-        accept it with the same Σ c_i. A time-limited solve reports the best schedule,
+        the LP relaxation with peak-separation rows); large-neighbourhood search for
+        better schedules (--improve); the exact search from the best schedule; the
+        schedule replayed through the executor, which must accept it with the same Σ c_i. A time-limited solve reports the best schedule,
         the best lower bound and the gap (status time_limit), also on total latency
         Σ (c_i − a_i); Ctrl-C stops it and reports the same.
         """

@@ -18,7 +18,10 @@ Neighbourhoods, taken in turn:
 - **random**: a random subset — to leave local optima of the other two.
 
 The neighbourhood size adapts: it grows after a sub-problem is solved to optimality
-within its limit and shrinks after one that is not.
+within its limit and shrinks after one that is not. The search stops early after
+``patience`` sub-problems in a row without an improvement (it has settled; the exact
+search gets the time left), or when a neighbourhood that frees *every* request has no
+schedule better than the best one: that proves the best one optimal.
 
 This module runs inside the CP-SAT worker process (``fluidopt.cpsat_worker``), so it
 imports OR-Tools and nothing that loads HiGHS.
@@ -53,6 +56,9 @@ class LnsStats:
         Improvements per neighbourhood kind.
     seconds
         Wall-clock time spent, s.
+    stopped
+        Why the search ended: ``time``, ``settled`` (``patience`` sub-problems without an
+        improvement), ``optimal`` (proven) or ``interrupted``.
     """
 
     iterations: int = 0
@@ -61,6 +67,7 @@ class LnsStats:
     best_tct: float = 0.0
     by_kind: dict[str, int] = field(default_factory=dict)
     seconds: float = 0.0
+    stopped: str = "time"
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -70,6 +77,7 @@ class LnsStats:
             "best_tct": self.best_tct,
             "by_kind": dict(self.by_kind),
             "seconds": self.seconds,
+            "stopped": self.stopped,
         }
 
 
@@ -124,6 +132,7 @@ def improve(
     seed: int = 0,
     size: int = 12,
     sub_limit: float = 1.0,
+    patience: int | None = 30,
     should_stop: Callable[[], bool] | None = None,
     on_improvement: Callable[[float, list[int]], None] | None = None,
 ) -> tuple[list[int], LnsStats]:
@@ -144,6 +153,9 @@ def improve(
         Initial neighbourhood size (requests).
     sub_limit
         Time limit of one sub-problem, s.
+    patience
+        Stop after this many sub-problems in a row without an improvement (``None``:
+        only the time limit stops it).
     should_stop
         Polled between sub-problems (Ctrl-C).
     on_improvement
@@ -169,7 +181,17 @@ def improve(
     n = len(S)
     size = max(2, min(size, n))
     step = 0
-    while time.perf_counter() - started < time_limit and not (should_stop and should_stop()):
+    idle = 0
+    while True:
+        if should_stop and should_stop():
+            stats.stopped = "interrupted"
+            break
+        if time.perf_counter() - started >= time_limit:
+            stats.stopped = "time"
+            break
+        if patience is not None and idle >= patience:
+            stats.stopped = "settled"
+            break
         kind = NEIGHBOURHOODS[step % len(NEIGHBOURHOODS)]
         step += 1
         free = neighbourhood(kind, best, out, size, rng)
@@ -188,6 +210,7 @@ def improve(
         solver.parameters.max_time_in_seconds = max(0.05, min(sub_limit, left))
         solver.parameters.num_workers = 1
         solver.parameters.random_seed = int(seed + step)
+        solver.parameters.catch_sigint_signal = False  # Ctrl-C is the caller's (should_stop)
         code = solver.solve(sub)
         stats.iterations += 1
         if code in (cp_model.OPTIMAL, cp_model.FEASIBLE):
@@ -197,8 +220,13 @@ def improve(
                 best, best_tct = cand, tct
                 stats.improvements += 1
                 stats.by_kind[kind] += 1
+                idle = -1
                 if on_improvement is not None:
                     on_improvement(best_tct, best.tolist())
+        idle += 1
+        if code == cp_model.INFEASIBLE and free.shape[0] == n:
+            stats.stopped = "optimal"  # nothing fixed and nothing better: the best is optimal
+            break
         # grow when the neighbourhood was settled (optimal or proven no better), shrink otherwise
         if code in (cp_model.OPTIMAL, cp_model.INFEASIBLE):
             size = min(n, size + 1)

@@ -7,11 +7,13 @@ Minimise Σ c_i over the unit-time schedules of a workload with KV capacity C (s
    (:func:`fluidopt.completion.windows.prepare`);
 2. **bound** — the memory-volume bound and, for CP-SAT, the LP relaxation of the
    time-indexed program with its peak clique rows (:func:`bound_stage`);
-3. **search** — the exact search: the time-indexed MIP in HiGHS or the cumulative model
-   in OR-Tools CP-SAT (in a worker process) (:func:`search_stage`);
-4. **improve** — when the search has not proven optimality, large-neighbourhood search
-   from the best schedule (:mod:`fluidopt.completion.lns`; inside the CP-SAT worker)
-   (:func:`improve_stage`);
+3. **improve** — large-neighbourhood search from the incumbent
+   (:mod:`fluidopt.completion.lns`), at most a share of the time; it stops early once it
+   has settled and leaves the rest to the search (:func:`improve_stage`; with CP-SAT it
+   runs inside the same worker, just before the search);
+4. **search** — the exact search from the improved schedule: the time-indexed MIP in
+   HiGHS or the cumulative model in OR-Tools CP-SAT (in a worker process)
+   (:func:`search_stage`);
 5. **certify** — the best schedule, the best valid bound and the gap (:func:`certify`);
    then **replay**: the schedule runs through the executor's accounting, which must
    accept it with the same Σ c_i (:func:`replay`).
@@ -203,8 +205,8 @@ def search_stage(
     tracker: _Tracker,
 ) -> SearchOutcome:
     """Run the exact search with ``options`` (its time limit is the search's own). With
-    CP-SAT, ``improve_seconds`` of large-neighbourhood search follow in the same worker
-    when the search does not prove optimality."""
+    CP-SAT, at most ``improve_seconds`` of large-neighbourhood search come first in the
+    same worker (the improve stage)."""
     from fluidopt.solver import SolveResult, highs_model, solve, solve_cpsat
 
     tracker("search")
@@ -245,27 +247,26 @@ def search_stage(
     return SearchOutcome(res, starts, start_x is not None, build_seconds)
 
 
-def improve_stage(
-    prep: Prepared, outcome: SearchOutcome, seconds: float, *, seed: int, tracker: _Tracker
-) -> SearchOutcome:
-    """Large-neighbourhood search for ``seconds`` from the best schedule so far (HiGHS
-    path; CP-SAT runs it inside its worker). Skipped after a proven optimum."""
+def improve_stage(prep: Prepared, seconds: float, *, seed: int, tracker: _Tracker) -> Prepared:
+    """Large-neighbourhood search for at most ``seconds`` from the incumbent (HiGHS path;
+    CP-SAT runs it inside its worker, before its search). The better schedule becomes the
+    incumbent the search starts from; the windows stay those of the first incumbent, which
+    hold for every schedule at least as good."""
     from fluidopt.models.tct_cpsat import from_tct_data
     from fluidopt.solver import SolveOptions, solve_cpsat
 
-    if seconds <= 0 or outcome.result.status in ("optimal", "interrupted"):
-        return outcome
-    best = _best_schedule(prep, outcome.starts)
-    if best is None:
-        return outcome
+    if seconds <= 0 or prep.incumbent is None:
+        return prep
     tracker("improve")
-    inst = from_tct_data(prep.data, hint=best[0])
+    inst = from_tct_data(prep.data, hint=prep.incumbent)
     res = solve_cpsat(inst, SolveOptions(), lns_seconds=seconds, lns_only=True, seed=seed,
                       progress=tracker.from_worker)
+    prep.info["improve"] = res.info.get("lns")
     if res.solution is not None:
-        outcome.starts = _better(prep, outcome.starts, np.asarray(res.solution, dtype=np.int64))
-    outcome.improve = res.info.get("lns")
-    return outcome
+        better = np.asarray(res.solution, dtype=np.int64)
+        if _tct(prep, better) < _tct(prep, np.asarray(prep.incumbent)):
+            prep.incumbent, prep.incumbent_source = better, "lns"
+    return prep
 
 
 def _tct(prep: Prepared, starts: np.ndarray) -> float:
@@ -289,10 +290,6 @@ def _best_schedule(prep: Prepared, starts: np.ndarray | None) -> tuple[np.ndarra
     return best, value, source
 
 
-def _better(prep: Prepared, a: np.ndarray | None, b: np.ndarray) -> np.ndarray:
-    return b if a is None or _tct(prep, b) < _tct(prep, a) else a
-
-
 def certify(
     workload: Workload, prep: Prepared, bounds: Bounds, outcome: SearchOutcome, *, started: float, backend: str,
     builder: str,
@@ -302,8 +299,7 @@ def certify(
     best = _best_schedule(prep, outcome.starts)
     objective, starts, source = (None, None, None) if best is None else (best[1], best[0], best[2])
     if source == "search":
-        improved = outcome.improve is not None and outcome.improve.get("improvements", 0) > 0
-        source = "lns" if improved else ("mip" if backend == "highs" else backend)
+        source = "mip" if backend == "highs" else backend
     status = res.status
     if status == "infeasible" and starts is not None:
         # with a valid horizon the program is feasible whenever every request fits; an
@@ -342,7 +338,7 @@ def certify(
         "lp_bound": bounds.lp,
         "lp_seconds": bounds.lp_seconds,
         "bound_source": _bound_source(bound, bounds, solver_bound),
-        "improve": outcome.improve,
+        "improve": outcome.improve or prep.info.get("improve"),
     }
     info.update({f"cpsat_{k}": v for k, v in res.info.items() if backend == "cpsat" and k != "lns"})
     return TctSolution(status, objective, bound, gap_value, starts, time.perf_counter() - started, len(workload), info)
@@ -422,8 +418,9 @@ def solve_tct(
         windows first (HiGHS, in this process, at most half the time limit) and give
         max(LP, memory-volume bound) to CP-SAT as an objective lower bound.
     improve
-        Share of the time left after the bound stage that goes to large-neighbourhood
-        search when the search has not proven optimality (needs a time limit; 0: off).
+        Largest share of the time left after the bound stage that goes to large-
+        neighbourhood search before the exact search (needs a time limit; 0: off). The
+        search gets what the improvement leaves once it has settled.
     cpsat
         CP-SAT only: keyword arguments of :func:`fluidopt.solver.solve_cpsat`
         (``linearization_level``, ``symmetry``, ``seed``, ``extra``, ``core_phase``).
@@ -462,11 +459,14 @@ def solve_tct(
     improve_seconds = None if left is None or improve <= 0 else improve * left
     search_limit = None if left is None else max(1.0, left - (improve_seconds or 0.0))
     options = SolveOptions(time_limit=search_limit, mip_gap=gap, threads=threads, verbose=verbose)
+    if backend == "highs" and improve_seconds:
+        prep = improve_stage(prep, improve_seconds, seed=int((cpsat or {}).get("seed", 0)), tracker=tracker)
+        improve_seconds = None
+        left = _remaining(time_limit, budget_from)
+        options = SolveOptions(time_limit=None if left is None else max(1.0, left), mip_gap=gap, threads=threads,
+                               verbose=verbose)
     outcome = search_stage(prep, bounds, options, backend=backend, builder=builder, mip_start=mip_start,
                            improve_seconds=improve_seconds, cpsat=cpsat, tracker=tracker)
-    if backend == "highs" and improve_seconds:
-        outcome = improve_stage(prep, outcome, _remaining(time_limit, budget_from) or 0.0,
-                                seed=int((cpsat or {}).get("seed", 0)), tracker=tracker)
     solution = certify(workload, prep, bounds, outcome, started=started, backend=backend, builder=builder)
     tracker("done", solution.objective_tct, solution.best_bound)
     if check:
