@@ -136,7 +136,9 @@ class Bounds:
         LP relaxation of the time-indexed program with its peak rows (``None``: not
         computed or not finished).
     lp_seconds, lp_status
-        Its time, s, and the LP solver's status (``skipped`` when not computed).
+        Its time, s, and its status: ``optimal``, ``base_only`` (the LP without the peak
+        rows finished, the one with them did not), a solver status when neither finished,
+        or ``skipped``.
     """
 
     volume: float
@@ -337,6 +339,7 @@ def certify(
         "volume_bound": bounds.volume,
         "lp_bound": bounds.lp,
         "lp_seconds": bounds.lp_seconds,
+        "lp_status": bounds.lp_status,
         "bound_source": _bound_source(bound, bounds, solver_bound),
         "improve": outcome.improve or prep.info.get("improve"),
     }
