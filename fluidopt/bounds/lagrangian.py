@@ -116,18 +116,33 @@ class RampDual:
         """P0[k] = Σ_{r ≤ k} λ_r and P1[k] = Σ_{r ≤ k} r·λ_r, k = 0 … R."""
         return np.concatenate([[0.0], np.cumsum(lam)]), np.concatenate([[0.0], np.cumsum(self.r * lam)])
 
-    def _costs(self, P0: np.ndarray, P1: np.ndarray, o: int, idx: np.ndarray) -> tuple[int, np.ndarray]:
-        """(lo, F) with F[k, j] = f_i(lo + j) for the requests ``idx`` of output ``o``
-        (``inf`` before a request's arrival), starts lo … T."""
-        lo = int(self.inst.arrival[idx].min())
-        t_int = np.arange(lo, self.T + 1)
-        tt = self.tt[lo:]
-        t_cap = np.minimum(t_int, self.R)
-        hi = np.minimum(t_int + o, self.R)
-        W0 = P0[hi] - P0[t_cap]
-        W1 = P1[hi] - P1[t_cap] - tt * W0
-        F = (tt + W1)[None, :] + self.s[idx, None] * W0[None, :]
+    def _costs(
+        self, P0: np.ndarray, P1: np.ndarray, o: int, idx: np.ndarray, slack: float = 0.0
+    ) -> tuple[int, np.ndarray]:
+        """(lo, F) with F[k, j] = f_i(lo + j) − o_i for the requests ``idx`` of output ``o``
+        (``inf`` before a request's arrival), for starts lo … hi.
+
+        The scan stops at hi = the largest ⌊f_i(a_i) − o_i + slack⌋ + 1 of the group
+        (capped at T): since λ ≥ 0, f_i(t) − o_i ≥ t, so no later start comes within
+        ``slack`` of the value already reached at t = a_i. With slack 0 the minimum is
+        exact; the soft-min uses slack = 40τ (weights below e^-40 are left out).
+        """
         a = self.inst.arrival[idx]
+        s = self.s[idx]
+
+        def price(t: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+            t_cap = np.minimum(t, self.R)
+            hi = np.minimum(t + o, self.R)
+            W0 = P0[hi] - P0[t_cap]
+            return P1[hi] - P1[t_cap] - t * W0, W0
+
+        W1a, W0a = price(a)
+        reach = a + W1a + s * W0a + slack  # f_i(a_i) − o_i + slack
+        lo = int(a.min())
+        hi = int(min(self.T, int(np.floor(reach.max())) + 1))
+        t_int = np.arange(lo, hi + 1)
+        W1, W0 = price(t_int)
+        F = (self.tt[lo : hi + 1] + W1)[None, :] + s[:, None] * W0[None, :]
         late = a > lo
         if late.any():
             F[late] = np.where(t_int[None, :] < a[late, None], np.inf, F[late])
@@ -154,7 +169,7 @@ class RampDual:
         load = np.zeros(self.R + 1) if tau > 0 else None
         r_int = np.arange(1, self.R + 1)
         for o, idx in self.groups:
-            lo, F = self._costs(P0, P1, o, idx)
+            lo, F = self._costs(P0, P1, o, idx, 40.0 * tau)
             k = F.argmin(axis=1)
             m = F[np.arange(idx.size), k]
             starts[idx] = lo + k
@@ -167,7 +182,7 @@ class RampDual:
                 q0 = prob.sum(axis=0)  # expected number started at t
                 q1 = self.s[idx] @ prob  # expected Σ s_i started at t
                 # load at round r from starts t in [r − o, r − 1]: Σ (q1(t) − t·q0(t)) + r·Σ q0(t)
-                tt = self.tt[lo:]
+                tt = self.tt[lo : lo + F.shape[1]]
                 A = np.concatenate([[0.0], np.cumsum(q1 - tt * q0)])
                 Q = np.concatenate([[0.0], np.cumsum(q0)])
                 upto = np.clip(r_int - lo, 0, tt.size)
@@ -195,10 +210,10 @@ class RampDual:
         mean = np.empty(self.inst.n)
         quantiles = np.empty((len(alphas), self.inst.n), dtype=np.int64)
         for o, idx in self.groups:
-            lo, F = self._costs(P0, P1, o, idx)
+            lo, F = self._costs(P0, P1, o, idx, 40.0 * tau)
             E = np.exp(-(F - F.min(axis=1)[:, None]) / tau)
             E /= E.sum(axis=1)[:, None]
-            mean[idx] = E @ self.tt[lo:]
+            mean[idx] = E @ self.tt[lo : lo + F.shape[1]]
             cdf = np.cumsum(E, axis=1)
             for k, alpha in enumerate(alphas):
                 quantiles[k, idx] = lo + np.minimum((cdf < alpha).sum(axis=1), cdf.shape[1] - 1)
