@@ -196,3 +196,11 @@ def test_bounds_below_executor_and_list_schedules(spread: bool) -> None:
         assert check.accepted, check.problems
         assert max(mbt, lag) <= min(policy_tct, check.tct_executor)
         assert memory_load(starts, s, o, int((starts + o).max())).max() <= C
+
+
+def test_warm_start_from_earlier_prices_never_loses() -> None:
+    rng = np.random.default_rng(11)
+    a, s, o, C = random_instance(rng, "random", 6, True)
+    first, info = lagrangian_bound(a, s, o, C, temperatures=(3.0,), iterations=5)
+    again, _ = lagrangian_bound(a, s, o, C, prices=info["prices"], temperatures=(0.3,), iterations=5)
+    assert first <= again

@@ -27,23 +27,25 @@ scan of that range computes it exactly. Σ c_i is an integer, so ⌈L(λ)⌉ is 
 
 Computing L(λ). With prefix sums P0[k] = Σ_{r ≤ k} λ_r and P1[k] = Σ_{r ≤ k} r·λ_r,
 the ramp price is s_i·W0(t) + W1(t) with W0(t) = P0[t+o] − P0[t] and
-W1(t) = P1[t+o] − P1[t] − t·W0(t); requests with the same o_i share W0 and W1, so one
-evaluation costs O(n·R) array work. Floating-point error of these sums is far below the
-safety margin subtracted before rounding (:func:`dual_value`).
+W1(t) = P1[t+o] − P1[t] − t·W0(t) (indices capped at R); requests with the same o_i
+share W0 and W1. Since f_i(t) ≥ t + o_i, the scan of request i stops at f_i(a_i) − o_i:
+no later start can do better. One evaluation is O(n·R) array work at most. The
+floating-point error of these sums is far below the safety margin subtracted before
+rounding up (:meth:`RampDual.margin`).
 
 Choosing λ (any choice is valid; this only decides how tight the bound is). The dual
 L is concave and piecewise linear. It is maximised through a smoothed version: replacing
 each min by the soft-min −τ·log Σ_t exp(−f_i(t)/τ) ≤ min gives a smooth concave
 function whose gradient is the expected memory load under the Gibbs start
-distributions minus C; a projected L-BFGS (``fluidopt.bounds.projected_lbfgs``) climbs it for a decreasing sequence of
-temperatures τ (rounds), and the exact L is evaluated at every point visited, the best
-kept. The start point is the price curve of the mean-busy-time relaxation
+distributions minus C; a projected L-BFGS (``fluidopt.bounds.projected_lbfgs``) climbs
+it for a decreasing sequence of temperatures τ (rounds), and the exact L is evaluated at
+every point visited, the best kept. The start point is the price curve of the mean-busy-time relaxation
 (``fluidopt.bounds.mean_busy_time``): λ_r = (1/C)·Σ_k (fraction of request k's work still
 left at round r) in the preemptive shortest-volume-first schedule, i.e. the number of
 unfinished requests per token of capacity.
 
-The per-request minimisers t_i*(λ) are returned with the bound: ordering requests by them
-gives good schedules (``fluidopt.search.list_schedule``).
+The per-request minimisers t_i*(λ) and the prices are returned with the bound: ordering
+requests by them gives good schedules (``fluidopt.search.lagrangian_heuristic``).
 """
 
 from __future__ import annotations
@@ -104,7 +106,7 @@ class RampDual:
         self.inst = inst
         self.R = int(rounds)
         # start epochs scanned: 0 … max(R, max a); f_i(t) for t > max(a_i, R) is larger
-        self.T = max(self.R, int(inst.arrival.max()))
+        self.T = max(self.R, int(inst.arrival.max(initial=0)))
         self.tt = np.arange(self.T + 1, dtype=np.float64)
         self.r = np.arange(1, self.R + 1, dtype=np.float64)
         self.s = inst.prompt.astype(np.float64)
@@ -286,8 +288,9 @@ def lagrangian_bound(
         relaxation's schedule plus max o_i, which covers the rounds where memory binds in
         good schedules; any R gives a valid bound).
     prices
-        Start prices λ_1 … λ_R (default: :func:`shortest_volume_prices`); a longer
-        vector sets R.
+        Start prices λ_1, λ_2, … (default: :func:`shortest_volume_prices`); without
+        ``rounds`` their length sets R, otherwise they are cut to R rounds or extended
+        with zeros.
     temperatures, iterations
         Smoothing schedule of the price search (τ in rounds; quasi-Newton iterations per τ).
 
@@ -319,7 +322,11 @@ def lagrangian_bound(
         R = int(rounds)
     R = max(R, 1)
     dual = RampDual(inst, R)
-    lam0 = shortest_volume_prices(inst, R) if prices is None else np.resize(np.asarray(prices, float), R)
+    if prices is None:
+        lam0 = shortest_volume_prices(inst, R)
+    else:  # cut to R rounds, or extended with zero prices
+        given = np.asarray(prices, dtype=np.float64).reshape(-1)[:R]
+        lam0 = np.concatenate([given, np.zeros(R - given.shape[0])])
     best = dual_value(dual, lam0)
     evaluations = 1
     trivial_starts = inst.arrival.copy()
@@ -343,7 +350,7 @@ def lagrangian_bound(
     lam = best.prices if best.prices.any() else lam0
     for tau in temperatures:
         try:
-            lam = minimise_nonnegative(lambda x: objective(x, tau), lam, iterations=iterations)
+            lam = minimise_nonnegative(lambda x, tau=tau: objective(x, tau), lam, iterations=iterations)
         except _OutOfTime:
             stopped = "time_limit"
             break

@@ -85,6 +85,9 @@ def lagrangian_schedule(
     """
     started = time.perf_counter()
     inst = ramp_instance(arrival, prompt, output, capacity)
+    if inst.n == 0:
+        return np.zeros(0, dtype=np.int64), {"candidates": {}, "search": None, "tct": 0.0, "source": "empty",
+                                             "seconds": 0.0}
     prices = np.asarray(prices, dtype=np.float64)
     dual = RampDual(inst, max(prices.shape[0], 1))
     keys = alpha_point_keys(dual, prices if prices.size else np.zeros(1))

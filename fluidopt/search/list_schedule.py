@@ -105,7 +105,7 @@ class SerialSchedule:
         self.inst, self.every = inst, int(every)
         self.order = np.asarray(order, dtype=np.int64)
         if _from is None:
-            board = MemoryBoard(inst.capacity, int(inst.arrival.max() + inst.output.max()) + 1)
+            board = MemoryBoard(inst.capacity, int(inst.arrival.max(initial=0) + inst.output.max(initial=0)) + 1)
             self.checkpoints: list[MemoryBoard] = []
             self.starts = np.empty(inst.n, dtype=np.int64)
             begin = 0
