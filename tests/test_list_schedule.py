@@ -113,3 +113,13 @@ def test_benchmark_quick(tmp_path: Path) -> None:
         assert best <= p["latency"]
     assert 0 <= run["certified_gap"] <= run["volume_gap"]
     assert "certified gap of the best schedule" in res.stdout
+
+
+def test_an_infeasible_incumbent_only_serves_as_an_order() -> None:
+    rng = np.random.default_rng(9)
+    a, s, o, C = random_arrays(rng, 30, False)
+    everything_at_once = np.zeros(30, dtype=np.int64)  # overflows: Σ (s + 1) > C here
+    assert (s + 1).sum() > C
+    starts, info = lagrangian_schedule(a, s, o, C, np.zeros(1), incumbents={"bad": everything_at_once})
+    assert "bad (as given)" not in info["candidates"] and "bad" in info["candidates"]
+    assert feasible(a, s, o, C, starts)

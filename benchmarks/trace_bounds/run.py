@@ -49,21 +49,17 @@ CAPACITY = 118_784
 POLICIES = ("mc-sf", "h-sf", "sorted-f")
 
 
-def loadavg() -> float | None:
-    try:
-        return float(Path("/proc/loadavg").read_text().split()[0])
-    except OSError:
-        return None
+def loadavg() -> float:
+    """1-minute load average."""
+    return os.getloadavg()[0]
 
 
 def cpu_model() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
+    """The CPU model name from /proc/cpuinfo (Linux), else the machine type."""
+    info = Path("/proc/cpuinfo")
+    text = info.read_text() if info.exists() else ""
+    names = [line.split(":", 1)[1].strip() for line in text.splitlines() if line.startswith("model name")]
+    return names[0] if names else platform.machine()
 
 
 def make_instance(trace: str, n: int, arrivals: str, load: float) -> tuple[Any, dict[str, Any]]:

@@ -19,13 +19,21 @@ from typing import Any
 import numpy as np
 
 from fluidopt.bounds.lagrangian import RampDual
-from fluidopt.bounds.ramp import ramp_instance
+from fluidopt.bounds.ramp import RampInstance, memory_load, ramp_instance
 from fluidopt.search.list_schedule import priority_order, serial_schedule
 from fluidopt.search.perturbation import perturbation_search
 
 #: Temperatures (rounds) and quantiles of the α-point orders.
 TEMPERATURES = (0.3, 1.0, 3.0)
 ALPHAS = (0.2, 0.5, 0.8)
+
+
+def feasible(inst: RampInstance, starts: np.ndarray) -> bool:
+    """Whether contiguous runs from ``starts`` respect arrivals and the capacity."""
+    if starts.shape != inst.arrival.shape or np.any(starts < inst.arrival):
+        return False
+    end = int(np.max(starts + inst.output))
+    return bool(memory_load(starts, inst.prompt, inst.output, end).max() <= inst.capacity)
 
 
 def alpha_point_keys(
@@ -70,8 +78,9 @@ def lagrangian_schedule(
         Seconds in all; the α-point schedules are always built (a few seconds for
         thousands of requests), the local search gets what is left (none without a limit).
     incumbents
-        Feasible schedules to compete with (start epochs by name, e.g. executor runs);
-        their start epochs also serve as priority keys.
+        Schedules to compete with (start epochs by name, e.g. executor runs); their
+        start epochs serve as priority keys, and each one that is feasible (starts after
+        arrival, memory ≤ C in every round) also competes as it is.
     seed
         Seed of the local search.
 
@@ -102,11 +111,14 @@ def lagrangian_schedule(
         candidates[name] = tct
         if tct < best_tct:
             best_name, best, best_tct = name, starts, tct
-    for name, starts in (incumbents or {}).items():  # the incumbents themselves
-        tct = float(np.sum(np.asarray(starts) + o))
+    for name, given in (incumbents or {}).items():  # the incumbents themselves, if feasible
+        starts = np.asarray(given, dtype=np.int64)
+        if not feasible(inst, starts):
+            continue
+        tct = float(np.sum(starts + o))
         candidates[f"{name} (as given)"] = tct
         if tct < best_tct:
-            best_name, best, best_tct = f"{name} (as given)", np.asarray(starts, dtype=np.int64), tct
+            best_name, best, best_tct = f"{name} (as given)", starts, tct
     info: dict[str, Any] = {"candidates": candidates, "search": None}
     left = None if time_limit is None else time_limit - (time.perf_counter() - started)
     if left is not None and left > 0:
