@@ -47,6 +47,9 @@ if TYPE_CHECKING:
 #: Solvers of the search stage.
 BACKENDS = ("highs", "cpsat")
 
+#: Routes of :func:`solve_tct`.
+METHODS = ("auto", "exact", "lagrangian")
+
 #: Progress callback: (stage, elapsed s, best Σ c so far, best bound so far).
 ProgressFn = Callable[[str, float, "float | None", "float | None"], None]
 
@@ -318,6 +321,7 @@ def certify(
             status = "optimal"
     gap_value = None if objective is None else (0.0 if status == "optimal" else (objective - bound) / max(objective, 1e-9))
     info = {
+        "method": "exact",
         "horizon_rule": prep.horizon_rule,
         "horizon": prep.horizon,
         "n_groups": prep.data.n_groups,
@@ -384,6 +388,7 @@ def solve_tct(
     improve: float = 0.5,
     progress: ProgressFn | None = None,
     check: bool = True,
+    method: str = "auto",
 ) -> TctSolution:
     """Minimise Σ c_i over the unit-time schedules of ``workload`` with KV capacity C.
 
@@ -433,6 +438,13 @@ def solve_tct(
         Called with (stage, elapsed s, best Σ c, best bound) whenever one improves.
     check
         Replay the schedule through the executor (``info["check"]``).
+    method
+        ``"exact"`` (the stages above), ``"lagrangian"`` (the route of
+        :mod:`fluidopt.completion.at_scale` for instances too large for the exact
+        programs: Lagrangian bound and price-guided schedules; ``backend`` and the
+        formulation options do not apply; 60 s when no time limit is given) or ``"auto"``
+        (exact when :func:`~fluidopt.completion.at_scale.exact_size` is at most
+        :data:`~fluidopt.completion.at_scale.EXACT_SIZE_LIMIT`).
 
     Returns
     -------
@@ -448,6 +460,17 @@ def solve_tct(
         raise InputError(f"unknown builder {builder!r} (arrays, pyomo)")
     if not 0.0 <= improve < 1.0:
         raise InputError(f"improve must be in [0, 1) (got {improve})", field="improve")
+    if method not in METHODS:
+        raise InputError(f"unknown method {method!r} ({', '.join(METHODS)})", field="method")
+    if method == "auto":
+        from fluidopt.completion.at_scale import EXACT_SIZE_LIMIT, exact_size
+
+        method = "exact" if exact_size(workload) <= EXACT_SIZE_LIMIT else "lagrangian"
+    if method == "lagrangian":
+        from fluidopt.completion.at_scale import solve_at_scale
+
+        return solve_at_scale(workload, capacity, time_limit=60.0 if time_limit is None else time_limit,
+                              seed=int((cpsat or {}).get("seed", 0)), progress=progress, check=check)
     started = time.perf_counter()
     tracker = _Tracker(progress, started)
     prep = prepare(workload, capacity, horizon=horizon, aggregate=aggregate, drop_slack_rows=drop_slack_rows,
