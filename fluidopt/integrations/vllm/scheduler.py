@@ -35,7 +35,7 @@ from typing import Any, ClassVar
 
 import numpy as np
 
-from fluidopt.integrations.vllm.settings import Settings, predicted_output
+from fluidopt.integrations.vllm.settings import Settings, nearest_type_length, predicted_output
 from fluidopt.integrations.vllm.state import LiveRequest, build_view, engine_deployment
 
 try:
@@ -101,6 +101,11 @@ class PolicySchedulerMixin:
             max_num_seqs=sched.max_num_seqs,
             max_num_batched_tokens=None if sched.enable_chunked_prefill else sched.max_num_batched_tokens,
         )
+        self._types = None  # WAIT: the thresholds, to type requests that match no type
+        if self.fluidopt_settings.policy == "wait":
+            from fluidopt.threshold_file import load_thresholds
+
+            self._types = load_thresholds(self.fluidopt_settings.params["thresholds"])
         self.clock: Callable[[], float] = time.time
         self.arrivals_closed = False
         self.decisions = 0
@@ -119,17 +124,27 @@ class PolicySchedulerMixin:
         if rid in self._live:
             return  # a streaming-input update of a known request
         sp = request.sampling_params
-        self._live[rid] = LiveRequest(
+        live = LiveRequest(
             key=rid,
             seq=next(self._seq),
             arrival=float(request.arrival_time),
             prompt_tokens=int(request.num_prompt_tokens),
+            served_at=float(request.arrival_time),
             output_tokens=0,
             computed=0,
             predicted=predicted_output(
                 getattr(sp, "extra_args", None), request.max_tokens, self.fluidopt_settings.prediction_key
             ),
         )
+        if self._types is not None:
+            typed = nearest_type_length(self._types, live.prompt, live.predicted)
+            if typed != live.predicted:
+                logger.warning(
+                    "fluidopt wait: request %s (s=%d, predicted output %d) matches no threshold type; "
+                    "served as output %d", rid, live.prompt, live.predicted, typed,
+                )
+                live.predicted = typed
+        self._live[rid] = live
 
     def _sync_live(self) -> list[LiveRequest]:
         """Refresh the live table from vLLM's requests; drop finished ones."""
@@ -149,15 +164,14 @@ class PolicySchedulerMixin:
         return out
 
     def _next_arrival(self, live: list[LiveRequest], now: float) -> float:
-        """``inf`` (drain) when no arrival will come or the oldest waiter waited ``max_wait``;
-        else the clock (an arrival may come at any time)."""
+        """``inf`` (drain) when no arrival will come, or when some request, waiting or
+        paused, has not run for ``max_wait``; else the clock (an arrival may come at any
+        time). Without the bound, WAIT would hold a paused type until its next arrival."""
         if self.arrivals_closed:
             return math.inf
         wait = self.fluidopt_settings.max_wait
-        if wait is not None:
-            oldest = min((r.arrival for r in live if not r.resident), default=math.inf)
-            if now - oldest >= wait:
-                return math.inf
+        if wait is not None and now - min(r.served_at for r in live) >= wait:
+            return math.inf
         return now
 
     # ------------------------------------------------------------------ schedule
@@ -216,6 +230,8 @@ class PolicySchedulerMixin:
             for req in self.waiting:  # offered but not scheduled, or preempted in the step
                 aside.add_request(req)
             self.waiting = aside
+        for i in run.tolist():
+            live[i].served_at = now
         ranks = {int(i): k for k, i in enumerate(run.tolist())}
         for i in sorted(admitted.tolist(), key=ranks.__getitem__):
             r, req = live[i], reqs[i]

@@ -17,13 +17,17 @@ Engine-wide settings come from vLLM's additional config under the key ``"fluidop
     The key of a request's predicted output length in its sampling parameters'
     ``extra_args`` (default ``"fluidopt_pred"``; OpenAI server: ``"vllm_xargs"``).
 ``max_wait``
-    WAIT only: seconds after which the oldest waiting request makes every type eligible
-    (default 1.0; ``null``: never). WAIT holds back a type until n_j of its requests
-    wait; an engine that serves an open stream has no "last arrival" after which the
-    executor's drain rule would flush the rest, so this bound takes its place.
+    WAIT only: seconds after which a request that has not run (waiting, or resident and
+    paused) makes every type eligible, as the executor's drain rule does after the last
+    arrival (default 1.0; ``null``: never). WAIT holds back a type until n_j of its
+    requests wait; an engine serving an open stream has no "last arrival", so without
+    this bound a type whose traffic stops would wait, and hold its KV, for ever.
 
 Per request, the predicted output length õ is ``extra_args[prediction_key]`` (a positive
-integer); missing or invalid, it is the request's ``max_tokens``, an upper bound.
+integer); missing or invalid, it is the request's ``max_tokens``, an upper bound. WAIT
+types a request by (s, õ); one that matches no type of the thresholds file (shorter
+than every calibrated type, say) is served as the nearest type (:func:`nearest_type_length`)
+rather than stopping the engine.
 """
 
 from __future__ import annotations
@@ -103,3 +107,27 @@ def predicted_output(extra_args: dict[str, Any] | None, max_tokens: int, key: st
     if isinstance(value, bool) or not isinstance(value, (int, float)) or value != int(value) or value < 1:
         return max(int(max_tokens), 1)
     return int(value)
+
+
+def nearest_type_length(thresholds: Any, prompt: int, predicted: int) -> int:
+    """õ moved into the output range of the nearest WAIT type when (s, õ) matches none.
+
+    Types whose prompt range holds s are preferred; among them the one whose output range
+    is closest to õ. Returns õ unchanged when a type matches.
+    """
+    import numpy as np
+
+    s, o = np.array([prompt]), np.array([predicted])
+    if thresholds.assign_types(s, o)[0] >= 0:
+        return int(predicted)
+    types = [
+        t for t in thresholds.types
+        if t.prompt_range is None
+        or (t.prompt_range[0] <= prompt and (t.prompt_range[1] is None or prompt <= t.prompt_range[1]))
+    ] or list(thresholds.types)
+
+    def clamp(t: Any) -> int:
+        lo, hi = t.output_range
+        return max(lo, predicted) if hi is None else min(max(lo, predicted), hi)
+
+    return min((clamp(t) for t in types), key=lambda x: abs(x - predicted))

@@ -61,6 +61,8 @@ class LiveRequest:
         policy's run order).
     evictions
         Preemptions so far.
+    served_at
+        Clock when it last ran in a decision (its arrival before), s.
     """
 
     key: str
@@ -75,6 +77,7 @@ class LiveRequest:
     admitted_at: float = math.nan
     admit_rank: int = -1
     evictions: int = 0
+    served_at: float = math.nan
 
     @property
     def prompt(self) -> int:
