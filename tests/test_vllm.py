@@ -135,7 +135,17 @@ _GENERATE = r"""
 import json, os, sys
 os.environ["VLLM_ENABLE_V1_MULTIPROCESSING"] = "0"
 from vllm import LLM, SamplingParams
+from fluidopt.integrations.vllm import PolicySchedulerMixin
 cls, model, cfg = sys.argv[1], sys.argv[2], json.loads(sys.argv[3])
+admitted = []  # per step that admits: the request indices (prompt i has 20 + 3i tokens)
+_schedule = PolicySchedulerMixin.schedule
+def schedule(self, *a, **k):
+    out = _schedule(self, *a, **k)
+    new = sorted((len(d.prompt_token_ids) - 20) // 3 for d in out.scheduled_new_reqs)
+    if new:
+        admitted.append(new)
+    return out
+PolicySchedulerMixin.schedule = schedule
 llm = LLM(model=model, load_format="dummy", skip_tokenizer_init=True, enforce_eager=True,
           scheduler_cls="fluidopt.integrations.vllm." + cls, additional_config=cfg,
           num_gpu_blocks_override=5, kv_cache_memory_bytes=64 << 20, block_size=32, max_model_len=128, max_num_seqs=16,
@@ -148,6 +158,7 @@ sched = llm.llm_engine.engine_core.engine_core.scheduler
 print("RESULT " + json.dumps({
     "lengths": lengths, "generated": [len(o.outputs[0].token_ids) for o in outs],
     "scheduler": type(sched).__name__, "policy": sched.fluidopt_policy.name, "decisions": sched.decisions,
+    "admitted": admitted,
 }))
 """
 
@@ -165,11 +176,25 @@ def _generate(cls: str, cfg: dict) -> dict:
 
 def test_llm_generate_with_mcsf() -> None:
     """Eight requests that cannot all fit (C = 4 blocks of 32 tokens) complete with their
-    max_tokens under MC-SF, which took the admission decisions."""
+    max_tokens under MC-SF, admitted in the real engine step by step as the executor
+    admits them (its first admissions, in the s = p − 1 terms of the plug-in)."""
     res = _generate("MCSFScheduler", {})
     assert res["generated"] == res["lengths"]
     assert (res["scheduler"], res["policy"]) == ("MCSFScheduler", "mc-sf")
     assert res["decisions"] >= max(res["lengths"])
+    w = Workload.from_frame(pd.DataFrame({
+        "arrival": 0.0, "prompt": [20 + 3 * i - 1 for i in range(8)], "output": res["lengths"],
+    }))
+    ex = executor_trace(w, make_policy("mc-sf"), num_blocks=5, block_size=32)
+    seen: set[int] = set()
+    expected = []
+    for clock in sorted(ex.steps):
+        new = sorted(set(ex.steps[clock].admitted) - seen)
+        seen |= set(new)
+        if new:
+            expected.append(new)
+    assert res["admitted"] == expected
+    assert expected[0] != [0]  # not first come, first served
 
 
 def test_llm_generate_with_async_wait_from_calibrate(tmp_path: Path) -> None:
@@ -193,3 +218,4 @@ def test_llm_generate_with_async_wait_from_calibrate(tmp_path: Path) -> None:
     res = _generate("AsyncWaitScheduler", {"fluidopt": {"thresholds": str(th), "max_wait": 0.05}})
     assert res["generated"] == res["lengths"]
     assert (res["scheduler"], res["policy"]) == ("AsyncWaitScheduler", "wait")
+    assert sorted(i for step in res["admitted"] for i in step) == list(range(8))

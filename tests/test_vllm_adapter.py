@@ -150,3 +150,13 @@ def test_scheduler_classes_name_the_extra_without_vllm() -> None:
         plug.MCSFScheduler  # noqa: B018
     with pytest.raises(AttributeError):
         plug.NoSuchScheduler  # noqa: B018
+
+
+def test_ci_runs_the_vllm_tests_and_cannot_skip_them() -> None:
+    from conftest import REPO
+
+    run = (REPO / ".ci" / "run").read_text()
+    script = (REPO / ".ci" / "run-vllm").read_text()
+    assert "bash .ci/run-vllm" in run and "set -euo pipefail" in run
+    assert "set -euo pipefail" in script and "FLUIDOPT_REQUIRE_VLLM=1" in script
+    assert "import vllm, vllm.config" in script  # the install is checked before the tests

@@ -180,6 +180,30 @@ class PolicySchedulerMixin:
         if not live:
             return super().schedule(*args, **kwargs)
         now = float(self.clock())
+        view, decision = self._decide(live, now)
+        reqs = [self.requests[r.key] for r in live]
+        for i in np.asarray(decision.evict, dtype=np.int64).tolist():  # voluntary evictions
+            self.running.remove(reqs[i])
+            self._preempt_request(reqs[i], now)
+            live[i].resident = False
+        run = np.asarray(decision.run, dtype=np.int64)
+        offered = self._lay_out(live, reqs, view, run, now)
+        aside = self.waiting
+        aside.remove_requests(offered)
+        self.waiting = create_request_queue(self.policy)
+        for req in offered:
+            self.waiting.add_request(req)
+        try:
+            out = super().schedule(*args, **kwargs)
+        finally:
+            for req in self.waiting:  # offered but not scheduled, or preempted in the step
+                aside.add_request(req)
+            self.waiting = aside
+        self._record_admissions(live, reqs, run, now)
+        return out
+
+    def _decide(self, live: list[LiveRequest], now: float) -> tuple[Any, Any]:
+        """The policy's view of the live requests and its decision on them."""
         pool = self.kv_cache_manager.block_pool
         used = (pool.num_gpu_blocks - 1 - pool.get_num_free_blocks()) * self.block_size
         policy = self.fluidopt_policy
@@ -192,15 +216,14 @@ class PolicySchedulerMixin:
             next_arrival=self._next_arrival(live, now),
             sees_output=policy.sees_output,
         )
-        policy.reset(workload, self.fluidopt_deployment)
+        policy.reset(workload, self.fluidopt_deployment)  # per-request tables of the live set
         decision = policy.decide(view)
         self.decisions += 1
-        reqs = [self.requests[r.key] for r in live]
-        for i in np.asarray(decision.evict, dtype=np.int64).tolist():
-            self.running.remove(reqs[i])
-            self._preempt_request(reqs[i], now)
-            live[i].resident = False
-        run = np.asarray(decision.run, dtype=np.int64)
+        return view, decision
+
+    def _lay_out(self, live: list[LiveRequest], reqs: list[Any], view: Any, run: np.ndarray, now: float) -> list[Any]:
+        """Order ``running`` and pause residents for the decision ``run``; returns the
+        admitted requests in the order to offer them (reverse victim order)."""
         in_run = np.zeros(len(live), dtype=bool)
         in_run[run] = True
         resident = np.fromiter((r.resident for r in live), bool, len(live))
@@ -210,7 +233,7 @@ class PolicySchedulerMixin:
         admitted_at[admitted] = now
         view.admitted_at = admitted_at
         cand = np.concatenate([np.flatnonzero(resident), admitted])
-        order = np.asarray(policy.victims(view, cand), dtype=np.int64)[::-1].tolist()
+        order = np.asarray(self.fluidopt_policy.victims(view, cand), dtype=np.int64)[::-1].tolist()
         # paused residents stay in `running` (preemption candidates, as in the executor) but
         # are not eligible this step: schedule() skips a request whose next decode step
         # lies ahead (it counts current_step up first)
@@ -218,29 +241,19 @@ class PolicySchedulerMixin:
         for i in np.flatnonzero(resident & ~in_run).tolist():
             reqs[i].next_decode_eligible_step = skip
         self.running = [reqs[i] for i in order if resident[i]]
-        offered = [reqs[i] for i in order if not resident[i]]
-        aside = self.waiting
-        aside.remove_requests(offered)
-        self.waiting = create_request_queue(self.policy)
-        for req in offered:
-            self.waiting.add_request(req)
-        try:
-            out = super().schedule(*args, **kwargs)
-        finally:
-            for req in self.waiting:  # offered but not scheduled, or preempted in the step
-                aside.add_request(req)
-            self.waiting = aside
+        return [reqs[i] for i in order if not resident[i]]
+
+    def _record_admissions(self, live: list[LiveRequest], reqs: list[Any], run: np.ndarray, now: float) -> None:
+        """Stamp the requests of ``run`` that vLLM admitted (admission order: ``run``'s)."""
         for i in run.tolist():
-            live[i].served_at = now
-        ranks = {int(i): k for k, i in enumerate(run.tolist())}
-        for i in sorted(admitted.tolist(), key=ranks.__getitem__):
-            r, req = live[i], reqs[i]
-            if req.status == RequestStatus.RUNNING:
+            r = live[i]
+            r.served_at = now
+            req = reqs[i]
+            if not r.resident and req.status == RequestStatus.RUNNING:
                 r.resident = True
                 r.admitted_at = now
                 r.admit_rank = next(self._ranks)
                 r.kept = int(req.num_output_tokens) + int(getattr(req, "num_output_placeholders", 0))
-        return out
 
 
 class FluidoptScheduler(PolicySchedulerMixin, Scheduler):
