@@ -219,3 +219,16 @@ def test_llm_generate_with_async_wait_from_calibrate(tmp_path: Path) -> None:
     assert res["generated"] == res["lengths"]
     assert (res["scheduler"], res["policy"]) == ("AsyncWaitScheduler", "wait")
     assert sorted(i for step in res["admitted"] for i in step) == list(range(8))
+
+
+def test_overhead_benchmark_quick(monkeypatch: pytest.MonkeyPatch) -> None:
+    """benchmarks/vllm/overhead.py --quick runs, and every plug-in's trace there is the executor's."""
+    from conftest import REPO
+
+    monkeypatch.syspath_prepend(str(REPO / "benchmarks" / "vllm"))
+    import overhead
+
+    rows = overhead.main(["--quick"])["rows"]
+    assert [r["scheduler"] for r in rows] == ["vllm default", "fcfs", "mc-sf", "svf", "wait"]
+    assert all(r["agrees_with_executor"] for r in rows[1:])
+    assert all(r["steps"] > 0 and r["us_per_step"] > 0 for r in rows)

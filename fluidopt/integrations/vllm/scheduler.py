@@ -51,20 +51,6 @@ except ImportError as exc:  # pragma: no cover - exercised only without the extr
 
 logger = logging.getLogger(__name__)
 
-__all__ = [
-    "AsyncFCFSScheduler",
-    "AsyncFluidoptScheduler",
-    "AsyncMCSFScheduler",
-    "AsyncSVFScheduler",
-    "AsyncWaitScheduler",
-    "FCFSScheduler",
-    "FluidoptScheduler",
-    "MCSFScheduler",
-    "PolicySchedulerMixin",
-    "SVFScheduler",
-    "WaitScheduler",
-]
-
 
 class PolicySchedulerMixin:
     """Runs a fluidopt policy's decisions through vLLM's ``Scheduler.schedule()``.
@@ -284,29 +270,16 @@ class FCFSScheduler(PolicySchedulerMixin, Scheduler):
     policy_name = "fcfs"
 
 
-class AsyncFluidoptScheduler(PolicySchedulerMixin, AsyncScheduler):
-    """:class:`FluidoptScheduler` on vLLM's asynchronous scheduler."""
+def _on_async_scheduler(cls: type) -> type:
+    """The same plug-in on vLLM's asynchronous scheduler (``Async`` + the class name)."""
+    name = "Async" + cls.__name__
+    doc = f":class:`{cls.__name__}` on vLLM's asynchronous scheduler (vLLM's default scheduling mode)."
+    attrs = {"policy_name": cls.policy_name, "__doc__": doc, "__module__": __name__, "__qualname__": name}
+    return type(name, (PolicySchedulerMixin, AsyncScheduler), attrs)
 
 
-class AsyncWaitScheduler(PolicySchedulerMixin, AsyncScheduler):
-    """:class:`WaitScheduler` on vLLM's asynchronous scheduler."""
-
-    policy_name = "wait"
-
-
-class AsyncMCSFScheduler(PolicySchedulerMixin, AsyncScheduler):
-    """:class:`MCSFScheduler` on vLLM's asynchronous scheduler."""
-
-    policy_name = "mc-sf"
-
-
-class AsyncSVFScheduler(PolicySchedulerMixin, AsyncScheduler):
-    """:class:`SVFScheduler` on vLLM's asynchronous scheduler."""
-
-    policy_name = "svf"
-
-
-class AsyncFCFSScheduler(PolicySchedulerMixin, AsyncScheduler):
-    """:class:`FCFSScheduler` on vLLM's asynchronous scheduler."""
-
-    policy_name = "fcfs"
+AsyncFluidoptScheduler = _on_async_scheduler(FluidoptScheduler)
+AsyncWaitScheduler = _on_async_scheduler(WaitScheduler)
+AsyncMCSFScheduler = _on_async_scheduler(MCSFScheduler)
+AsyncSVFScheduler = _on_async_scheduler(SVFScheduler)
+AsyncFCFSScheduler = _on_async_scheduler(FCFSScheduler)
