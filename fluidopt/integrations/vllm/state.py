@@ -23,7 +23,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from fluidopt.deployment import Deployment
+from fluidopt.deployment import Deployment, unit_deployment
 from fluidopt.executor.policy import StateView
 from fluidopt.workload import Workload
 
@@ -157,11 +157,10 @@ def engine_deployment(
     with it on, vLLM chunks a long prompt instead of refusing it. Preemption is
     ``recompute`` and the victim order the policy's, as in vLLM.
     """
-    from fluidopt.deployment import unit_deployment
-
     dep = unit_deployment((num_blocks - 1) * block_size)
     return dep.with_settings(
         name="vllm",
+        description="vLLM's KV cache as a fluidopt policy plans inside the engine",
         block_size=block_size,
         max_batch=max_num_seqs,
         max_tokens=max_num_batched_tokens,
