@@ -31,6 +31,7 @@ from fluidopt.integrations.vllm import (  # noqa: E402
     FCFSScheduler,
     FluidoptScheduler,
     MCSFScheduler,
+    PolicySchedulerMixin,
     SVFScheduler,
     WaitScheduler,
 )
@@ -232,3 +233,39 @@ def test_overhead_benchmark_quick(monkeypatch: pytest.MonkeyPatch) -> None:
     assert [r["scheduler"] for r in rows] == ["vllm default", "fcfs", "mc-sf", "svf", "wait"]
     assert all(r["agrees_with_executor"] for r in rows[1:])
     assert all(r["steps"] > 0 and r["us_per_step"] > 0 for r in rows)
+
+
+def test_the_serve_commands_of_the_guide_parse() -> None:
+    """Every ``vllm serve`` command in docs/vllm.md is a valid vLLM command line whose
+    scheduler class resolves and whose fluidopt settings are accepted."""
+    import shlex
+
+    from conftest import REPO
+    from vllm.engine.arg_utils import EngineArgs
+    from vllm.utils.argparse_utils import FlexibleArgumentParser
+    from vllm.utils.import_utils import resolve_obj_by_qualname
+
+    from fluidopt.integrations.vllm.settings import Settings
+
+    text = (REPO / "docs" / "vllm.md").read_text().replace("\\\n", " ")
+    commands = [ln.strip() for ln in text.splitlines() if ln.strip().startswith("vllm serve MODEL")]
+    assert len(commands) >= 2
+    parser = EngineArgs.add_cli_args(FlexibleArgumentParser())
+    for line in commands:
+        argv = shlex.split(line)[3:]  # after "vllm serve MODEL"
+        args = EngineArgs.from_cli_args(parser.parse_args(["--model", tiny_model_dir(), *argv]))
+        cls = resolve_obj_by_qualname(args.scheduler_cls)
+        assert issubclass(cls, PolicySchedulerMixin)
+        Settings.from_config(args.additional_config, cls.policy_name)
+
+
+def test_the_guides_parity_example_runs(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The Python example of docs/vllm.md, on a small CSV of its own."""
+    from conftest import REPO
+
+    text = (REPO / "docs" / "vllm.md").read_text()
+    code = text.split("## Checking a policy on your own stream", 1)[1].split("```python", 1)[1].split("```", 1)[0]
+    w, _ = _stream("poisson", seed=2)
+    w.to_frame()[["arrival", "prompt", "output"]].to_csv(tmp_path / "trace.csv", index=False)
+    monkeypatch.chdir(tmp_path)
+    exec(compile(code, "docs/vllm.md", "exec"), {})
