@@ -152,11 +152,11 @@ def test_scheduler_classes_name_the_extra_without_vllm() -> None:
         plug.NoSuchScheduler  # noqa: B018
 
 
-def test_ci_runs_the_vllm_tests_and_cannot_skip_them() -> None:
+def test_the_vllm_script_cannot_skip_its_tests_and_the_main_ci_does_not_depend_on_it() -> None:
     from conftest import REPO
 
     run = (REPO / ".ci" / "run").read_text()
     script = (REPO / ".ci" / "run-vllm").read_text()
-    assert "bash .ci/run-vllm" in run and "set -euo pipefail" in run
+    assert "run-vllm" not in run.split("\n", 3)[-1]  # mentioned in the comment only, never run
     assert "set -euo pipefail" in script and "FLUIDOPT_REQUIRE_VLLM=1" in script
     assert "import vllm, vllm.config" in script  # the install is checked before the tests
