@@ -244,12 +244,26 @@ def search_stage(
         if res.has_solution:
             values = np.array([model.y[g, t].value or 0.0 for g, t in zip(*prep.data.column_epochs())])
     else:
-        h = highs_model(build_arrays(prep.data))
+        arrays = build_arrays(prep.data)
+        h = highs_model(arrays)
         build_seconds = time.perf_counter() - started
         res = solve(h, options, start=start_x, progress=lambda obj, bnd: tracker(objective=obj, bound=bnd))
         values = res.solution
+        if values is not None and res.objective is not None and abs(float(arrays.c @ values) - res.objective) > 0.5:
+            _distrust(res, float(arrays.c @ values))
     starts = solution_starts(prep.data, values) if values is not None else None
     return SearchOutcome(res, starts, start_x is not None, build_seconds)
+
+
+def _distrust(res: SolveResult, recomputed: float) -> None:
+    """A solver whose reported objective is not the value of its own solution has no
+    bound we can trust: HiGHS 1.16 with a MIP start and presolve was seen to report
+    13 (and a dual bound of 13, with status optimal) for a solution worth 18."""
+    res.info["inconsistent"] = {"reported_objective": res.objective, "solution_value": recomputed,
+                                "reported_bound": res.bound}
+    res.objective, res.bound = recomputed, None
+    if res.status == "optimal":
+        res.status = "time_limit"
 
 
 def improve_stage(prep: Prepared, seconds: float, *, seed: int, tracker: _Tracker) -> Prepared:
@@ -311,6 +325,9 @@ def certify(
         # infeasible answer with an incumbent in hand would be a numerical failure
         status = "error"
     solver_bound = res.bound if res.status not in ("infeasible", "error") else None
+    if res.info.get("inconsistent") and bounds.lp is None:
+        # the solver's bound was dropped: the LP relaxation replaces it
+        bounds.lp, bounds.lp_seconds, bounds.lp_status = lp_relaxation(prep.data)
     valid = [b for b in (bounds.volume, bounds.lp, solver_bound) if b is not None]
     if status == "optimal" and objective is not None and max(valid) < objective - 0.5:
         status = "gap_limit"  # HiGHS (CP-SAT) calls a solve "optimal" once the gap is under --gap
@@ -340,6 +357,7 @@ def certify(
         "solver_status": res.status,
         "solver_message": res.message,
         "solver_bound": res.bound,
+        "solver_inconsistent": res.info.get("inconsistent"),
         "volume_bound": bounds.volume,
         "lp_bound": bounds.lp,
         "lp_seconds": bounds.lp_seconds,
