@@ -228,7 +228,7 @@ def search_stage(
             upper_bound=prep.upper_bound if use_start else None,
         )
         build_seconds = time.perf_counter() - started
-        if bounds.lp_status == "interrupted":  # Ctrl-C during the LP: stop here with the incumbent
+        if interrupted(prep, bounds):  # Ctrl-C before the search: stop here with the incumbent
             res = SolveResult("interrupted", None, None, None, 0.0, solver="cpsat/worker", message="interrupted")
         else:
             res = solve_cpsat(inst, options, lns_seconds=improve_seconds, progress=tracker.from_worker,
@@ -236,6 +236,9 @@ def search_stage(
         res.seconds = float(res.info.get("wall_seconds", res.seconds))
         starts = None if res.solution is None else np.asarray(res.solution, dtype=np.int64)
         return SearchOutcome(res, starts, inst.hint is not None, build_seconds, res.info.get("lns"))
+    if interrupted(prep, bounds):
+        res = SolveResult("interrupted", None, None, None, 0.0, solver="highs", message="interrupted")
+        return SearchOutcome(res, None, False, 0.0)
     start_x = start_vector(prep.data, prep.incumbent) if use_start else None
     if builder == "pyomo":
         model = build(prep.data)
@@ -254,6 +257,11 @@ def search_stage(
             _distrust(res, float(arrays.c @ values))
     starts = solution_starts(prep.data, values) if values is not None else None
     return SearchOutcome(res, starts, start_x is not None, build_seconds)
+
+
+def interrupted(prep: Prepared, bounds: Bounds) -> bool:
+    """Whether Ctrl-C stopped a stage before the search (the LP bound or the list search)."""
+    return bounds.lp_status == "interrupted" or bool((prep.info.get("list_search") or {}).get("interrupted"))
 
 
 def _distrust(res: SolveResult, recomputed: float) -> None:
@@ -290,7 +298,8 @@ def list_search_stage(prep: Prepared, workload: Workload, seconds: float, *, see
     starts, info = perturbation_search(ramp_instance(a, s, o, prep.data.capacity),
                                        np.asarray(prep.incumbent, dtype=np.float64), time_limit=seconds, seed=seed,
                                        patience=LIST_SEARCH_PATIENCE)
-    prep.info["list_search"] = {k: info[k] for k in ("start_tct", "tct", "steps", "improvements", "seconds")}
+    prep.info["list_search"] = {k: info[k] for k in ("start_tct", "tct", "steps", "improvements", "seconds",
+                                                     "interrupted")}
     if info["tct"] < _tct(prep, np.asarray(prep.incumbent)):
         prep.incumbent, prep.incumbent_source = np.asarray(starts, dtype=np.int64), "list-search"
         tracker(objective=info["tct"])
@@ -541,7 +550,7 @@ def solve_tct(
         improve_seconds = max(0.0, improve_seconds - used)
     search_limit = None if left is None else max(1.0, left - (improve_seconds or 0.0))
     options = SolveOptions(time_limit=search_limit, mip_gap=gap, threads=threads, verbose=verbose)
-    if backend == "highs" and improve_seconds:
+    if backend == "highs" and improve_seconds and not interrupted(prep, bounds):
         prep = improve_stage(prep, improve_seconds, seed=int((cpsat or {}).get("seed", 0)), tracker=tracker)
         improve_seconds = None
         left = _remaining(time_limit, budget_from)

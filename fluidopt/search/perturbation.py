@@ -59,7 +59,8 @@ def perturbation_search(
     -------
     (starts, info)
         Start epochs of the best schedule and ``info`` with ``tct`` (its Σ c_i, rounds),
-        ``start_tct``, ``steps``, ``improvements`` and ``seconds``.
+        ``start_tct``, ``steps``, ``improvements``, ``seconds`` and ``interrupted``
+        (stopped by Ctrl-C, which returns the best schedule found instead of raising).
     """
     if time_limit is None and steps is None:
         raise ValueError("give time_limit or steps")
@@ -76,25 +77,30 @@ def perturbation_search(
     rng = np.random.default_rng(seed)
     done = improvements = last = 0
     n = inst.n
-    while time.perf_counter() < deadline and (steps is None or done < steps):
-        if patience is not None and done - last >= patience:
-            break
-        sigma = SIGMAS[int(rng.integers(len(SIGMAS)))]
-        width = min(n, int(rng.integers(BLOCK[0], BLOCK[1] + 1)))
-        first = int(rng.integers(0, n - width + 1))
-        block = best.order[first : first + width]
-        trial_key = best_key.copy()
-        trial_key[block] += rng.normal(0.0, sigma, width)
-        trial = best.reorder(priority_order(trial_key, volume))
-        done += 1
-        if trial.tct <= best.tct:
-            if trial.tct < best.tct:
-                improvements, last = improvements + 1, done
-            best, best_key = trial, trial_key
+    interrupted = False
+    try:
+        while time.perf_counter() < deadline and (steps is None or done < steps):
+            if patience is not None and done - last >= patience:
+                break
+            sigma = SIGMAS[int(rng.integers(len(SIGMAS)))]
+            width = min(n, int(rng.integers(BLOCK[0], BLOCK[1] + 1)))
+            first = int(rng.integers(0, n - width + 1))
+            block = best.order[first : first + width]
+            trial_key = best_key.copy()
+            trial_key[block] += rng.normal(0.0, sigma, width)
+            trial = best.reorder(priority_order(trial_key, volume))
+            done += 1
+            if trial.tct <= best.tct:
+                if trial.tct < best.tct:
+                    improvements, last = improvements + 1, done
+                best, best_key = trial, trial_key
+    except KeyboardInterrupt:  # Ctrl-C ends the search; the best schedule so far stands
+        interrupted = True
     return best.starts, {
         "tct": best.tct,
         "start_tct": start_tct,
         "steps": done,
         "improvements": improvements,
         "seconds": time.perf_counter() - started,
+        "interrupted": interrupted,
     }
