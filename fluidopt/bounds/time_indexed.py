@@ -9,7 +9,10 @@ from __future__ import annotations
 
 import math
 import time
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
+
+import numpy as np
 
 from fluidopt.models.tct_mip import MipArrays, TctData, build_arrays
 
@@ -73,3 +76,44 @@ def lp_bound(
         "n_cols": n_cols,
         "n_rows": n_rows,
     }
+
+
+@dataclass
+class LpSolution:
+    """The LP relaxation with its primal and dual solution (what a decomposition bound
+    starts from).
+
+    Attributes
+    ----------
+    value
+        LP optimum, rounds (``None`` if the LP did not finish).
+    seconds, status
+        Solve time, s, and the solver's status.
+    x
+        Column values in :func:`~fluidopt.models.tct_mip.build_arrays` order (``None``
+        without an optimum).
+    duals
+        Row duals in the same row order; ≤ 0 on the ≤ rows, as HiGHS reports them for a
+        minimisation (``None`` without an optimum).
+    """
+
+    value: float | None
+    seconds: float
+    status: str
+    x: np.ndarray | None = None
+    duals: np.ndarray | None = None
+
+
+def lp_solution(data: TctData, time_limit: float | None = None) -> LpSolution:
+    """The LP relaxation of :func:`lp_relaxation` (with ``data``'s peak rows, in one
+    solve), keeping its primal and dual values."""
+    from fluidopt.solver import SolveOptions, highs_model, solve
+
+    started = time.perf_counter()
+    h = highs_model(build_arrays(data), relax=True)
+    res = solve(h, SolveOptions(time_limit=time_limit))
+    seconds = time.perf_counter() - started
+    if res.status != "optimal":
+        return LpSolution(None, seconds, res.status)
+    sol = h.getSolution()
+    return LpSolution(res.objective, seconds, res.status, np.asarray(sol.col_value), np.asarray(sol.row_dual))
