@@ -186,11 +186,6 @@ class PathPricer:
         """Flat position in one round of the table: (item, marginal 0 = D / 1 = U, index)."""
         return (np.asarray(item) * 2 + half) * self.W + np.asarray(index)
 
-    @property
-    def table_size(self) -> int:
-        """Number of float64 entries of the label table (rounds × items × 2 × width)."""
-        return (self.T + 1) * self.stride
-
     # ------------------------------------------------------------------ forward pass
     def price(self, cost: np.ndarray) -> Pricing:
         """Cheapest path ending with each item under ``cost`` (items × rounds 0…T, ``inf``

@@ -79,8 +79,20 @@ from fluidopt.models.tct_mip import MipArrays, TctData, build_arrays
 #: Half-widths of the dual box on start-once, memory and peak rows (rounds per unit).
 BOX = (3.0, 0.03, 0.6)
 
-#: Largest label table of the pricing, float64 entries (rounds × requests × 2 × (C + 1)).
+#: Largest label table of the pricing, float64 entries (rounds × requests × 2 × (C + 1)):
+#: 480 MB. A [KV] instance of 60 requests needs about 7 million.
 MAX_TABLE = 60_000_000
+
+
+def pricing_size(data: TctData) -> int:
+    """Entries of the pricing's label table for ``data``, known before anything is built:
+    rounds × requests × 2 × (max(o_max, C) + 1); transitions are fewer than requests² ×
+    o_max and scale with it."""
+    n = int(data.count.sum())
+    if n == 0:
+        return 0
+    rounds = int((data.lst + data.output).max()) + 1
+    return rounds * n * 2 * (max(int(data.output.max()), int(data.capacity)) + 1)
 
 
 def round_up(value: float) -> float:
@@ -162,10 +174,6 @@ class PathRelaxation:
     @property
     def n_rows(self) -> int:
         return int(self.A.shape[0])
-
-    def fits(self, max_table: int = MAX_TABLE) -> bool:
-        """Whether the pricing's label table stays within ``max_table`` entries."""
-        return self.pricer.table_size <= max_table
 
     def round_costs(self, u: np.ndarray) -> np.ndarray:
         """c − u·A per (request, completion round); ``inf`` outside the windows."""
@@ -389,13 +397,16 @@ def path_bound(
         The relaxation of ``data`` if already built.
     """
     started = time.perf_counter()
+    if time_limit is not None and time_limit <= 0:
+        return PathBound(None, None, "time_limit", 0.0, lp_value=None if lp is None else lp.value)
 
     def left() -> float | None:
         return None if time_limit is None else time_limit - (time.perf_counter() - started)
 
+    if pricing_size(data) > max_table:
+        return PathBound(None, None, "too_large", time.perf_counter() - started,
+                         lp_value=None if lp is None else lp.value)
     relax = PathRelaxation(data) if relax is None else relax
-    if not relax.fits(max_table):
-        return PathBound(None, None, "too_large", time.perf_counter() - started)
     if lp is None:
         lp = lp_solution(data, left())
     if lp.duals is not None:

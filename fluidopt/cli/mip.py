@@ -180,15 +180,19 @@ def register(app: click.Group) -> None:
     @click.option("--capacity", "-C", type=int, help="KV capacity C, tokens (default: the workload's own).")
     @click.option("--seed", type=int, default=None, help="Seed of generated workloads.")
     @click.option("--requests", "-n", "requests", type=int, help="Use only the first K requests.")
-    @click.option("--no-lp", is_flag=True, help="Skip the LP relaxation (the slowest of the three).")
+    @click.option("--no-lp", is_flag=True, help="Skip the LP relaxation and the path bound (the slow ones).")
+    @click.option("--no-paths", is_flag=True, help="Skip the path bound.")
     @click.option("--time-limit", type=POSITIVE_SECONDS, default=None,
-                  help="LP relaxation time limit, s (default: none).")
+                  help="Budget of the LP relaxation and the path bound together, s (default: the LP "
+                       "without a limit, then 60 s for the path bound).")
     @json_option
     def bounds_cmd(workload_name: str, capacity: int | None, seed: int | None, requests: int | None, no_lp: bool,
-                   time_limit: float | None, as_json: bool) -> None:
+                   no_paths: bool, time_limit: float | None, as_json: bool) -> None:
         """Lower bounds on the minimum total completion time Σ c_i (rounds) that scale
-        past the MIP: trivial Σ(a_i + o_i), the memory-volume bound and the LP relaxation
-        of the time-indexed program with its peak-separation rows.
+        past the MIP: trivial Σ(a_i + o_i), the memory-volume bound, the LP relaxation
+        of the time-indexed program with its peak-separation rows, and the path
+        relaxation (column generation over pseudo-schedules that respect memory with
+        their next two completions; none when its table would not fit in memory).
 
         Each is a bound on every schedule, hence on every policy run in the executor
         (proofs in docs/bounds.md).
@@ -197,7 +201,7 @@ def register(app: click.Group) -> None:
 
         workload, cap = _instance(workload_name, capacity, seed, requests)
         data = {"workload": workload.name, "capacity": cap, "n_requests": len(workload),
-                **lower_bounds(workload, cap, lp=not no_lp, time_limit=time_limit)}
+                **lower_bounds(workload, cap, lp=not no_lp, paths=not no_paths, time_limit=time_limit)}
         emit(data, as_json, lambda d: print_mapping(d, title=f"Lower bounds on Σ c_i, {d['n_requests']} requests, "
                                                               f"C = {d['capacity']}"))
 

@@ -6,7 +6,8 @@ Minimise Σ c_i over the unit-time schedules of a workload with KV capacity C (s
 1. **prepare** — heuristic incumbent, start windows, grouping, peak intervals
    (:func:`fluidopt.completion.windows.prepare`);
 2. **bound** — the memory-volume bound and, for CP-SAT, the LP relaxation of the
-   time-indexed program with its peak clique rows (:func:`bound_stage`);
+   time-indexed program with its peak clique rows and the path relaxation's bound
+   started from its duals (:func:`bound_stage`);
 3. **improve** — large-neighbourhood search from the incumbent
    (:mod:`fluidopt.completion.lns`), at most a share of the time; it stops early once it
    has settled and leaves the rest to the search (:func:`improve_stage`; with CP-SAT it
@@ -19,8 +20,9 @@ Minimise Σ c_i over the unit-time schedules of a workload with KV capacity C (s
    accept it with the same Σ c_i (:func:`replay`).
 
 Every bound that reaches the result is valid: the volume bound, the LP relaxation over
-windows that cut off no optimal schedule, and the solvers' proven bounds on the same
-program (see :mod:`fluidopt.bounds`).
+windows that cut off no optimal schedule, the path relaxation's Lagrangian values over
+the same windows, and the solvers' proven bounds on the same program (see
+:mod:`fluidopt.bounds`).
 """
 
 from __future__ import annotations
@@ -32,7 +34,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from fluidopt.bounds.time_indexed import lp_relaxation
+from fluidopt.bounds.time_indexed import lp_relaxation, lp_solution
 from fluidopt.bounds.volume import volume_bound
 from fluidopt.completion.instance import instance_arrays
 from fluidopt.completion.windows import Prepared, prepare
@@ -137,16 +139,29 @@ class Bounds:
         computed or not finished).
     lp_seconds, lp_status
         Its time, s, and the LP solver's status (``skipped`` when not computed).
+    paths
+        The path relaxation's bound (:mod:`fluidopt.bounds.paths`; ``None``: not
+        computed or none reached).
+    paths_seconds, paths_status
+        Its time, s, and how it ended (``skipped`` when not computed).
     """
 
     volume: float
     lp: float | None = None
     lp_seconds: float = 0.0
     lp_status: str = "skipped"
+    paths: float | None = None
+    paths_seconds: float = 0.0
+    paths_status: str = "skipped"
 
     @property
     def best(self) -> float:
-        return self.volume if self.lp is None else max(self.volume, self.lp)
+        return max(b for b in (self.volume, self.lp, self.paths) if b is not None)
+
+    @property
+    def interrupted(self) -> bool:
+        """Whether Ctrl-C stopped the bound stage."""
+        return "interrupted" in (self.lp_status, self.paths_status)
 
 
 def _remaining(time_limit: float | None, since: float) -> float | None:
@@ -154,14 +169,28 @@ def _remaining(time_limit: float | None, since: float) -> float | None:
 
 
 def bound_stage(
-    workload: Workload, capacity: int, prep: Prepared, *, lp: bool, time_limit: float | None, tracker: _Tracker
+    workload: Workload, capacity: int, prep: Prepared, *, lp: bool, time_limit: float | None, tracker: _Tracker,
+    paths: bool = False,
 ) -> Bounds:
-    """The volume bound and (``lp``) the LP relaxation of ``prep``'s program, in at most
-    half of ``time_limit`` (at n = 60 the LP alone can take tens of seconds)."""
+    """The volume bound, (``lp``) the LP relaxation of ``prep``'s program and (``paths``)
+    the path relaxation's bound started from the LP's duals, together in at most half of
+    ``time_limit`` (at n = 60 the LP alone can take tens of seconds)."""
     bounds = Bounds(volume_bound(workload, capacity))
     tracker("bound", prep.upper_bound, bounds.volume)
-    if lp:
-        limit = None if time_limit is None else 0.5 * time_limit
+    started = time.perf_counter()
+    limit = None if time_limit is None else 0.5 * time_limit
+    if paths:
+        from fluidopt.bounds.paths import path_bound
+
+        solution = lp_solution(prep.data, limit)
+        bounds.lp, bounds.lp_seconds, bounds.lp_status = solution.value, solution.seconds, solution.status
+        tracker(bound=bounds.lp)
+        if solution.status != "interrupted":
+            result = path_bound(prep.data, time_limit=_remaining(limit, started), lp=solution,
+                                schedules=[] if prep.incumbent is None else [prep.incumbent],
+                                upper_bound=prep.upper_bound, progress=lambda b: tracker(bound=b))
+            bounds.paths, bounds.paths_seconds, bounds.paths_status = result.bound, result.seconds, result.status
+    elif lp:
         bounds.lp, bounds.lp_seconds, bounds.lp_status = lp_relaxation(prep.data, limit)
         tracker(bound=bounds.lp)
     return bounds
@@ -222,7 +251,7 @@ def search_stage(
             upper_bound=prep.upper_bound if use_start else None,
         )
         build_seconds = time.perf_counter() - started
-        if bounds.lp_status == "interrupted":  # Ctrl-C during the LP: stop here with the incumbent
+        if bounds.interrupted:  # Ctrl-C during the bound stage: stop here with the incumbent
             res = SolveResult("interrupted", None, None, None, 0.0, solver="cpsat/worker", message="interrupted")
         else:
             res = solve_cpsat(inst, options, lns_seconds=improve_seconds, progress=tracker.from_worker,
@@ -306,7 +335,7 @@ def certify(
         # infeasible answer with an incumbent in hand would be a numerical failure
         status = "error"
     solver_bound = res.bound if res.status not in ("infeasible", "error") else None
-    valid = [b for b in (bounds.volume, bounds.lp, solver_bound) if b is not None]
+    valid = [b for b in (bounds.volume, bounds.lp, bounds.paths, solver_bound) if b is not None]
     if status == "optimal" and objective is not None and max(valid) < objective - 0.5:
         status = "gap_limit"  # HiGHS (CP-SAT) calls a solve "optimal" once the gap is under --gap
     bound = float(np.ceil(max(valid) - 1e-6))  # Σ c_i is an integer
@@ -337,6 +366,9 @@ def certify(
         "volume_bound": bounds.volume,
         "lp_bound": bounds.lp,
         "lp_seconds": bounds.lp_seconds,
+        "path_bound": bounds.paths,
+        "path_bound_seconds": bounds.paths_seconds,
+        "path_bound_status": bounds.paths_status,
         "bound_source": _bound_source(bound, bounds, solver_bound),
         "improve": outcome.improve or prep.info.get("improve"),
     }
@@ -346,7 +378,7 @@ def certify(
 
 def _bound_source(bound: float, bounds: Bounds, solver_bound: float | None) -> str:
     """Which bound family gave the reported bound (ties go to the cheaper one)."""
-    for name, value in (("volume", bounds.volume), ("lp", bounds.lp), ("solver", solver_bound)):
+    for name, value in (("volume", bounds.volume), ("lp", bounds.lp), ("paths", bounds.paths), ("solver", solver_bound)):
         if value is not None and np.ceil(value - 1e-6) >= bound:
             return name
     return "solver"
@@ -381,6 +413,7 @@ def solve_tct(
     improve: float = 0.5,
     progress: ProgressFn | None = None,
     check: bool = True,
+    path_bound: bool | None = None,
 ) -> TctSolution:
     """Minimise Σ c_i over the unit-time schedules of ``workload`` with KV capacity C.
 
@@ -417,6 +450,11 @@ def solve_tct(
         CP-SAT only: solve the LP relaxation of the time-indexed program over the same
         windows first (HiGHS, in this process, at most half the time limit) and give
         max(LP, memory-volume bound) to CP-SAT as an objective lower bound.
+    path_bound
+        Also compute the path relaxation's bound (:mod:`fluidopt.bounds.paths`) from the
+        LP's duals, within the bound stage's half of the time limit, and use the best of
+        LP, path and volume bounds (as CP-SAT's objective lower bound and in the
+        result). Default: with CP-SAT when ``lp_lower_bound``.
     improve
         Largest share of the time left after the bound stage that goes to large-
         neighbourhood search before the exact search (needs a time limit; 0: off). The
@@ -453,8 +491,9 @@ def solve_tct(
     if export is not None:
         export_model(prep.data, export)
     budget_from = time.perf_counter()
-    bounds = bound_stage(workload, capacity, prep, lp=backend == "cpsat" and lp_lower_bound,
-                         time_limit=time_limit, tracker=tracker)
+    use_lp = backend == "cpsat" and lp_lower_bound
+    bounds = bound_stage(workload, capacity, prep, lp=use_lp, time_limit=time_limit, tracker=tracker,
+                         paths=use_lp if path_bound is None else path_bound)
     left = _remaining(time_limit, budget_from)
     improve_seconds = None if left is None or improve <= 0 else improve * left
     search_limit = None if left is None else max(1.0, left - (improve_seconds or 0.0))
