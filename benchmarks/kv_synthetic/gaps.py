@@ -4,12 +4,15 @@ against the previous one, on the same instances in the same run.
 For each number of requests n (``--sizes``; ``0`` keeps the generator's 40–60) and each
 arrival model, instances ``fluidopt.generators.kv_synthetic(model, seed, n)`` for a
 documented sample of seeds are solved by ``fluidopt.completion.solve.solve_tct`` with
-one thread and a time limit per instance, in two variants:
+one thread and a time limit per instance, in the variants chosen (``--variants``):
 
 - ``current`` — the defaults: peak-separation rows in the LP bound and a peak
-  ``NoOverlap`` in CP-SAT, half of the time after the bound on large-neighbourhood search;
-- ``previous`` — the pipeline before them (``peaks=False, improve=0``): volume and LP
-  bounds, CP-SAT search from the best heuristic schedule.
+  ``NoOverlap`` in CP-SAT, the path bound after the LP, half of the time after the bound
+  on large-neighbourhood search;
+- ``no-paths`` — the same without the path bound (``path_bound=False``);
+- ``previous`` — the pipeline before all three (``peaks=False, improve=0,
+  path_bound=False``): volume and LP bounds, CP-SAT search from the best heuristic
+  schedule.
 
 Every schedule is replayed through the executor (``replay_accepted``). Gaps are reported
 on total latency Σ (c_i − a_i): (best schedule − best bound) / best schedule, where the
@@ -41,7 +44,8 @@ import pandas as pd
 
 VARIANTS = {
     "current": {},
-    "previous": {"peaks": False, "improve": 0.0},
+    "no-paths": {"path_bound": False},
+    "previous": {"peaks": False, "improve": 0.0, "path_bound": False},
 }
 
 
@@ -78,6 +82,10 @@ def solve_instance(model: int, seed: int, n: int | None, time_limit: float, vari
         "incumbent_tct": sol.info["incumbent_tct"],
         "volume_bound": sol.info["volume_bound"],
         "lp_bound": sol.info["lp_bound"],
+        "lp_seconds": sol.info["lp_seconds"],
+        "path_bound": sol.info["path_bound"],
+        "path_bound_status": sol.info["path_bound_status"],
+        "path_bound_seconds": sol.info["path_bound_seconds"],
         "solver_bound": sol.info["solver_bound"],
         "lns_improvements": (sol.info["improve"] or {}).get("improvements"),
         "mcsf_tct": mcsf,

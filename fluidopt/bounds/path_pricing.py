@@ -129,9 +129,11 @@ class PathPricer:
         self.tr_A = np.maximum(o[m] - d, 0)
         self.tr_B = np.maximum(p[m] - d, 0)
         self.tr_U = u_new
-        # flat table positions of the two queries, relative to round t (round t − d)
+        # flat table positions of the two queries, relative to round t (round t − d), and
+        # both in one array relative to round t − o_max + 1 (the first source round)
         self.tr_qD = self._flat(j, 0, self.tr_A) - d * self.stride
         self.tr_qU = self._flat(j, 1, self.tr_B) - d * self.stride
+        self.tr_q = np.concatenate((self.tr_qD, self.tr_qU)) + (omax - 1) * self.stride
         self.tr_upto = np.searchsorted(d, np.arange(omax + 1), side="right")  # transitions with d ≤ t
         # new D labels: one per (d, m) run
         self.segD = _segments(d * n + m)
@@ -211,7 +213,8 @@ class PathPricer:
             if k:
                 base = t * self.stride
                 if k == n_tr:
-                    val = np.minimum(flat.take(self.tr_qD + base), flat.take(self.tr_qU + base))
+                    both = flat[base - (omax - 1) * self.stride:].take(self.tr_q)
+                    val = np.minimum(both[:k], both[k:])
                     lab[self.pos_all] = np.minimum.reduceat(val.take(self.perm_all), self.seg_all)
                 else:  # early rounds: only gaps d ≤ t have a source round
                     val = np.minimum(flat.take(self.tr_qD[:k] + base), flat.take(self.tr_qU[:k] + base))
