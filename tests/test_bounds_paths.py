@@ -184,3 +184,64 @@ def test_no_bound_when_the_pricing_table_would_not_fit() -> None:
     prep = prepare(w, 10, executor=False)
     result = path_bound(prep.data, max_table=10)
     assert result.status == "too_large" and result.bound is None
+
+
+def test_the_driver_gives_the_path_bound_to_cpsat_and_names_it_when_it_wins() -> None:
+    """An instance of the families above (C = 10) on which the LP with peak rows stays at
+    31 while the path bound reaches the optimum, 33."""
+    from fluidopt.completion.solve import solve_tct
+
+    w = wl([0, 5, 5, 6], [2, 2, 2, 1], [7, 2, 1, 2])
+    opt = _optimum_textbook(w, 10)
+    seen: list[float] = []
+    sol = solve_tct(w, 10, backend="cpsat", time_limit=20, executor=False,
+                    progress=lambda stage, t, obj, bnd: seen.append(bnd) if bnd is not None else None)
+    assert sol.status == "optimal" and sol.objective_tct == opt
+    assert sol.info["path_bound"] == opt and sol.info["bound_source"] == "paths"
+    assert sol.info["lp_bound"] < opt - 1
+    assert max(seen) <= opt
+    off = solve_tct(w, 10, backend="cpsat", time_limit=20, executor=False, path_bound=False)
+    assert off.info["path_bound"] is None and off.info["path_bound_status"] == "skipped"
+    assert off.objective_tct == opt and off.info["bound_source"] != "paths"
+
+
+def test_benchmark_quick_mode(tmp_path) -> None:
+    """The per-instance benchmark of the path bound runs and writes sane rows."""
+    import subprocess
+    import sys
+
+    import pandas as pd
+
+    from conftest import REPO
+
+    out = tmp_path / "paths.csv"
+    script = REPO / "benchmarks" / "kv_synthetic" / "paths.py"
+    proc = subprocess.run([sys.executable, str(script), "--quick", "--out", str(out)], capture_output=True, text=True,
+                          timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    rows = pd.read_csv(out)
+    assert len(rows) == 2 and set(rows["arrival_model"]) == {1, 2}
+    assert (rows["paths"] <= rows["best_schedule"]).all() and (rows["lp"] <= rows["best_schedule"]).all()
+    assert "| n | model |" in proc.stdout
+
+
+def test_ctrl_c_stops_the_column_generation_with_its_best_bound() -> None:
+    from fluidopt import interrupts
+    from fluidopt.generators import kv_synthetic
+
+    w, C = kv_synthetic(2, 1, 15)
+    prep = prepare(w, C)
+    seen: list[float] = []
+
+    def progress(bound: float) -> None:
+        seen.append(bound)
+        if len(seen) == 3:
+            raise KeyboardInterrupt
+
+    interrupts.clear()
+    result = path_bound(prep.data, time_limit=30, progress=progress)
+    try:
+        assert result.status == "interrupted" and interrupts.seen()
+        assert result.bound == seen[-1] <= prep.upper_bound
+    finally:
+        interrupts.clear()

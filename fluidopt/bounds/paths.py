@@ -112,7 +112,8 @@ class PathBound:
         The best Lagrangian value L(u) itself.
     status
         ``converged`` (the relaxation's optimum is reached), ``meets_upper_bound`` (the
-        bound reached the given schedule value), ``time_limit``, ``interrupted`` or
+        bound reached the given schedule value), ``time_limit``, ``interrupted``,
+        ``master_failed`` (the master LP stopped without an optimum; the bound stands) or
         ``too_large`` (the pricing table would not fit; no bound).
     seconds
         Wall-clock time including the LP if it was solved here.
@@ -260,6 +261,7 @@ class _Master:
         self.seen: set[bytes] = set()
         self.centre = centre
         self.delta = np.asarray(BOX)[relax.kind]
+        self.status = ""  # HiGHS's model status of the last solve
         self._active: Any = None
         self.add_rows(rows)
 
@@ -332,7 +334,8 @@ class _Master:
         if time_limit is not None:
             self.h.setOptionValue("time_limit", max(0.01, float(time_limit)))
         self.h.run()
-        if self.h.getModelStatus().name != "kOptimal":
+        self.status = self.h.getModelStatus().name
+        if self.status != "kOptimal":
             return None
         sol = self.h.getSolution()
         y = np.asarray(sol.row_dual)
@@ -431,9 +434,10 @@ def path_bound(
         pricing = relax.pricer.price(relax.round_costs(u))
         value = relax.lagrangian(u, pricing)
         if value > best:
-            if progress is not None and (best == -math.inf or round_up(value) > round_up(best)):
-                progress(round_up(value))
+            news = best == -math.inf or round_up(value) > round_up(best)
             best = value
+            if progress is not None and news:
+                progress(round_up(value))
         return value, pricing
 
     try:
@@ -449,6 +453,8 @@ def path_bound(
                 break
             solved = master.solve(remaining)
             if solved is None:
+                if master.status != "kTimeLimit":
+                    status = "master_failed"
                 break
             z, u, mu, x = solved
             it += 1
