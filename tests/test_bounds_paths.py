@@ -245,3 +245,24 @@ def test_ctrl_c_stops_the_column_generation_with_its_best_bound() -> None:
         assert result.bound == seen[-1] <= prep.upper_bound
     finally:
         interrupts.clear()
+
+
+def test_the_master_keeps_the_process_thread_count_of_highs() -> None:
+    """HiGHS fixes its thread count at the first solve of a process; a later model with
+    another count fails. The master LP must not be that first solve with its own count."""
+    import subprocess
+    import sys
+
+    code = (
+        "from fluidopt.bounds.paths import path_bound\n"
+        "from fluidopt.completion.solve import solve_tct\n"
+        "from fluidopt.completion.windows import prepare\n"
+        "from fluidopt.generators import kv_synthetic\n"
+        "w, C = kv_synthetic(2, 1, 8)\n"
+        "assert path_bound(prepare(w, C).data, time_limit=20).bound is not None\n"
+        "sol = solve_tct(w, C, builder='pyomo', backend='highs', time_limit=20)\n"
+        "print(sol.status)\n"
+    )
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.strip() == "optimal"

@@ -2,12 +2,9 @@
 
 from __future__ import annotations
 
-import io
-
 import numpy as np
 import pytest
 
-from fluidopt.cli.progress import LiveLine, solve_status
 from fluidopt.completion.instance import schedule_problems
 from fluidopt.completion.lns import NEIGHBOURHOODS, neighbourhood
 from fluidopt.completion.solve import solve_tct
@@ -106,45 +103,3 @@ def test_improve_off_runs_no_neighbourhood_search() -> None:
     w, C = kv_synthetic(1, 2, n=20)
     sol = solve_tct(w, C, backend="cpsat", time_limit=2, improve=0.0)
     assert sol.info["improve"] is None
-
-
-class _Tty(io.StringIO):
-    def isatty(self) -> bool:
-        return True
-
-
-class _Clock:
-    def __init__(self) -> None:
-        self.now = 0.0
-
-    def __call__(self) -> float:
-        return self.now
-
-
-def test_live_line_rewrites_in_place_on_a_terminal_and_erases_itself() -> None:
-    stream, clock = _Tty(), _Clock()
-    with LiveLine("solve", stream=stream, clock=clock) as line:
-        line.update("first")
-        clock.now = 0.1
-        line.update("second")  # within 0.2 s of the first: skipped
-        clock.now = 0.5
-        line.update("third!")
-    text = stream.getvalue()
-    assert text.startswith("\rfirst") and "second" not in text and "\rthird!" in text
-    assert text.endswith("\r" + " " * len("third!") + "\r")
-    assert "\n" not in text
-
-
-def test_live_line_prints_whole_lines_from_10_s_every_30_s_elsewhere() -> None:
-    stream, clock = io.StringIO(), _Clock()
-    line = LiveLine("solve", stream=stream, clock=clock)
-    for t, text in [(1.0, "a"), (10.0, "b"), (20.0, "c"), (40.0, "d")]:
-        clock.now = t
-        line.update(text)
-    line.close()
-    assert stream.getvalue() == "fluidopt: solve: b\nfluidopt: solve: d\n"
-
-
-def test_solve_status_text() -> None:
-    assert solve_status("search", 12.34, 1000.0, 900.0) == "  12.3 s · search · best Σc 1,000 · bound 900 · gap 10.00%"
-    assert solve_status("prepare", 0.0, None, None) == "   0.0 s · prepare"

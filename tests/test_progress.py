@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 import fluidopt.cli.progress as progress
-from fluidopt.cli.progress import StatusLine
+from fluidopt.cli.progress import LiveLine, StatusLine, solve_status
 
 
 class FakeClock:
@@ -60,3 +60,37 @@ def test_sweep_off_a_terminal_prints_status_lines(cli, eager, tmp_path: Path) ->
     res = cli("sweep", spec, "--workers", "1")
     assert res.code == 0, res.err
     assert "fluidopt: sweep: 4 of 4 cells finished" in res.err
+
+
+class _Tty(io.StringIO):
+    def isatty(self) -> bool:
+        return True
+
+
+def test_live_line_rewrites_in_place_on_a_terminal_and_erases_itself() -> None:
+    stream, clock = _Tty(), FakeClock()
+    with LiveLine("solve", stream=stream, clock=clock) as line:
+        line.update("first")
+        clock.now += 0.1
+        line.update("second")  # within 0.2 s of the first: skipped
+        clock.now += 0.4
+        line.update("third!")
+    text = stream.getvalue()
+    assert text.startswith("\rfirst") and "second" not in text and "\rthird!" in text
+    assert text.endswith("\r" + " " * len("third!") + "\r")
+    assert "\n" not in text
+
+
+def test_live_line_prints_whole_lines_from_10_s_every_30_s_elsewhere() -> None:
+    stream, clock = io.StringIO(), FakeClock()
+    line = LiveLine("solve", stream=stream, clock=clock)
+    for t, text in [(1.0, "a"), (10.0, "b"), (20.0, "c"), (40.0, "d")]:
+        clock.now = 100.0 + t
+        line.update(text)
+    line.close()
+    assert stream.getvalue() == "fluidopt: solve: b\nfluidopt: solve: d\n"
+
+
+def test_solve_status_text() -> None:
+    assert solve_status("search", 12.34, 1000.0, 900.0) == "  12.3 s · search · best Σc 1,000 · bound 900 · gap 10.00%"
+    assert solve_status("prepare", 0.0, None, None) == "   0.0 s · prepare"

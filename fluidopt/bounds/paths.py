@@ -246,13 +246,15 @@ class _Master:
     def __init__(self, relax: PathRelaxation, rows: np.ndarray, centre: np.ndarray) -> None:
         import highspy
 
-        from fluidopt.solver import silence_highs_banner
+        from fluidopt.solver import SolveOptions, apply_highs_options, silence_highs_banner
 
         silence_highs_banner()
         self.relax = relax
         self.inf = highspy.kHighsInf
         self.h = highspy.Highs()
-        self.h.setOptionValue("output_flag", False)
+        # the process's thread count (HiGHS fixes it at the first solve; another
+        # value in a later model of the process makes that solve fail)
+        apply_highs_options(self.h, SolveOptions())
         self.h.addRow(1.0, 1.0, 0, np.zeros(0, dtype=np.int32), np.zeros(0))  # convexity
         self.rows: list[int] = []
         self.art: dict[int, tuple[int, int]] = {}

@@ -2,9 +2,10 @@
 
 One module per bound family, each with its proof: :mod:`fluidopt.bounds.volume`
 (trivial and memory-volume bounds), :mod:`fluidopt.bounds.time_indexed` (the LP
-relaxation), :mod:`fluidopt.bounds.paths` (the path relaxation). This module gathers them
-for one instance (:func:`lower_bounds`) and keeps the names importable from their former
-home.
+relaxation, with the peak rows of :mod:`fluidopt.bounds.peaks`),
+:mod:`fluidopt.bounds.paths` (the path relaxation), :mod:`fluidopt.bounds.mean_busy_time`
+and :mod:`fluidopt.bounds.lagrangian` (the two that run at trace scale). This module gathers them for one instance (:func:`lower_bounds`) and
+keeps the names importable from their former home.
 
 Measured tightness (``benchmarks/kv_synthetic/README.md``).
 """
@@ -42,33 +43,50 @@ PATHS_SECONDS = 60.0
 
 
 def lower_bounds(
-    workload: Workload, capacity: int, *, lp: bool = True, paths: bool = True, time_limit: float | None = None
+    workload: Workload,
+    capacity: int,
+    *,
+    lp: bool = True,
+    paths: bool = True,
+    lagrangian: bool = True,
+    time_limit: float | None = None,
 ) -> dict[str, Any]:
-    """All bounds of this module for one instance (rounds), plus the best of them.
+    """Every bound family for one instance (rounds, on Σ c_i), plus the best of them.
 
     Parameters
     ----------
-    workload, capacity
-        The instance; C in KV tokens.
     lp
-        Solve the LP relaxation (over the windows of the best heuristic schedule).
+        Compute the LP relaxation with peak rows over the windows of the best heuristic
+        schedule — only where the time-indexed program can be built
+        (:func:`fluidopt.completion.at_scale.exact_size` within
+        :data:`~fluidopt.completion.at_scale.EXACT_SIZE_LIMIT`; otherwise ``None``).
     paths
-        With ``lp``: also the path relaxation's bound, started from the LP's duals.
+        With ``lp``: also the path relaxation's bound, started from the LP's duals
+        (``None`` where its pricing table would not fit; ``paths_status`` says why).
+    lagrangian
+        Compute the Lagrangian bound (its price search stops at ``time_limit``, 30 s
+        when none is given).
     time_limit
-        Budget of the LP and the path bound together, s (default: the LP without a
-        limit, then :data:`PATHS_SECONDS` for the path bound).
+        Seconds for the LP and the path bound together (default: the LP without a limit,
+        then :data:`PATHS_SECONDS` for the path bound), and for the Lagrangian price search.
     """
     import time
 
+    from fluidopt.bounds.lagrangian import lagrangian_bound
+    from fluidopt.bounds.mean_busy_time import mean_busy_time_bound
     from fluidopt.bounds.paths import path_bound
     from fluidopt.bounds.time_indexed import lp_solution
+    from fluidopt.completion.at_scale import EXACT_SIZE_LIMIT, exact_size
+    from fluidopt.completion.instance import instance_arrays
     from fluidopt.completion.windows import prepare
 
+    a, s, o = instance_arrays(workload)
     out: dict[str, Any] = {
         "trivial": trivial_bound(workload),
         "volume": volume_bound(workload, capacity),
+        "mean_busy_time": mean_busy_time_bound(a, s, o, capacity)[0],
     }
-    if lp:
+    if lp and exact_size(workload) <= EXACT_SIZE_LIMIT:
         started = time.perf_counter()
         prep = prepare(workload, capacity, horizon="incumbent")
         solution = lp_solution(prep.data, time_limit)
@@ -78,5 +96,9 @@ def lower_bounds(
             result = path_bound(prep.data, time_limit=left, lp=solution, schedules=[prep.incumbent],
                                 upper_bound=prep.upper_bound)
             out["paths"], out["paths_status"] = result.bound, result.status
+    elif lp:
+        out["lp"] = None
+    if lagrangian:
+        out["lagrangian"] = lagrangian_bound(a, s, o, capacity, time_limit=30.0 if time_limit is None else time_limit)[0]
     out["best"] = max(v for k, v in out.items() if v is not None and k != "paths_status")
     return out

@@ -21,11 +21,15 @@ if TYPE_CHECKING:
 
 
 def lp_relaxation(data: TctData, time_limit: float | None = None) -> tuple[float | None, float, str]:
-    """(LP optimum of the time-indexed MIP over ``data``'s windows, seconds, status); the
-    value is ``None`` if the LP did not finish. A valid lower bound on the optimum whenever
-    the windows cut off no optimal schedule (true for both horizon rules of
-    :func:`fluidopt.completion.windows.prepare`)."""
-    return _solve_relaxation(build_arrays(data), time_limit)
+    """(LP optimum of the time-indexed MIP over ``data``'s windows, seconds, status), a
+    valid lower bound on the optimum whenever the windows cut off no optimal schedule (true
+    for both horizon rules of :func:`fluidopt.completion.windows.prepare`).
+
+    Solved as in :func:`lp_solution`: with peak rows, ``base_only`` means the value is
+    the LP's without them; the value is ``None`` only if no step finished.
+    """
+    solution = lp_solution(data, time_limit)
+    return solution.value, solution.seconds, solution.status
 
 
 def _solve_relaxation(arrays: MipArrays, time_limit: float | None) -> tuple[float | None, float, str]:
@@ -105,15 +109,44 @@ class LpSolution:
 
 
 def lp_solution(data: TctData, time_limit: float | None = None) -> LpSolution:
-    """The LP relaxation of :func:`lp_relaxation` (with ``data``'s peak rows, in one
-    solve), keeping its primal and dual values."""
+    """The LP relaxation of the time-indexed MIP over ``data``'s windows with its primal
+    and dual values (rounds; a valid lower bound, see :func:`lp_relaxation`).
+
+    With peak rows (``data.peak_left``) it is solved in two steps on one HiGHS model:
+    first without them (a valid bound on its own, and the cheaper part: at 50 requests
+    about a quarter of the time), then with them added, re-solved from that basis. If the
+    second step does not finish within ``time_limit``, the first step's solution is
+    returned (duals 0 on the peak rows) with status ``base_only``, or ``interrupted`` on
+    Ctrl-C.
+    """
     from fluidopt.solver import SolveOptions, highs_model, solve
 
     started = time.perf_counter()
-    h = highs_model(build_arrays(data), relax=True)
+    arrays = build_arrays(data)
+    n_peak = int(data.peak_rows().shape[0])
+    base = arrays.shape[0] - n_peak
+    A = arrays.A.tocsr()
+    first = MipArrays(arrays.c, A[:base], arrays.row_lo[:base], arrays.row_hi[:base], arrays.col_lo, arrays.col_hi,
+                      arrays.integrality)
+    h = highs_model(first, relax=True)
     res = solve(h, SolveOptions(time_limit=time_limit))
-    seconds = time.perf_counter() - started
     if res.status != "optimal":
-        return LpSolution(None, seconds, res.status)
+        return LpSolution(None, time.perf_counter() - started, res.status)
     sol = h.getSolution()
-    return LpSolution(res.objective, seconds, res.status, np.asarray(sol.col_value), np.asarray(sol.row_dual))
+    found = LpSolution(res.objective, 0.0, "optimal", np.asarray(sol.col_value),
+                       np.r_[np.asarray(sol.row_dual), np.zeros(n_peak)])
+    left = None if time_limit is None else time_limit - (time.perf_counter() - started)
+    if n_peak and left is not None and left <= 0:
+        found.status = "base_only"
+    elif n_peak:
+        peak = A[base:]
+        h.addRows(peak.shape[0], arrays.row_lo[base:], arrays.row_hi[base:], peak.nnz, peak.indptr[:-1],
+                  peak.indices, peak.data)
+        res = solve(h, SolveOptions(time_limit=left))
+        if res.status == "optimal":
+            sol = h.getSolution()
+            found = LpSolution(res.objective, 0.0, "optimal", np.asarray(sol.col_value), np.asarray(sol.row_dual))
+        else:
+            found.status = "interrupted" if res.status == "interrupted" else "base_only"
+    found.seconds = time.perf_counter() - started
+    return found

@@ -71,6 +71,10 @@ def _common(f: Any) -> Any:
                           "bounds on mid-size instances it cannot close).")(f)
     f = click.option("--requests", "-n", "requests", type=int, help="Use only the first K requests.")(f)
     f = click.option("--seed", type=int, default=None, help="Seed of generated workloads.")(f)
+    f = click.option("--method", type=click.Choice(["auto", "exact", "lagrangian"]), default="auto", show_default=True,
+                     help="exact: bounds, neighbourhood search and the exact search (--backend); lagrangian: for "
+                          "instances too large for the exact programs (real traces): Lagrangian bound and "
+                          "price-guided schedules; auto: by the size of the time-indexed program.")(f)
     f = click.option("--improve", type=click.FloatRange(0.0, 1.0, max_open=True), default=0.5, show_default=True,
                      help="Largest share of the time limit given to large-neighbourhood search for better "
                           "schedules before the exact search, which gets what it leaves (0: off).")(f)
@@ -110,6 +114,7 @@ def register(app: click.Group) -> None:
         requests: int | None,
         backend: str,
         improve: float,
+        method: str,
         horizon: str,
         no_aggregate: bool,
         no_mip_start: bool,
@@ -150,6 +155,7 @@ def register(app: click.Group) -> None:
             builder=builder or "arrays",
             backend=backend,
             improve=improve,
+            method=method,
             export=None if export is None else str(export),
         )
         check = sol.info["check"]
@@ -180,19 +186,22 @@ def register(app: click.Group) -> None:
     @click.option("--capacity", "-C", type=int, help="KV capacity C, tokens (default: the workload's own).")
     @click.option("--seed", type=int, default=None, help="Seed of generated workloads.")
     @click.option("--requests", "-n", "requests", type=int, help="Use only the first K requests.")
-    @click.option("--no-lp", is_flag=True, help="Skip the LP relaxation and the path bound (the slow ones).")
+    @click.option("--no-lp", is_flag=True, help="Skip the LP relaxation and the path bound.")
     @click.option("--no-paths", is_flag=True, help="Skip the path bound.")
+    @click.option("--no-lagrangian", is_flag=True, help="Skip the Lagrangian bound.")
     @click.option("--time-limit", type=POSITIVE_SECONDS, default=None,
-                  help="Budget of the LP relaxation and the path bound together, s (default: the LP "
-                       "without a limit, then 60 s for the path bound).")
+                  help="Budget of the LP relaxation and the path bound together (default: the LP without a "
+                       "limit, then 60 for the path bound), and of the Lagrangian price search (default: 30), s.")
     @json_option
     def bounds_cmd(workload_name: str, capacity: int | None, seed: int | None, requests: int | None, no_lp: bool,
-                   no_paths: bool, time_limit: float | None, as_json: bool) -> None:
+                   no_paths: bool, no_lagrangian: bool, time_limit: float | None, as_json: bool) -> None:
         """Lower bounds on the minimum total completion time Σ c_i (rounds) that scale
-        past the MIP: trivial Σ(a_i + o_i), the memory-volume bound, the LP relaxation
-        of the time-indexed program with its peak-separation rows, and the path
-        relaxation (column generation over pseudo-schedules that respect memory with
-        their next two completions; none when its table would not fit in memory).
+        past the MIP: trivial Σ(a_i + o_i), memory volume, mean busy time, the LP
+        relaxation of the time-indexed program with its peak-separation rows and the
+        path relaxation (column generation over pseudo-schedules that respect memory
+        with their next two completions) where the program can be built, and the
+        Lagrangian relaxation of its memory rows (which reaches the LP's value on traces
+        of thousands of requests).
 
         Each is a bound on every schedule, hence on every policy run in the executor
         (proofs in docs/bounds.md).
@@ -201,7 +210,8 @@ def register(app: click.Group) -> None:
 
         workload, cap = _instance(workload_name, capacity, seed, requests)
         data = {"workload": workload.name, "capacity": cap, "n_requests": len(workload),
-                **lower_bounds(workload, cap, lp=not no_lp, paths=not no_paths, time_limit=time_limit)}
+                **lower_bounds(workload, cap, lp=not no_lp, paths=not no_paths, lagrangian=not no_lagrangian,
+                               time_limit=time_limit)}
         emit(data, as_json, lambda d: print_mapping(d, title=f"Lower bounds on Σ c_i, {d['n_requests']} requests, "
                                                               f"C = {d['capacity']}"))
 
@@ -221,6 +231,7 @@ def register(app: click.Group) -> None:
         requests: int | None,
         backend: str,
         improve: float,
+        method: str,
         policies: str,
         interval_alpha: float,
         as_json: bool,
@@ -252,7 +263,7 @@ def register(app: click.Group) -> None:
             workload = with_prediction_interval(workload, interval_alpha, seed if seed is not None else 0)
             intervals = {"alpha": interval_alpha, "seed": seed if seed is not None else 0}
         policy_objs = {name: make_policy(name) for name in names}  # unknown names fail before the solve
-        sol = _solve(workload, cap, time_limit, gap, backend=backend, improve=improve)
+        sol = _solve(workload, cap, time_limit, gap, backend=backend, improve=improve, method=method)
         runs: dict[str, dict[str, Any]] = {}
         for name, policy in policy_objs.items():
             try:
@@ -272,7 +283,7 @@ def register(app: click.Group) -> None:
 
         def render(d: dict[str, Any]) -> None:
             proven = d["reference_kind"] == "optimum"
-            title = (f"{d['workload']}: {d['n_requests']} requests, C = {d['capacity']}; total latency in rounds; "
+            title = (f"{d['workload']}: {d['n_requests']} requests, C = {d['capacity']:,}; total latency in rounds; "
                      + ("optimum proven" if proven else
                         f"OPT in [{d['bound_latency']:,.0f}, {d['best_latency']:,.0f}] ({d['status']}, "
                         f"gap {d['gap_latency']:.2%} on latency)"))

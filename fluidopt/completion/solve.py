@@ -8,10 +8,11 @@ Minimise Σ c_i over the unit-time schedules of a workload with KV capacity C (s
 2. **bound** — the memory-volume bound and, for CP-SAT, the LP relaxation of the
    time-indexed program with its peak clique rows and the path relaxation's bound
    started from its duals (:func:`bound_stage`);
-3. **improve** — large-neighbourhood search from the incumbent
-   (:mod:`fluidopt.completion.lns`), at most a share of the time; it stops early once it
-   has settled and leaves the rest to the search (:func:`improve_stage`; with CP-SAT it
-   runs inside the same worker, just before the search);
+3. **improve** — at most a share of the time: first a search over priority orders of
+   serial list schedules (:func:`list_search_stage`), then large-neighbourhood search
+   with CP-SAT (:mod:`fluidopt.completion.lns`; :func:`improve_stage`; with CP-SAT it runs
+   inside the search's worker, just before it); both stop early once they have settled
+   and leave the rest to the search;
 4. **search** — the exact search from the improved schedule: the time-indexed MIP in
    HiGHS or the cumulative model in OR-Tools CP-SAT (in a worker process)
    (:func:`search_stage`);
@@ -48,6 +49,9 @@ if TYPE_CHECKING:
 
 #: Solvers of the search stage.
 BACKENDS = ("highs", "cpsat")
+
+#: Routes of :func:`solve_tct`.
+METHODS = ("auto", "exact", "lagrangian")
 
 #: Progress callback: (stage, elapsed s, best Σ c so far, best bound so far).
 ProgressFn = Callable[[str, float, "float | None", "float | None"], None]
@@ -138,7 +142,9 @@ class Bounds:
         LP relaxation of the time-indexed program with its peak rows (``None``: not
         computed or not finished).
     lp_seconds, lp_status
-        Its time, s, and the LP solver's status (``skipped`` when not computed).
+        Its time, s, and its status: ``optimal``, ``base_only`` (the LP without the peak
+        rows finished, the one with them did not), a solver status when neither finished,
+        or ``skipped``.
     paths
         The path relaxation's bound (:mod:`fluidopt.bounds.paths`; ``None``: not
         computed or none reached).
@@ -179,20 +185,17 @@ def bound_stage(
     tracker("bound", prep.upper_bound, bounds.volume)
     started = time.perf_counter()
     limit = None if time_limit is None else 0.5 * time_limit
-    if paths:
+    if lp or paths:
         from fluidopt.bounds.paths import path_bound
 
         solution = lp_solution(prep.data, limit)
         bounds.lp, bounds.lp_seconds, bounds.lp_status = solution.value, solution.seconds, solution.status
         tracker(bound=bounds.lp)
-        if solution.status != "interrupted":
+        if paths and solution.status != "interrupted":
             result = path_bound(prep.data, time_limit=_remaining(limit, started), lp=solution,
                                 schedules=[] if prep.incumbent is None else [prep.incumbent],
                                 upper_bound=prep.upper_bound, progress=lambda b: tracker(bound=b))
             bounds.paths, bounds.paths_seconds, bounds.paths_status = result.bound, result.seconds, result.status
-    elif lp:
-        bounds.lp, bounds.lp_seconds, bounds.lp_status = lp_relaxation(prep.data, limit)
-        tracker(bound=bounds.lp)
     return bounds
 
 
@@ -251,7 +254,7 @@ def search_stage(
             upper_bound=prep.upper_bound if use_start else None,
         )
         build_seconds = time.perf_counter() - started
-        if bounds.interrupted:  # Ctrl-C during the bound stage: stop here with the incumbent
+        if interrupted(prep, bounds):  # Ctrl-C before the search: stop here with the incumbent
             res = SolveResult("interrupted", None, None, None, 0.0, solver="cpsat/worker", message="interrupted")
         else:
             res = solve_cpsat(inst, options, lns_seconds=improve_seconds, progress=tracker.from_worker,
@@ -259,6 +262,9 @@ def search_stage(
         res.seconds = float(res.info.get("wall_seconds", res.seconds))
         starts = None if res.solution is None else np.asarray(res.solution, dtype=np.int64)
         return SearchOutcome(res, starts, inst.hint is not None, build_seconds, res.info.get("lns"))
+    if interrupted(prep, bounds):
+        res = SolveResult("interrupted", None, None, None, 0.0, solver="highs", message="interrupted")
+        return SearchOutcome(res, None, False, 0.0)
     start_x = start_vector(prep.data, prep.incumbent) if use_start else None
     if builder == "pyomo":
         model = build(prep.data)
@@ -268,12 +274,62 @@ def search_stage(
         if res.has_solution:
             values = np.array([model.y[g, t].value or 0.0 for g, t in zip(*prep.data.column_epochs())])
     else:
-        h = highs_model(build_arrays(prep.data))
+        arrays = build_arrays(prep.data)
+        h = highs_model(arrays)
         build_seconds = time.perf_counter() - started
         res = solve(h, options, start=start_x, progress=lambda obj, bnd: tracker(objective=obj, bound=bnd))
         values = res.solution
+        if values is not None and res.objective is not None and abs(float(arrays.c @ values) - res.objective) > 0.5:
+            _distrust(res, float(arrays.c @ values))
     starts = solution_starts(prep.data, values) if values is not None else None
     return SearchOutcome(res, starts, start_x is not None, build_seconds)
+
+
+def interrupted(prep: Prepared, bounds: Bounds) -> bool:
+    """Whether Ctrl-C stopped a stage before the search (the bound stage or the list search)."""
+    return bounds.interrupted or bool((prep.info.get("list_search") or {}).get("interrupted"))
+
+
+def _distrust(res: SolveResult, recomputed: float) -> None:
+    """A solver whose reported objective is not the value of its own solution has no
+    bound we can trust: HiGHS 1.16 with a MIP start and presolve was seen to report
+    13 (and a dual bound of 13, with status optimal) for a solution worth 18."""
+    res.info["inconsistent"] = {"reported_objective": res.objective, "solution_value": recomputed,
+                                "reported_bound": res.bound}
+    res.objective, res.bound = recomputed, None
+    if res.status == "optimal":
+        res.status = "time_limit"
+
+
+#: Steps in a row without a better list schedule after which the order search stops.
+LIST_SEARCH_PATIENCE = 2000
+
+
+def list_search_stage(prep: Prepared, workload: Workload, seconds: float, *, seed: int, tracker: _Tracker) -> float:
+    """Search over priority orders of serial list schedules (:mod:`fluidopt.search.perturbation`,
+    in this process) from the incumbent's order for at most ``seconds``; a better schedule
+    becomes the incumbent. Returns the time used, s.
+
+    On [KV] instances this finds better schedules per second than the CP-SAT
+    neighbourhood search (n = 50: 9,017 → 8,611 in 30 s, against 8,668 in 60 s), which
+    then starts from its result. A list schedule better than the incumbent keeps every
+    deadline of the windows (they hold for every schedule at least as good)."""
+    from fluidopt.bounds.ramp import ramp_instance
+    from fluidopt.search.perturbation import perturbation_search
+
+    if seconds <= 0 or prep.incumbent is None:
+        return 0.0
+    tracker("improve")
+    a, s, o = instance_arrays(workload)
+    starts, info = perturbation_search(ramp_instance(a, s, o, prep.data.capacity),
+                                       np.asarray(prep.incumbent, dtype=np.float64), time_limit=seconds, seed=seed,
+                                       patience=LIST_SEARCH_PATIENCE)
+    prep.info["list_search"] = {k: info[k] for k in ("start_tct", "tct", "steps", "improvements", "seconds",
+                                                     "interrupted")}
+    if info["tct"] < _tct(prep, np.asarray(prep.incumbent)):
+        prep.incumbent, prep.incumbent_source = np.asarray(starts, dtype=np.int64), "list-search"
+        tracker(objective=info["tct"])
+    return float(info["seconds"])
 
 
 def improve_stage(prep: Prepared, seconds: float, *, seed: int, tracker: _Tracker) -> Prepared:
@@ -335,6 +391,9 @@ def certify(
         # infeasible answer with an incumbent in hand would be a numerical failure
         status = "error"
     solver_bound = res.bound if res.status not in ("infeasible", "error") else None
+    if res.info.get("inconsistent") and bounds.lp is None:
+        # the solver's bound was dropped: the LP relaxation replaces it
+        bounds.lp, bounds.lp_seconds, bounds.lp_status = lp_relaxation(prep.data)
     valid = [b for b in (bounds.volume, bounds.lp, bounds.paths, solver_bound) if b is not None]
     if status == "optimal" and objective is not None and max(valid) < objective - 0.5:
         status = "gap_limit"  # HiGHS (CP-SAT) calls a solve "optimal" once the gap is under --gap
@@ -345,6 +404,7 @@ def certify(
             status = "optimal"
     gap_value = None if objective is None else (0.0 if status == "optimal" else (objective - bound) / max(objective, 1e-9))
     info = {
+        "method": "exact",
         "horizon_rule": prep.horizon_rule,
         "horizon": prep.horizon,
         "n_groups": prep.data.n_groups,
@@ -363,14 +423,17 @@ def certify(
         "solver_status": res.status,
         "solver_message": res.message,
         "solver_bound": res.bound,
+        "solver_inconsistent": res.info.get("inconsistent"),
         "volume_bound": bounds.volume,
         "lp_bound": bounds.lp,
         "lp_seconds": bounds.lp_seconds,
+        "lp_status": bounds.lp_status,
         "path_bound": bounds.paths,
         "path_bound_seconds": bounds.paths_seconds,
         "path_bound_status": bounds.paths_status,
         "bound_source": _bound_source(bound, bounds, solver_bound),
         "improve": outcome.improve or prep.info.get("improve"),
+        "list_search": prep.info.get("list_search"),
     }
     info.update({f"cpsat_{k}": v for k, v in res.info.items() if backend == "cpsat" and k != "lns"})
     return TctSolution(status, objective, bound, gap_value, starts, time.perf_counter() - started, len(workload), info)
@@ -413,6 +476,7 @@ def solve_tct(
     improve: float = 0.5,
     progress: ProgressFn | None = None,
     check: bool = True,
+    method: str = "auto",
     path_bound: bool | None = None,
 ) -> TctSolution:
     """Minimise Σ c_i over the unit-time schedules of ``workload`` with KV capacity C.
@@ -468,6 +532,13 @@ def solve_tct(
         Called with (stage, elapsed s, best Σ c, best bound) whenever one improves.
     check
         Replay the schedule through the executor (``info["check"]``).
+    method
+        ``"exact"`` (the stages above), ``"lagrangian"`` (the route of
+        :mod:`fluidopt.completion.at_scale` for instances too large for the exact
+        programs: Lagrangian bound and price-guided schedules; ``backend`` and the
+        formulation options do not apply; 60 s when no time limit is given) or ``"auto"``
+        (exact when :func:`~fluidopt.completion.at_scale.exact_size` is at most
+        :data:`~fluidopt.completion.at_scale.EXACT_SIZE_LIMIT`).
 
     Returns
     -------
@@ -483,6 +554,17 @@ def solve_tct(
         raise InputError(f"unknown builder {builder!r} (arrays, pyomo)")
     if not 0.0 <= improve < 1.0:
         raise InputError(f"improve must be in [0, 1) (got {improve})", field="improve")
+    if method not in METHODS:
+        raise InputError(f"unknown method {method!r} ({', '.join(METHODS)})", field="method")
+    if method == "auto":
+        from fluidopt.completion.at_scale import EXACT_SIZE_LIMIT, exact_size
+
+        method = "exact" if exact_size(workload) <= EXACT_SIZE_LIMIT else "lagrangian"
+    if method == "lagrangian":
+        from fluidopt.completion.at_scale import solve_at_scale
+
+        return solve_at_scale(workload, capacity, time_limit=60.0 if time_limit is None else time_limit,
+                              seed=int((cpsat or {}).get("seed", 0)), progress=progress, check=check)
     started = time.perf_counter()
     tracker = _Tracker(progress, started)
     prep = prepare(workload, capacity, horizon=horizon, aggregate=aggregate, drop_slack_rows=drop_slack_rows,
@@ -496,9 +578,15 @@ def solve_tct(
                          paths=use_lp if path_bound is None else path_bound)
     left = _remaining(time_limit, budget_from)
     improve_seconds = None if left is None or improve <= 0 else improve * left
+    if improve_seconds:
+        # half of it, at most, on list-schedule orders here; the rest to CP-SAT neighbourhoods
+        used = list_search_stage(prep, workload, 0.5 * improve_seconds, seed=int((cpsat or {}).get("seed", 0)),
+                                 tracker=tracker)
+        left = _remaining(time_limit, budget_from)
+        improve_seconds = max(0.0, improve_seconds - used)
     search_limit = None if left is None else max(1.0, left - (improve_seconds or 0.0))
     options = SolveOptions(time_limit=search_limit, mip_gap=gap, threads=threads, verbose=verbose)
-    if backend == "highs" and improve_seconds:
+    if backend == "highs" and improve_seconds and not interrupted(prep, bounds):
         prep = improve_stage(prep, improve_seconds, seed=int((cpsat or {}).get("seed", 0)), tracker=tracker)
         improve_seconds = None
         left = _remaining(time_limit, budget_from)

@@ -1,0 +1,1 @@
+"""Bridges from fluidopt's policies to serving engines (optional extras)."""

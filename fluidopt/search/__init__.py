@@ -1,0 +1,1 @@
+"""Schedules that scale: list schedules and their improvement (unit-time model)."""
