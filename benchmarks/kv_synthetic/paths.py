@@ -24,15 +24,13 @@ from __future__ import annotations
 
 import argparse
 import os
-import platform
 import sys
 import time
-from datetime import datetime, timezone
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
-from gaps import markdown  # the sibling script (this directory is on the path of a script)
+from gaps import add_sample_options, markdown, sampled_instances, write_results  # the sibling script (this directory is on the path of a script)
 
 HERE = Path(__file__).parent
 
@@ -97,12 +95,8 @@ def table(results: pd.DataFrame) -> pd.DataFrame:
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--quick", action="store_true", help="1 instance per model with 8 requests, 3 s")
-    p.add_argument("--sizes", default="15,20,0", help="numbers of requests; 0 keeps the generator's 40–60")
-    p.add_argument("--instances", type=int, default=200, help="seeds 0 … K−1 per arrival model")
-    p.add_argument("--sample", type=int, default=3, help="random subset of this many seeds per model and size")
-    p.add_argument("--sample-seed", type=int, default=3)
+    add_sample_options(p, sample=3)
     p.add_argument("--time-limit", type=float, default=60.0, help="path bound budget per instance, s")
-    p.add_argument("--models", default="1,2")
     p.add_argument("--best-from", type=Path, default=None, help="gaps.py CSV with better schedules")
     p.add_argument("--out", type=Path, default=HERE / "results" / "paths.csv")
     args = p.parse_args(argv)
@@ -111,36 +105,25 @@ def main(argv: list[str] | None = None) -> int:
         if args.out == HERE / "results" / "paths.csv":
             args.out = HERE / "results" / "paths_quick.csv"
     from fluidopt.generators import kv_synthetic
-    from fluidopt.io import atomic_path
 
     known: dict[tuple[int, int, int], float] = {}
     if args.best_from is not None:
         g = pd.read_csv(args.best_from)
         known = g.groupby(["arrival_model", "seed", "n"])["objective_tct"].min().to_dict()
-    rng = np.random.default_rng(args.sample_seed)
     rows = []
     started = time.perf_counter()
-    load = os.getloadavg()
-    for size in [int(x) for x in args.sizes.split(",")]:
-        seeds = np.sort(rng.choice(args.instances, min(args.sample, args.instances), replace=False))
-        for model in [int(m) for m in args.models.split(",")]:
-            for seed in seeds.tolist():
-                n = len(kv_synthetic(model, seed, size or None)[0])
-                row = bound_instance(model, seed, size or None, args.time_limit, known.get((model, seed, n)))
-                row.update(sample_seed=args.sample_seed, load=os.getloadavg()[0])
-                rows.append(row)
-                print(f"n {row['n']:2d} model {model} seed {seed:3d}: best {row['best_schedule']:.0f} "
-                      f"LP {row['lp']} ({row['lp_seconds']:.1f}s) paths {row['paths']} ({row['paths_status']}, "
-                      f"{row['paths_seconds']:.1f}s, {row['iterations']} it)", file=sys.stderr, flush=True)
-    results = pd.DataFrame(rows)
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    with atomic_path(args.out) as tmp:
-        results.to_csv(tmp, index=False)
-    stamp = datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
-    print(f"# [KV] path bound, {stamp}, {platform.machine()}; load average {load[0]:.1f} at the start, "
-          f"{os.getloadavg()[0]:.1f} at the end")
-    print(f"# sizes {args.sizes}; {args.sample} of {args.instances} seeds per size (sample seed {args.sample_seed}); "
-          f"path bound ≤ {args.time_limit:g} s after the LP; wall {time.perf_counter() - started:.0f} s")
+    load = os.getloadavg()[0]
+    for size, model, seed in sampled_instances(args):
+        n = len(kv_synthetic(model, seed, size or None)[0])
+        row = bound_instance(model, seed, size or None, args.time_limit, known.get((model, seed, n)))
+        row.update(sample_seed=args.sample_seed, load=os.getloadavg()[0])
+        rows.append(row)
+        print(f"n {row['n']:2d} model {model} seed {seed:3d}: best {row['best_schedule']:.0f} "
+              f"LP {row['lp']} ({row['lp_seconds']:.1f}s) paths {row['paths']} ({row['paths_status']}, "
+              f"{row['paths_seconds']:.1f}s, {row['iterations']} it)", file=sys.stderr, flush=True)
+    results = write_results(rows, args.out, "[KV] path bound",
+                            f"# sizes {args.sizes}; {args.sample} of {args.instances} seeds per size (sample seed "
+                            f"{args.sample_seed}); path bound ≤ {args.time_limit:g} s after the LP", load, started)
     print(markdown(table(results)))
     return 0
 
