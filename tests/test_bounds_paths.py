@@ -266,3 +266,20 @@ def test_the_master_keeps_the_process_thread_count_of_highs() -> None:
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.strip() == "optimal"
+
+
+def test_the_path_bound_is_below_every_policy_run_on_kv_instances() -> None:
+    """[KV] instances with 15–25 requests, arrivals at 0 and spread: the path bound
+    (a few seconds of column generation) against every executor policy, evicting or not,
+    and the best schedule found."""
+    from fluidopt.generators import kv_synthetic
+    from tests.test_bounds_peaks import _policy_completions
+
+    for model, seed, n in [(1, 3, 20), (2, 4, 20), (1, 11, 15), (2, 12, 25)]:
+        w, C = kv_synthetic(model, seed, n=n)
+        prep = prepare(w, C)
+        result = path_bound(prep.data, time_limit=4.0, schedules=[prep.incumbent])
+        assert result.bound is not None
+        for name, c in _policy_completions(w, C).items():
+            assert result.bound <= float(c.sum()), (model, seed, name)
+        assert result.bound <= prep.upper_bound
