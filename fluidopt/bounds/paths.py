@@ -337,6 +337,10 @@ class _Master:
             self.h.setOptionValue("time_limit", max(0.01, float(time_limit)))
         self.h.run()
         self.status = self.h.getModelStatus().name
+        if self.status == "kUnknown":  # seen after hundreds of warm starts: once more from scratch
+            self.h.clearSolver()
+            self.h.run()
+            self.status = self.h.getModelStatus().name
         if self.status != "kOptimal":
             return None
         sol = self.h.getSolution()
