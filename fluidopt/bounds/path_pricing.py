@@ -41,8 +41,8 @@ labels with ``minimum.reduceat`` over precomputed segments. Equal-round completi
 (d = 0, in increasing index) chain: after the first one the check at i only involves
 peaks (p_i + p_j + p_m ≤ C), so longer chains are a fixed graph on item pairs, relaxed
 until nothing improves. Work per round is O(n² o_max); the table of all rounds is kept
-for the backtracking of paths. Measured against a C implementation of the same DP
-(``benchmarks/kv_synthetic/paths.py``).
+for the backtracking of paths. Time per pricing in ``benchmarks/kv_synthetic/README.md``
+(section "The path bound").
 """
 
 from __future__ import annotations
