@@ -283,3 +283,32 @@ def test_the_path_bound_is_below_every_policy_run_on_kv_instances() -> None:
         for name, c in _policy_completions(w, C).items():
             assert result.bound <= float(c.sum()), (model, seed, name)
         assert result.bound <= prep.upper_bound
+
+
+def test_lower_bounds_report_progress_and_stop_after_ctrl_c() -> None:
+    from fluidopt import interrupts
+    from fluidopt.bounds.tct import lower_bounds
+    from fluidopt.generators import kv_synthetic
+
+    w, C = kv_synthetic(1, 1, 12)
+    seen: list[tuple[str, float]] = []
+    out = lower_bounds(w, C, time_limit=20, progress=lambda name, best: seen.append((name, best)))
+    assert [name for name, _ in seen][:2] == ["lp", "paths"] and seen[-1][0] == "lagrangian"
+    assert [b for _, b in seen] == sorted(b for _, b in seen) and seen[-1][1] <= out["best"]
+    assert out["lagrangian"] is not None and out["paths"] is not None
+
+    calls = {"paths": 0}
+
+    def ctrl_c_in_the_path_bound(name: str, best: float) -> None:
+        if name == "paths":
+            calls["paths"] += 1
+            if calls["paths"] == 2:  # the first improvement, inside the column generation
+                raise KeyboardInterrupt
+
+    interrupts.clear()
+    try:
+        stopped = lower_bounds(w, C, time_limit=20, progress=ctrl_c_in_the_path_bound)
+        assert stopped["paths_status"] == "interrupted" and "lagrangian" not in stopped
+        assert stopped["best"] == max(stopped["lp"], stopped["paths"], stopped["volume"])
+    finally:
+        interrupts.clear()

@@ -57,6 +57,8 @@ from typing import Any
 
 import numpy as np
 
+from fluidopt import interrupts
+
 from fluidopt.bounds.ramp import RampInstance, ramp_instance
 
 #: Temperatures τ (rounds) of the smoothed dual, climbed in this order.
@@ -355,6 +357,7 @@ def lagrangian_bound(
             stopped = "time_limit"
             break
         except KeyboardInterrupt:  # Ctrl-C: the best bound so far stands
+            interrupts.note()
             stopped = "interrupted"
             break
         finally:

@@ -13,6 +13,7 @@ Measured tightness (``benchmarks/kv_synthetic/README.md``).
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from fluidopt.bounds.time_indexed import lp_bound
@@ -50,6 +51,7 @@ def lower_bounds(
     paths: bool = True,
     lagrangian: bool = True,
     time_limit: float | None = None,
+    progress: Callable[[str, float], None] | None = None,
 ) -> dict[str, Any]:
     """Every bound family for one instance (rounds, on Σ c_i), plus the best of them.
 
@@ -69,6 +71,12 @@ def lower_bounds(
     time_limit
         Seconds for the LP and the path bound together (default: the LP without a limit,
         then :data:`PATHS_SECONDS` for the path bound), and for the Lagrangian price search.
+    progress
+        Called with (the bound being computed, the best bound so far) as each starts and
+        whenever the path bound improves.
+
+    Ctrl-C ends the bound being computed with what it has (the LP with none) and skips
+    the ones after it.
     """
     import time
 
@@ -86,19 +94,33 @@ def lower_bounds(
         "volume": volume_bound(workload, capacity),
         "mean_busy_time": mean_busy_time_bound(a, s, o, capacity)[0],
     }
+
+    def best() -> float:
+        return max(v for k, v in out.items() if v is not None and k != "paths_status")
+
+    def stage(name: str, bound: float | None = None) -> None:
+        if progress is not None:
+            progress(name, best() if bound is None else max(bound, best()))
+
+    stopped = False  # by Ctrl-C
     if lp and exact_size(workload) <= EXACT_SIZE_LIMIT:
         started = time.perf_counter()
+        stage("lp")
         prep = prepare(workload, capacity, horizon="incumbent")
         solution = lp_solution(prep.data, time_limit)
         out["lp"] = None if solution.value is None else float(math.ceil(solution.value - 1e-6))
-        if paths:
+        stopped = solution.status == "interrupted"
+        if paths and not stopped:
+            stage("paths")
             left = PATHS_SECONDS if time_limit is None else time_limit - (time.perf_counter() - started)
             result = path_bound(prep.data, time_limit=left, lp=solution, schedules=[prep.incumbent],
-                                upper_bound=prep.upper_bound)
+                                upper_bound=prep.upper_bound, progress=lambda b: stage("paths", b))
             out["paths"], out["paths_status"] = result.bound, result.status
+            stopped = result.status == "interrupted"
     elif lp:
         out["lp"] = None
-    if lagrangian:
+    if lagrangian and not stopped:
+        stage("lagrangian")
         out["lagrangian"] = lagrangian_bound(a, s, o, capacity, time_limit=30.0 if time_limit is None else time_limit)[0]
-    out["best"] = max(v for k, v in out.items() if v is not None and k != "paths_status")
+    out["best"] = best()
     return out

@@ -206,12 +206,19 @@ def register(app: click.Group) -> None:
         Each is a bound on every schedule, hence on every policy run in the executor
         (proofs in docs/bounds.md).
         """
+        import time
+
         from fluidopt.bounds.tct import lower_bounds
+        from fluidopt.cli.progress import LiveLine
 
         workload, cap = _instance(workload_name, capacity, seed, requests)
-        data = {"workload": workload.name, "capacity": cap, "n_requests": len(workload),
-                **lower_bounds(workload, cap, lp=not no_lp, paths=not no_paths, lagrangian=not no_lagrangian,
-                               time_limit=time_limit)}
+        started = time.monotonic()
+        with LiveLine("bounds") as status:
+            found = lower_bounds(workload, cap, lp=not no_lp, paths=not no_paths, lagrangian=not no_lagrangian,
+                                 time_limit=time_limit,
+                                 progress=lambda name, best: status.update(
+                                     f"{time.monotonic() - started:6.1f} s {name}, best bound {best:,.0f}"))
+        data = {"workload": workload.name, "capacity": cap, "n_requests": len(workload), **found}
         emit(data, as_json, lambda d: print_mapping(d, title=f"Lower bounds on Σ c_i, {d['n_requests']} requests, "
                                                               f"C = {d['capacity']}"))
 
