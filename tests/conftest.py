@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import signal
+import threading
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -25,6 +27,17 @@ class CliResult:
 
     def json(self) -> Any:
         return json.loads(self.out)
+
+
+@pytest.fixture
+def sigint() -> None:
+    """Skip a test that sends itself SIGINT where Python would not turn it into
+    KeyboardInterrupt: off the main thread, or in a process started with SIGINT ignored
+    (a background job of a non-interactive shell)."""
+    if threading.current_thread() is not threading.main_thread():
+        pytest.skip("SIGINT is delivered to the main thread only")
+    if signal.getsignal(signal.SIGINT) is not signal.default_int_handler:
+        pytest.skip("SIGINT is ignored in this process (started in the background)")
 
 
 @pytest.fixture

@@ -67,15 +67,11 @@ def test_score_and_bounds_run_on_a_trace_slice(cli) -> None:
     assert b["best"] == max(b["trivial"], b["volume"], b["mean_busy_time"], b["lagrangian"])
 
 
-def test_ctrl_c_during_the_price_search_returns_the_bracket_so_far() -> None:
+def test_ctrl_c_during_the_price_search_returns_the_bracket_so_far(sigint) -> None:
     import os
     import signal
     import threading
 
-    import pytest
-
-    if threading.current_thread() is not threading.main_thread():
-        pytest.skip("SIGINT is delivered to the main thread only")
     w = load_workload("azure-conv").head(300)
     w = w.replace(arrival=np.zeros(len(w)))
     timer = threading.Timer(1.0, os.kill, args=(os.getpid(), signal.SIGINT))

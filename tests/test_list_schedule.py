@@ -84,9 +84,7 @@ def test_perturbation_search_never_returns_a_worse_schedule() -> None:
     assert feasible(a, s, o, C, starts)
 
 
-def test_ctrl_c_ends_the_perturbation_search_with_its_best_schedule() -> None:
-    if threading.current_thread() is not threading.main_thread():
-        pytest.skip("SIGINT is delivered to the main thread only")
+def test_ctrl_c_ends_the_perturbation_search_with_its_best_schedule(sigint) -> None:
     rng = np.random.default_rng(4)
     a, s, o, C = random_arrays(rng, 200, False)
     inst = ramp_instance(a, s, o, C)
