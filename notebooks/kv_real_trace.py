@@ -212,6 +212,130 @@ worst_noise = noise_table[noise_table["policy"] == "mc-sf"]["vs_exact"].max()
 print(f"MC-SF latency with noisy predictions: at most {worst_noise:.2f}× its exact-length latency")
 
 # %% [markdown]
+# ## Why our reduction is larger than the published one: one factor at a time
+#
+# MC-Benchmark / MC-SF is 3.1× here at λ = 50 against 46.47 / 32.11 = 1.45× published.
+# Three factors could make the difference; each is changed alone, on MC-SF and
+# MC-Benchmark with exact lengths, 10,000 requests (the paper's count; quick mode 400),
+# seed 0. Latency of an overloaded finite run grows with the number of requests, so the
+# count is held at the paper's.
+#
+# 1. **Load relative to the server's limit.** λ* = fluid limit of the length sample on
+#    `llama2-70b-2xa100` (`fluidopt.factors.fluid_limit`); runs at ρ·λ* for a range of
+#    relative loads ρ. The paper's λ = 50 is ρ ≈ 5.2 here; the paper's own λ* is not
+#    published.
+# 2. **Reading of the algorithms.** [KV] add candidates "while" the check passes; we read
+#    that as stopping at the first failure. The other reading the text allows skips a
+#    failing candidate and keeps trying later ones (`first_fit=True`), for both policies.
+# 3. **Length sample**, at equal relative load: the matched lognormal; the same sample
+#    clipped at 4,096 tokens in total (the paper simulated with Vidur, whose trace loader
+#    clips every request to the model's 4,096-token context); the tail cut (requests
+#    dropped) at 2,048 and 1,024 tokens in total and at the caps of the [WAIT] authors'
+#    LMSYS-Chat-1M files (prompt < 200, output < 500); and two real mixes, ShareGPT and
+#    Azure conv, clipped at 4,096 like Vidur does. Each sample has its own λ*, so every
+#    sample runs at the same ρ. The lognormal variants are the first 10,000 requests of
+#    one seeded draw that survive the cut.
+
+# %%
+from fluidopt.deployment import load_deployment  # noqa: E402
+from fluidopt.executor.engine import simulate  # noqa: E402
+from fluidopt.executor.policy import make_policy  # noqa: E402
+from fluidopt.factors import fluid_limit, truncate_lengths, with_poisson_arrivals  # noqa: E402
+from fluidopt.generators import LMSYS_STATS, lengths_matching  # noqa: E402
+from fluidopt.traces import load_workload  # noqa: E402
+
+FACTOR_N = 400 if env.quick else 10_000
+PUBLISHED_RATIO = PUBLISHED["mc-benchmark"] / PUBLISHED["mc-sf"]
+dep70 = load_deployment(DEPLOYMENT)
+draw = lengths_matching(**LMSYS_STATS, n=2 * FACTOR_N, seed=0, rate=None)
+s_all, o_all = draw.prompt, draw.output
+
+
+def first_n(lengths: tuple[np.ndarray, np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
+    return lengths[0][:FACTOR_N], lengths[1][:FACTOR_N]
+
+
+samples = {
+    "lognormal (matched)": first_n((s_all, o_all)),
+    "clipped at 4,096 total (Vidur)": truncate_lengths(*first_n((s_all, o_all)), max_total=4096, mode="clip"),
+    "cut at 2,048 total": first_n(truncate_lengths(s_all, o_all, max_total=2048)),
+    "cut at 1,024 total": first_n(truncate_lengths(s_all, o_all, max_total=1024)),
+    "cut at prompt < 200, output < 500": first_n(truncate_lengths(s_all, o_all, max_prompt=199, max_output=499)),
+}
+if not env.quick:
+    for trace in ("sharegpt", "azure-conv"):
+        tw = load_workload(trace, requests=FACTOR_N, seed=0, max_total_tokens=4096, overlong="clip")
+        samples[f"{trace} (clipped at 4,096)"] = (tw.prompt, tw.output)
+limits = {name: fluid_limit(s, o, dep70) for name, (s, o) in samples.items()}
+
+
+def pair(sample: str, rho: float, first_fit: bool = False) -> dict:
+    """MC-SF and MC-Benchmark on one sample at relative load rho (mean latency, s)."""
+    s, o = samples[sample]
+    lam = rho * limits[sample]
+    w = with_poisson_arrivals(s, o, lam, seed=0, name=sample)
+    lat = {p: simulate(w, dep70, make_policy(p, first_fit=first_fit)).summary()["mean_latency"]
+           for p in ("mc-sf", "mc-benchmark")}
+    return {"sample": sample, "rho": rho, "rate": lam, "first_fit": first_fit, "mc_sf": lat["mc-sf"],
+            "mc_benchmark": lat["mc-benchmark"], "ratio": lat["mc-benchmark"] / lat["mc-sf"]}
+
+
+base = "lognormal (matched)"
+RHO_NOMINAL = 50.0 / limits[base]  # the paper's high demand on our server
+load_grid = [0.9, 1.0, 1.5, RHO_NOMINAL] if env.quick else [0.5, 0.8, 0.9, 0.95, 1.0, 1.1, 1.25, 1.5, 2.0, 3.0,
+                                                            RHO_NOMINAL, 10.0]
+factor_rows = [pair(base, rho) for rho in load_grid]
+factor_rows += [pair(base, rho, first_fit=True) for rho in ([1.0, RHO_NOMINAL] if env.quick else [1.0, 1.5, RHO_NOMINAL])]
+factor_rows += [pair(name, rho) for name in samples if name != base for rho in (1.0, 1.5, RHO_NOMINAL)]
+factors = pd.DataFrame(factor_rows)
+factors["lambda_star"] = factors["sample"].map(limits)
+factors["published_ratio"] = PUBLISHED_RATIO
+env.save_table(factors, "factors")
+with pd.option_context("display.width", 160, "display.float_format", "{:.2f}".format):
+    print(f"λ* of the matched sample: {limits[base]:.2f}/s, so λ = 50 is ρ = {RHO_NOMINAL:.2f}")
+    print(factors.to_string(index=False))
+
+# %%
+fig, ax = plt.subplots(figsize=(7.5, 4.2), layout="constrained")
+stop = factors[~factors["first_fit"]]
+for name, part in stop.groupby("sample", sort=False):
+    part = part.sort_values("rho")
+    ax.plot(part["rho"], part["ratio"], marker="o", ms=3, label=f"{name} (λ* {limits[name]:.2f}/s)")
+ff = factors[factors["first_fit"]].sort_values("rho")
+ax.plot(ff["rho"], ff["ratio"], marker="s", ms=4, ls="--", color="black", label=f"{base}, first-fit reading")
+ax.axhline(PUBLISHED_RATIO, color="grey", ls=":", label=f"published {PUBLISHED_RATIO:.2f}")
+ax.axvline(RHO_NOMINAL, color="grey", lw=0.8)
+ax.set_xscale("log")
+ax.set_xlabel("relative load ρ = λ / λ* (fluid limit of the sample)")
+ax.set_ylabel("MC-Benchmark / MC-SF mean latency")
+ax.set_title(f"one factor at a time, {FACTOR_N:,} requests, {DEPLOYMENT}; grey line: λ = 50 here", fontsize=9)
+ax.legend(fontsize=7)
+env.save_figure(fig, "factors")
+
+# %%
+
+
+def ratio_at(sample: str, rho: float, first_fit: bool = False) -> float:
+    row = factors[(factors["sample"] == sample) & np.isclose(factors["rho"], rho) & (factors["first_fit"] == first_fit)]
+    return float(row["ratio"].iloc[0])
+
+
+curve = stop[stop["sample"] == base].sort_values("rho")
+above = curve.loc[curve["ratio"] >= PUBLISHED_RATIO, "rho"]
+reach = f"first reaches the published {PUBLISHED_RATIO:.2f} at ρ = {above.min():.3g}" if len(above) else \
+    f"never reaches the published {PUBLISHED_RATIO:.2f}"
+print(f"load: the ratio is {ratio_at(base, load_grid[0]):.2f} at ρ = {load_grid[0]:g}, "
+      f"{ratio_at(base, 1.0):.2f} at ρ = 1, {curve['ratio'].max():.2f} at most (ρ = "
+      f"{curve.loc[curve['ratio'].idxmax(), 'rho']:.3g}), {ratio_at(base, RHO_NOMINAL):.2f} at λ = 50 "
+      f"(ρ = {RHO_NOMINAL:.2f}); it {reach}")
+print(f"reading: first fit gives {ratio_at(base, 1.0, True):.2f} at ρ = 1 and {ratio_at(base, RHO_NOMINAL, True):.2f} "
+      f"at λ = 50 (stop at the first failure: {ratio_at(base, 1.0):.2f}, {ratio_at(base, RHO_NOMINAL):.2f})")
+for name in samples:
+    if name != base:
+        print(f"length sample {name}: {ratio_at(name, 1.0):.2f} at ρ = 1, {ratio_at(name, RHO_NOMINAL):.2f} at "
+              f"ρ = {RHO_NOMINAL:.2f} (matched lognormal {ratio_at(base, 1.0):.2f}, {ratio_at(base, RHO_NOMINAL):.2f})")
+
+# %% [markdown]
 # **Reading.** The ordering is the published one at both demand levels: MC-SF has the
 # lowest average latency, MC-Benchmark (same memory check, FCFS order) is next, and the
 # α-protection heuristics are worse still, the more so the larger α (see the tables

@@ -163,6 +163,77 @@ for lam in sorted({near, *[r for r in (4.0, 4.5) if r in RATES]}):
                                        for r in part.itertuples()))
 
 # %% [markdown]
+# ## Why the published WAIT advantage does not appear: one factor at a time
+#
+# The lengths are the paper's own (one type), so the factors are the load, the time
+# model and the reading of WAIT.
+#
+# 1. **Load relative to the limit.** The paper does not give its limit for p512d1000,
+#    but Little's law on its own numbers places the published rows: at λ = 4.0 WAIT's
+#    26.4 s means λ·W ≈ 106 requests in the system, and a resident p512d1000 request
+#    holds 512 + 500 KV tokens on average, so the cache is about 90% full, i.e. the rows
+#    sit near the memory limit. Our rows at 92% of our fluid limit (λ = 1.75) are the
+#    equal-relative-load runs (the table above).
+# 2. **Time model.** Our decode step costs c_kv = 0.28 µs per cached token (the attention
+#    read of Llama-2-7B's 32 KV heads). The authors' notes say several runs used
+#    Llama-3-8B, whose grouped-query attention keeps 8 KV heads: a quarter of the KV bytes
+#    per token, so a quarter of that read and four times the tokens in the same memory.
+#    Two what-ifs on our fit change only that: `kv/4` (c_kv / 4, C unchanged) and
+#    `gqa` (c_kv / 4 and C × 4). Each runs at the published rates and at 90% of its own
+#    fluid limit.
+# 3. **Reading of WAIT.** The fluid pipeline holds n* = λ·ΔT* requests per stage; when it
+#    is far below 1 every calibrated threshold is n = 1 and WAIT (authors' rule) admits
+#    one request per iteration, which is what a continuous-batching scheduler does.
+#
+# Runs: 1,000 requests (half the table's: these runs only compare policies at one rate),
+# one seed; quick mode 120 requests at two rates.
+
+# %%
+from dataclasses import replace as with_fields  # noqa: E402
+
+from fluidopt.executor.engine import simulate  # noqa: E402
+from fluidopt.executor.metrics import window_mask  # noqa: E402
+from fluidopt.executor.policy import make_policy  # noqa: E402
+
+FACTOR_N = 120 if env.quick else 1_000
+what_ifs = {
+    "ours": dep,
+    "kv/4": with_fields(dep, name="llama2-7b-a100 kv/4", time=with_fields(dep.time, c_kv=dep.time.c_kv / 4)),
+    "gqa": with_fields(dep, name="llama2-7b-a100 gqa", capacity=4 * dep.capacity,
+                       time=with_fields(dep.time, c_kv=dep.time.c_kv / 4)),
+}
+p1000 = [FluidType(1.0, 512, 1000)]
+factor_rows = []
+for tm, d in what_ifs.items():
+    lim_tm = fluid_from_arrays(FluidArrays.build(p1000, d)).max_stable_scale
+    rates = [round(0.9 * lim_tm, 2)] + ([] if tm == "ours" else [4.0, 4.5])
+    if env.quick:
+        rates = rates[:2]
+    for lam in rates:
+        w = load_workload("wait-p512d1000", rate=lam, requests=FACTOR_N, seed=0)
+        fb = fluid_from_arrays(FluidArrays.build([FluidType(lam, 512, 1000)], d))
+        try:
+            rep = calibrate(w, d, policy="wait", objective="latency", epsilon=0.05, rule="advance")
+            n_thr = int(rep["thresholds"][0]["threshold"])
+        except ThresholdInfeasible:
+            n_thr = 1  # outside the calibrated range: the smallest threshold
+        for label, name, params in (("vllm", "vllm", {}), ("sarathi", "sarathi", {}),
+                                    ("wait (advance residents)", "wait",
+                                     {"thresholds": {"p512d1000": n_thr}, "advance_resident": True})):
+            res = simulate(w, d, make_policy(name, **params))
+            rec = res.records
+            win = rec[window_mask(rec, 0.1, 0.1)]
+            factor_rows.append({"time_model": tm, "fluid_limit": lim_tm, "rate": lam, "rho": lam / lim_tm,
+                                "n_star": lam * fb.delta_t if np.isfinite(fb.delta_t) else np.nan,
+                                "threshold": n_thr if name == "wait" else np.nan, "policy": label,
+                                "mean_latency": res.summary(warmup=0.1, cooldown=0.1)["mean_latency"],
+                                "restart_fraction": float((win["evictions"] > 0).mean())})
+factors = pd.DataFrame(factor_rows).merge(PUBLISHED.rename(columns={"label": "policy"}), on=["rate", "policy"],
+                                          how="left")
+env.save_table(factors, "factors")
+print(factors.to_string(index=False, float_format=lambda x: f"{x:.3g}"))
+
+# %% [markdown]
 # **Reading.** See the table and the printed lines above.
 #
 # - *Below our limit* (λ ≤ 1.75, up to about 92% of the fluid limit) WAIT with the

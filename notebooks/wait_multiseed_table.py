@@ -91,35 +91,45 @@ def nested_two_segments(lam: float):
     return nested_best(nested_data(w, dep, epsilon=0.05, delta=0.01, horizon=3600.0), [20, 50])
 
 
+def threshold_policies(case: str, lam: float) -> tuple[list, list[dict]]:
+    """WAIT (both rules) and, for two types, Nested WAIT at rate ``lam``: sweep policy
+    entries and the thresholds used, calibrated at λ or (past the calibrated range) at
+    the largest feasible rate below it (step 0.5/s)."""
+    arrays = FluidArrays.build(TYPES[case](lam), dep)
+    policies: list = []
+    rows = []
+    for rule, advance in (("paper", False), ("advance", True)):
+        name = "wait (advance residents)" if advance else "wait"
+        for at in np.arange(lam, 0.0, -0.5):
+            try:
+                sol = solve_wait(FluidArrays.build(TYPES[case](at), dep), objective="latency", epsilon=0.05,
+                                 rule=rule)
+            except ThresholdInfeasible:
+                continue
+            thr = {lab: int(n) for lab, n in zip(arrays.labels, sol.thresholds)}
+            policies.append({"name": "wait", "params": {"thresholds": thr, "advance_resident": advance}})
+            rows.append({"case": case, "rate": lam, "policy": name, "thresholds": json.dumps(thr),
+                         "thresholds_from": at})
+            break
+    if case == "two-type":
+        for at in np.arange(lam, 0.0, -0.5):
+            plan = nested_two_segments(at)
+            if plan is not None:
+                segs = [[20, plan.thresholds[0]], [50, plan.thresholds[1]]]
+                policies.append({"name": "nested-wait", "params": {"segments": [segs]}})  # [..]: one value
+                rows.append({"case": case, "rate": lam, "policy": "nested-wait", "thresholds": json.dumps(segs),
+                             "thresholds_from": at})
+                break
+    return policies, rows
+
+
 frames, thr_rows = [], []
 with tempfile.TemporaryDirectory() as tmp:
     for case, rates in RATES.items():
         for lam in rates:
-            arrays = FluidArrays.build(TYPES[case](lam), dep)
-            policies: list = ["vllm", "sarathi"]
-            # thresholds at λ, or (past the calibrated range) at the largest feasible rate below it
-            for rule, advance in (("paper", False), ("advance", True)):
-                name = "wait (advance residents)" if advance else "wait"
-                for at in np.arange(lam, 0.0, -0.5):
-                    try:
-                        sol = solve_wait(FluidArrays.build(TYPES[case](at), dep), objective="latency", epsilon=0.05,
-                                         rule=rule)
-                    except ThresholdInfeasible:
-                        continue
-                    thr = {lab: int(n) for lab, n in zip(arrays.labels, sol.thresholds)}
-                    policies.append({"name": "wait", "params": {"thresholds": thr, "advance_resident": advance}})
-                    thr_rows.append({"case": case, "rate": lam, "policy": name, "thresholds": json.dumps(thr),
-                                     "thresholds_from": at})
-                    break
-            if case == "two-type":
-                for at in np.arange(lam, 0.0, -0.5):
-                    plan = nested_two_segments(at)
-                    if plan is not None:
-                        segs = [[20, plan.thresholds[0]], [50, plan.thresholds[1]]]
-                        policies.append({"name": "nested-wait", "params": {"segments": [segs]}})  # [..]: one value
-                        thr_rows.append({"case": case, "rate": lam, "policy": "nested-wait", "thresholds": json.dumps(segs),
-                                         "thresholds_from": at})
-                        break
+            waits, rows = threshold_policies(case, lam)
+            policies: list = ["vllm", "sarathi", *waits]
+            thr_rows += rows
             spec = SweepSpec.from_dict({"name": f"multiseed-{case}", "workload": WORKLOAD[case],
                                         "workload_params": {"rate": lam, "requests": N_REQUESTS},
                                         "deployment": DEPLOYMENT, "policies": policies, "seeds": SEEDS,
@@ -173,6 +183,99 @@ for ax, case in zip(axes, RATES):
     ax.set_title(f"{case}: {WORKLOAD[case]}, {DEPLOYMENT}", fontsize=9)
     ax.legend(fontsize=7, ncol=3, loc="upper center", bbox_to_anchor=(0.5, -0.2))
 env.save_figure(fig, "table")
+
+# %% [markdown]
+# ## Where our numbers differ: one factor at a time
+#
+# Every published row is off from ours by more than 25%, in both directions. The lengths
+# here are the paper's own (fixed types), so two factors remain, each changed alone:
+#
+# 1. **Reading of the algorithms**, at the published rates. WAIT: the paper's rule
+#    against the authors' simulator rule (both are in the table above). Nested WAIT: the
+#    same switch (`advance_resident`). vLLM: our vLLM-like policy under the engine
+#    mechanics of Vidur's vLLM replica (batch cap 128, 4,096-token padded budget, KV
+#    blocks of 16 with prompt reservation, recompute preemption, latest-arrival victim:
+#    the settings of `llama2-7b-a100-vidur`) on our affine time model.
+# 2. **Load relative to each scheduler's own limit.** The published rates sit at or past
+#    the paper's observed limits (WAIT 23, Sarathi 22, vLLM 19; two types 22 / 21 / 18),
+#    ours are elsewhere (the committed `wait_stability_limits.csv`, column
+#    `observed_limit_growth_only`: the largest rate at which the queue stops growing, the
+#    sense in which the paper calls latency bounded). Each published row is rerun at
+#    λ·(our limit / the paper's limit) for its own scheduler, so that it sits at the
+#    same relative load.
+#
+# Full mode: 10,000 requests and 3 seeds per cell (fewer seeds than the table above; the
+# spread is in the table), run in-process; quick mode: 400 requests, 1 seed.
+
+# %%
+from fluidopt.deployment import deployment_for  # noqa: E402
+from fluidopt.executor.engine import simulate  # noqa: E402
+from fluidopt.executor.policy import make_policy  # noqa: E402
+from fluidopt.reproduce import notebook_dir  # noqa: E402
+
+FACTOR_SEEDS = [0] if env.quick else [0, 1, 2]
+FACTOR_N = 400 if env.quick else 10_000
+PUBLISHED_LIMITS = {"single": {"wait": 23, "wait (advance residents)": 23, "sarathi": 22, "vllm": 19},
+                    "two-type": {"nested-wait": 22, "nested-wait (advance residents)": 22, "sarathi": 21, "vllm": 18}}
+vidur = load_deployment("llama2-7b-a100-vidur")
+vidur_mechanics = dep.with_settings(max_batch=vidur.max_batch, max_tokens=vidur.max_tokens,
+                                    block_size=vidur.block_size, token_budget=vidur.token_budget,
+                                    preemption=vidur.preemption, victim=vidur.victim)
+stability = pd.read_csv(notebook_dir() / "figures" / "wait_stability_limits.csv")
+our_limits = {(r.case, r.policy): float(r.observed_limit_growth_only) for r in stability.itertuples()}
+our_limits[("two-type", "nested-wait (advance residents)")] = our_limits[("two-type", "nested-wait")]
+
+
+def policy_at(case: str, label: str, lam: float) -> tuple[str, dict]:
+    """(name, params) of the scheduler ``label`` with thresholds calibrated for rate ``lam``."""
+    if label in ("vllm", "sarathi"):
+        return label, {}
+    waits, _ = threshold_policies(case, lam)
+    if label.startswith("nested-wait"):
+        segs = next(p for p in waits if p["name"] == "nested-wait")["params"]["segments"][0]
+        return "nested-wait", {"segments": segs, "advance_resident": label.endswith("(advance residents)")}
+    advance = label == "wait (advance residents)"
+    thr = next(p for p in waits if p["name"] == "wait" and p["params"]["advance_resident"] == advance)
+    return "wait", thr["params"]
+
+
+def mean_latency(case: str, label: str, lam: float, deployment=None) -> tuple[float, float, int]:
+    """Mean and std over the factor seeds of the window's mean latency (s), and evictions."""
+    name, params = policy_at(case, label, lam)
+    lat, evictions = [], 0
+    for seed in FACTOR_SEEDS:
+        w = load_workload(WORKLOAD[case], rate=lam, requests=FACTOR_N, seed=seed)
+        d = deployment or deployment_for(DEPLOYMENT, w.meta)
+        s = simulate(w, d, make_policy(name, **params)).summary(warmup=0.1, cooldown=0.1)
+        lat.append(s["mean_latency"])
+        evictions += int(s["evictions"])
+    return float(np.mean(lat)), float(np.std(lat, ddof=1)) if len(lat) > 1 else 0.0, evictions
+
+
+factor_rows = []
+for (case, lam), pub in PUBLISHED.items():
+    reading = [("vllm", "vllm under Vidur's engine mechanics", vidur_mechanics)]
+    if case == "two-type":
+        reading.append(("nested-wait (advance residents)", "nested-wait, authors' simulator rule", None))
+    for label, what, d in reading:
+        m, sd, ev = mean_latency(case, label, lam, d)
+        published = pub["vllm" if label == "vllm" else "nested-wait"]
+        factor_rows.append({"factor": "reading", "case": case, "published_rate": lam, "run_rate": lam, "policy": what,
+                            "mean_latency": m, "std_latency": sd, "evictions": ev, "published_mean": published[0]})
+    for label in PUBLISHED_LIMITS[case]:
+        published = pub.get(label.replace(" (advance residents)", "") if case == "two-type" else label)
+        if published is None:
+            continue
+        scale = our_limits[(case, label)] / PUBLISHED_LIMITS[case][label]
+        m, sd, ev = mean_latency(case, label, lam * scale)
+        factor_rows.append({"factor": "equal relative load", "case": case, "published_rate": lam,
+                            "run_rate": lam * scale, "policy": label, "mean_latency": m, "std_latency": sd,
+                            "evictions": ev, "published_mean": published[0]})
+factors = pd.DataFrame(factor_rows)
+factors["ours_over_published"] = factors["mean_latency"] / factors["published_mean"]
+env.save_table(factors, "factors")
+with pd.option_context("display.width", 180, "display.float_format", "{:.2f}".format):
+    print(factors.to_string(index=False))
 
 # %% [markdown]
 # **Reading.** See the table above (ours beside the published mean ± std).
