@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import json
+import os
+import signal
 import subprocess
 import sys
+import threading
 from pathlib import Path
 
 import numpy as np
@@ -77,6 +80,24 @@ def test_perturbation_search_never_returns_a_worse_schedule() -> None:
     inst = ramp_instance(a, s, o, C)
     key = rng.permutation(80).astype(float)  # a poor order, room to improve
     starts, info = perturbation_search(inst, key, steps=60, seed=1)
+    assert info["tct"] == float(np.sum(starts + o)) <= info["start_tct"]
+    assert feasible(a, s, o, C, starts)
+
+
+def test_ctrl_c_ends_the_perturbation_search_with_its_best_schedule() -> None:
+    if threading.current_thread() is not threading.main_thread():
+        pytest.skip("SIGINT is delivered to the main thread only")
+    rng = np.random.default_rng(4)
+    a, s, o, C = random_arrays(rng, 200, False)
+    inst = ramp_instance(a, s, o, C)
+    key = rng.permutation(200).astype(float)
+    timer = threading.Timer(1.0, os.kill, args=(os.getpid(), signal.SIGINT))
+    timer.start()
+    try:
+        starts, info = perturbation_search(inst, key, time_limit=60.0, seed=1)
+    finally:
+        timer.cancel()
+    assert info["interrupted"] and info["seconds"] < 30
     assert info["tct"] == float(np.sum(starts + o)) <= info["start_tct"]
     assert feasible(a, s, o, C, starts)
 

@@ -106,6 +106,24 @@ def test_ctrl_c_stops_the_worker_and_returns_what_was_found() -> None:
     assert check_schedule(w, C, sol.starts).accepted
 
 
+@pytest.mark.parametrize("backend", ["highs", "cpsat"])
+def test_ctrl_c_during_the_list_search_skips_the_search(monkeypatch, backend: str) -> None:
+    import fluidopt.search.perturbation as perturbation
+
+    real = perturbation.perturbation_search
+
+    def stopped(*args, **kwargs):  # as if Ctrl-C came after a few steps
+        starts, info = real(*args, **{**kwargs, "time_limit": None, "steps": 5, "patience": None})
+        return starts, {**info, "interrupted": True}
+
+    monkeypatch.setattr(perturbation, "perturbation_search", stopped)
+    w, C = kv_synthetic(2, 101)
+    sol = solve_tct(w, C, time_limit=60.0, backend=backend, lp_lower_bound=False)
+    assert sol.status == "interrupted" and sol.info["list_search"]["interrupted"]
+    assert sol.info["solve_seconds"] == 0.0 and sol.info["improve"] is None
+    assert check_schedule(w, C, sol.starts).accepted
+
+
 def test_worker_never_loads_highspy() -> None:
     request = {"instance": CpsatInstance(5, [0, 0, 0], [1, 1, 1], [2, 2, 2], [0, 0, 0], [6, 6, 6]).to_json(),
                "params": {"time_limit": 10}}

@@ -165,3 +165,16 @@ def test_build_benchmark_reaches_100k_binaries() -> None:
     rows = [line.split() for line in proc.stdout.splitlines()[1:]]
     assert [(r[0], r[1]) for r in rows] == [("2", "1,000"), ("200", "100,000")]
     assert rows[0][-1] != "–" and rows[1][-1] == "–"  # Pyomo timed at 1,000 binaries only
+
+
+def test_an_inconsistent_highs_answer_is_not_trusted() -> None:
+    """HiGHS 1.16 with a MIP start and presolve reports objective and dual bound 13 (status
+    optimal) for its own solution worth 18, the proven optimum. The driver must neither
+    claim a proof nor report a bound above 18; it falls back to the LP relaxation."""
+    w = wl([0, 0, 0], [6, 5, 2], [5, 5, 4])
+    assert brute_force_tct(w, 19) == 18
+    sol = solve_tct(w, 19, backend="highs", executor=False, gap=0.0, improve=0)
+    assert sol.objective_tct == 18 and sol.best_bound <= 18
+    assert sol.status != "optimal" or sol.best_bound == 18
+    if sol.info["solver_inconsistent"]:
+        assert sol.info["lp_bound"] is not None and sol.info["solver_bound"] is None

@@ -11,7 +11,7 @@ C = 118,784 KV tokens, in two arrival models:
   schedule can hold memory at 100% with growing ramps).
 
 Per model, within one wall-clock budget (``--time-limit``, default 600 s, everything
-included): the executor policies MC-SF, H-SF and Sorted-F; the lower bounds trivial
+included): the executor policies MC-SF, H-SF, SVF and Sorted-F; the lower bounds trivial
 Σ(a+o), memory volume (``fluidopt.bounds.tct``), mean busy time and Lagrangian
 (``fluidopt.bounds``); then schedules from the Lagrangian prices with local search for
 the time left (``fluidopt.search.lagrangian_heuristic``). The best schedule is replayed
@@ -46,7 +46,7 @@ from typing import Any  # noqa: E402
 import numpy as np  # noqa: E402
 
 CAPACITY = 118_784
-POLICIES = ("mc-sf", "h-sf", "sorted-f")
+POLICIES = ("mc-sf", "h-sf", "svf", "sorted-f")
 
 
 def loadavg() -> float:

@@ -6,7 +6,7 @@ the hundred thousands) that is billions of non-zeros, and the heuristics that se
 windows scan the whole serial horizon. This route never builds it. Its stages mirror the
 exact driver's (:mod:`fluidopt.completion.solve`):
 
-1. **prepare** — integer arrival epochs, and the executor's MC-SF, H-SF and Sorted-F runs
+1. **prepare** — integer arrival epochs, and the executor's MC-SF, H-SF, SVF and Sorted-F runs
    as incumbents (every policy run is a schedule; only eviction-free ones are kept as
    start vectors, since their last runs are contiguous);
 2. **bound** — the memory-volume bound, the mean-busy-time bound and the Lagrangian
@@ -34,7 +34,7 @@ if TYPE_CHECKING:
     from fluidopt.workload import Workload
 
 #: Executor policies whose runs seed the schedule side.
-INCUMBENT_POLICIES = ("mc-sf", "h-sf", "sorted-f")
+INCUMBENT_POLICIES = ("mc-sf", "h-sf", "svf", "sorted-f")
 
 #: Largest n · Σ o_i · mean(o_i) (an upper estimate of the time-indexed program's memory
 #: non-zeros under the serial horizon) for which ``solve_tct(method="auto")`` builds the

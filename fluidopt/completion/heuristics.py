@@ -87,7 +87,7 @@ def heuristic_schedules(workload: Workload, capacity: int, *, executor: bool = T
 
     Internal greedies: ``greedy-o`` (= H-SF), ``greedy-volume``, ``greedy-peak`` and
     serial insertion in the same three orders (``insert-*``). With ``executor``, the
-    executor's ``mc-sf``, ``h-sf`` and ``sorted-f`` runs (with exact lengths) when the
+    executor's ``mc-sf``, ``h-sf``, ``svf`` and ``sorted-f`` runs (with exact lengths) when the
     executor and those policies exist.
     """
     a, s, o = instance_arrays(workload)
@@ -105,7 +105,7 @@ def heuristic_schedules(workload: Workload, capacity: int, *, executor: bool = T
 
 
 def executor_schedules(
-    workload: Workload, capacity: int, policies: tuple[str, ...] = ("mc-sf", "h-sf", "sorted-f")
+    workload: Workload, capacity: int, policies: tuple[str, ...] = ("mc-sf", "h-sf", "svf", "sorted-f")
 ) -> dict[str, np.ndarray]:
     """Schedules of executor policies, as start epochs of each request's last run.
 

@@ -20,7 +20,7 @@ Neighbourhoods, taken in turn:
 The neighbourhood size adapts: it grows after a sub-problem is solved to optimality
 within its limit and shrinks after one that is not. The search stops early after
 ``patience`` sub-problems in a row without an improvement (it has settled; the exact
-search gets the time left), or when a neighbourhood that frees *every* request has no
+search gets the time left; by default max(10, n/2)), or when a neighbourhood that frees *every* request has no
 schedule better than the best one: that proves the best one optimal.
 
 This module runs inside the CP-SAT worker process (``fluidopt.cpsat_worker``), so it
@@ -81,6 +81,13 @@ class LnsStats:
         }
 
 
+def default_patience(n: int) -> int:
+    """Sub-problems in a row without an improvement after which the search has settled:
+    max(10, n/2) — small instances settle fast and leave their time to the exact search,
+    which can prove them; large ones keep improving longer."""
+    return max(10, n // 2)
+
+
 def neighbourhood(kind: str, starts: np.ndarray, output: np.ndarray, size: int, rng: np.random.Generator) -> np.ndarray:
     """Positions of the requests freed by one neighbourhood of ``kind`` (at most ``size``).
 
@@ -132,7 +139,7 @@ def improve(
     seed: int = 0,
     size: int = 12,
     sub_limit: float = 1.0,
-    patience: int | None = 30,
+    patience: int | None = None,
     should_stop: Callable[[], bool] | None = None,
     on_improvement: Callable[[float, list[int]], None] | None = None,
 ) -> tuple[list[int], LnsStats]:
@@ -154,8 +161,8 @@ def improve(
     sub_limit
         Time limit of one sub-problem, s.
     patience
-        Stop after this many sub-problems in a row without an improvement (``None``:
-        only the time limit stops it).
+        Stop after this many sub-problems in a row without an improvement (default
+        :func:`default_patience` of the number of requests).
     should_stop
         Polled between sub-problems (Ctrl-C).
     on_improvement
@@ -180,6 +187,7 @@ def improve(
     model, S, objective = build(plain, symmetry=False)
     n = len(S)
     size = max(2, min(size, n))
+    patience = default_patience(n) if patience is None else int(patience)
     step = 0
     idle = 0
     while True:
@@ -189,7 +197,7 @@ def improve(
         if time.perf_counter() - started >= time_limit:
             stats.stopped = "time"
             break
-        if patience is not None and idle >= patience:
+        if idle >= patience:
             stats.stopped = "settled"
             break
         kind = NEIGHBOURHOODS[step % len(NEIGHBOURHOODS)]

@@ -7,10 +7,11 @@ Minimise Σ c_i over the unit-time schedules of a workload with KV capacity C (s
    (:func:`fluidopt.completion.windows.prepare`);
 2. **bound** — the memory-volume bound and, for CP-SAT, the LP relaxation of the
    time-indexed program with its peak clique rows (:func:`bound_stage`);
-3. **improve** — large-neighbourhood search from the incumbent
-   (:mod:`fluidopt.completion.lns`), at most a share of the time; it stops early once it
-   has settled and leaves the rest to the search (:func:`improve_stage`; with CP-SAT it
-   runs inside the same worker, just before the search);
+3. **improve** — at most a share of the time: first a search over priority orders of
+   serial list schedules (:func:`list_search_stage`), then large-neighbourhood search
+   with CP-SAT (:mod:`fluidopt.completion.lns`; :func:`improve_stage`; with CP-SAT it runs
+   inside the search's worker, just before it); both stop early once they have settled
+   and leave the rest to the search;
 4. **search** — the exact search from the improved schedule: the time-indexed MIP in
    HiGHS or the cumulative model in OR-Tools CP-SAT (in a worker process)
    (:func:`search_stage`);
@@ -227,7 +228,7 @@ def search_stage(
             upper_bound=prep.upper_bound if use_start else None,
         )
         build_seconds = time.perf_counter() - started
-        if bounds.lp_status == "interrupted":  # Ctrl-C during the LP: stop here with the incumbent
+        if interrupted(prep, bounds):  # Ctrl-C before the search: stop here with the incumbent
             res = SolveResult("interrupted", None, None, None, 0.0, solver="cpsat/worker", message="interrupted")
         else:
             res = solve_cpsat(inst, options, lns_seconds=improve_seconds, progress=tracker.from_worker,
@@ -235,6 +236,9 @@ def search_stage(
         res.seconds = float(res.info.get("wall_seconds", res.seconds))
         starts = None if res.solution is None else np.asarray(res.solution, dtype=np.int64)
         return SearchOutcome(res, starts, inst.hint is not None, build_seconds, res.info.get("lns"))
+    if interrupted(prep, bounds):
+        res = SolveResult("interrupted", None, None, None, 0.0, solver="highs", message="interrupted")
+        return SearchOutcome(res, None, False, 0.0)
     start_x = start_vector(prep.data, prep.incumbent) if use_start else None
     if builder == "pyomo":
         model = build(prep.data)
@@ -244,12 +248,62 @@ def search_stage(
         if res.has_solution:
             values = np.array([model.y[g, t].value or 0.0 for g, t in zip(*prep.data.column_epochs())])
     else:
-        h = highs_model(build_arrays(prep.data))
+        arrays = build_arrays(prep.data)
+        h = highs_model(arrays)
         build_seconds = time.perf_counter() - started
         res = solve(h, options, start=start_x, progress=lambda obj, bnd: tracker(objective=obj, bound=bnd))
         values = res.solution
+        if values is not None and res.objective is not None and abs(float(arrays.c @ values) - res.objective) > 0.5:
+            _distrust(res, float(arrays.c @ values))
     starts = solution_starts(prep.data, values) if values is not None else None
     return SearchOutcome(res, starts, start_x is not None, build_seconds)
+
+
+def interrupted(prep: Prepared, bounds: Bounds) -> bool:
+    """Whether Ctrl-C stopped a stage before the search (the LP bound or the list search)."""
+    return bounds.lp_status == "interrupted" or bool((prep.info.get("list_search") or {}).get("interrupted"))
+
+
+def _distrust(res: SolveResult, recomputed: float) -> None:
+    """A solver whose reported objective is not the value of its own solution has no
+    bound we can trust: HiGHS 1.16 with a MIP start and presolve was seen to report
+    13 (and a dual bound of 13, with status optimal) for a solution worth 18."""
+    res.info["inconsistent"] = {"reported_objective": res.objective, "solution_value": recomputed,
+                                "reported_bound": res.bound}
+    res.objective, res.bound = recomputed, None
+    if res.status == "optimal":
+        res.status = "time_limit"
+
+
+#: Steps in a row without a better list schedule after which the order search stops.
+LIST_SEARCH_PATIENCE = 2000
+
+
+def list_search_stage(prep: Prepared, workload: Workload, seconds: float, *, seed: int, tracker: _Tracker) -> float:
+    """Search over priority orders of serial list schedules (:mod:`fluidopt.search.perturbation`,
+    in this process) from the incumbent's order for at most ``seconds``; a better schedule
+    becomes the incumbent. Returns the time used, s.
+
+    On [KV] instances this finds better schedules per second than the CP-SAT
+    neighbourhood search (n = 50: 9,017 → 8,611 in 30 s, against 8,668 in 60 s), which
+    then starts from its result. A list schedule better than the incumbent keeps every
+    deadline of the windows (they hold for every schedule at least as good)."""
+    from fluidopt.bounds.ramp import ramp_instance
+    from fluidopt.search.perturbation import perturbation_search
+
+    if seconds <= 0 or prep.incumbent is None:
+        return 0.0
+    tracker("improve")
+    a, s, o = instance_arrays(workload)
+    starts, info = perturbation_search(ramp_instance(a, s, o, prep.data.capacity),
+                                       np.asarray(prep.incumbent, dtype=np.float64), time_limit=seconds, seed=seed,
+                                       patience=LIST_SEARCH_PATIENCE)
+    prep.info["list_search"] = {k: info[k] for k in ("start_tct", "tct", "steps", "improvements", "seconds",
+                                                     "interrupted")}
+    if info["tct"] < _tct(prep, np.asarray(prep.incumbent)):
+        prep.incumbent, prep.incumbent_source = np.asarray(starts, dtype=np.int64), "list-search"
+        tracker(objective=info["tct"])
+    return float(info["seconds"])
 
 
 def improve_stage(prep: Prepared, seconds: float, *, seed: int, tracker: _Tracker) -> Prepared:
@@ -311,6 +365,9 @@ def certify(
         # infeasible answer with an incumbent in hand would be a numerical failure
         status = "error"
     solver_bound = res.bound if res.status not in ("infeasible", "error") else None
+    if res.info.get("inconsistent") and bounds.lp is None:
+        # the solver's bound was dropped: the LP relaxation replaces it
+        bounds.lp, bounds.lp_seconds, bounds.lp_status = lp_relaxation(prep.data)
     valid = [b for b in (bounds.volume, bounds.lp, solver_bound) if b is not None]
     if status == "optimal" and objective is not None and max(valid) < objective - 0.5:
         status = "gap_limit"  # HiGHS (CP-SAT) calls a solve "optimal" once the gap is under --gap
@@ -340,12 +397,14 @@ def certify(
         "solver_status": res.status,
         "solver_message": res.message,
         "solver_bound": res.bound,
+        "solver_inconsistent": res.info.get("inconsistent"),
         "volume_bound": bounds.volume,
         "lp_bound": bounds.lp,
         "lp_seconds": bounds.lp_seconds,
         "lp_status": bounds.lp_status,
         "bound_source": _bound_source(bound, bounds, solver_bound),
         "improve": outcome.improve or prep.info.get("improve"),
+        "list_search": prep.info.get("list_search"),
     }
     info.update({f"cpsat_{k}": v for k, v in res.info.items() if backend == "cpsat" and k != "lns"})
     return TctSolution(status, objective, bound, gap_value, starts, time.perf_counter() - started, len(workload), info)
@@ -483,9 +542,15 @@ def solve_tct(
                          time_limit=time_limit, tracker=tracker)
     left = _remaining(time_limit, budget_from)
     improve_seconds = None if left is None or improve <= 0 else improve * left
+    if improve_seconds:
+        # half of it, at most, on list-schedule orders here; the rest to CP-SAT neighbourhoods
+        used = list_search_stage(prep, workload, 0.5 * improve_seconds, seed=int((cpsat or {}).get("seed", 0)),
+                                 tracker=tracker)
+        left = _remaining(time_limit, budget_from)
+        improve_seconds = max(0.0, improve_seconds - used)
     search_limit = None if left is None else max(1.0, left - (improve_seconds or 0.0))
     options = SolveOptions(time_limit=search_limit, mip_gap=gap, threads=threads, verbose=verbose)
-    if backend == "highs" and improve_seconds:
+    if backend == "highs" and improve_seconds and not interrupted(prep, bounds):
         prep = improve_stage(prep, improve_seconds, seed=int((cpsat or {}).get("seed", 0)), tracker=tracker)
         improve_seconds = None
         left = _remaining(time_limit, budget_from)

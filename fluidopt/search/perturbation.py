@@ -33,6 +33,7 @@ def perturbation_search(
     time_limit: float | None = None,
     steps: int | None = None,
     seed: int = 0,
+    patience: int | None = None,
 ) -> tuple[np.ndarray, dict[str, Any]]:
     """Improve the serial list schedule of ``key`` by random key perturbations.
 
@@ -50,12 +51,16 @@ def perturbation_search(
         of ``time_limit`` and ``steps`` must be given).
     seed
         Seed of the random steps.
+    patience
+        Stop after this many steps in a row without a strictly better schedule
+        (default: never; the time limit or ``steps`` stop it).
 
     Returns
     -------
     (starts, info)
         Start epochs of the best schedule and ``info`` with ``tct`` (its Σ c_i, rounds),
-        ``start_tct``, ``steps``, ``improvements`` and ``seconds``.
+        ``start_tct``, ``steps``, ``improvements``, ``seconds`` and ``interrupted``
+        (stopped by Ctrl-C, which returns the best schedule found instead of raising).
     """
     if time_limit is None and steps is None:
         raise ValueError("give time_limit or steps")
@@ -70,24 +75,32 @@ def perturbation_search(
     if trial.tct <= best.tct:
         best, best_key = trial, rekey
     rng = np.random.default_rng(seed)
-    done = improvements = 0
+    done = improvements = last = 0
     n = inst.n
-    while time.perf_counter() < deadline and (steps is None or done < steps):
-        sigma = SIGMAS[int(rng.integers(len(SIGMAS)))]
-        width = min(n, int(rng.integers(BLOCK[0], BLOCK[1] + 1)))
-        first = int(rng.integers(0, n - width + 1))
-        block = best.order[first : first + width]
-        trial_key = best_key.copy()
-        trial_key[block] += rng.normal(0.0, sigma, width)
-        trial = best.reorder(priority_order(trial_key, volume))
-        done += 1
-        if trial.tct <= best.tct:
-            improvements += trial.tct < best.tct
-            best, best_key = trial, trial_key
+    interrupted = False
+    try:
+        while time.perf_counter() < deadline and (steps is None or done < steps):
+            if patience is not None and done - last >= patience:
+                break
+            sigma = SIGMAS[int(rng.integers(len(SIGMAS)))]
+            width = min(n, int(rng.integers(BLOCK[0], BLOCK[1] + 1)))
+            first = int(rng.integers(0, n - width + 1))
+            block = best.order[first : first + width]
+            trial_key = best_key.copy()
+            trial_key[block] += rng.normal(0.0, sigma, width)
+            trial = best.reorder(priority_order(trial_key, volume))
+            done += 1
+            if trial.tct <= best.tct:
+                if trial.tct < best.tct:
+                    improvements, last = improvements + 1, done
+                best, best_key = trial, trial_key
+    except KeyboardInterrupt:  # Ctrl-C ends the search; the best schedule so far stands
+        interrupted = True
     return best.starts, {
         "tct": best.tct,
         "start_tct": start_tct,
         "steps": done,
         "improvements": improvements,
         "seconds": time.perf_counter() - started,
+        "interrupted": interrupted,
     }
