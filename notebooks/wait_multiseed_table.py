@@ -285,6 +285,34 @@ with pd.option_context("display.width", 180, "display.float_format", "{:.2f}".fo
     print(factors.to_string(index=False))
 
 # %% [markdown]
+# **Sarathi near its limit.** Our Sarathi limits equal the published ones at integer
+# resolution, so equal relative load is the published rate itself. Near the limit its
+# latency climbs steeply with λ, so a small shift of the limit moves the mean a lot:
+# a grid of rates in steps of 0.25/s (same seeds and size as above) finds the rate at
+# which our Sarathi has each published mean (linear interpolation between grid points),
+# and the shift from the published rate.
+
+# %%
+SARATHI_GRID = {"single": np.arange(22.0, 24.01, 1.0 if env.quick else 0.25),
+                "two-type": np.arange(21.0, 23.01, 1.0 if env.quick else 0.25)}
+grid_rows = [{"case": case, "rate": float(lam), "mean_latency": mean_latency(case, "sarathi", float(lam))[0]}
+             for case, grid in SARATHI_GRID.items() for lam in grid]
+sarathi_grid = pd.DataFrame(grid_rows)
+env.save_table(sarathi_grid, "sarathi_grid")
+match_rows = []
+for (case, lam), pub in PUBLISHED.items():
+    curve = sarathi_grid[sarathi_grid["case"] == case].sort_values("rate")
+    lat = np.maximum.accumulate(curve["mean_latency"].to_numpy())  # monotone envelope for the inverse
+    target = pub["sarathi"][0]
+    inside = lat[0] <= target <= lat[-1]
+    at = float(np.interp(target, lat, curve["rate"])) if inside else np.nan
+    match_rows.append({"case": case, "published_rate": lam, "published_mean": target, "rate_with_published_mean": at,
+                       "shift": at - lam})
+sarathi_match = pd.DataFrame(match_rows)
+env.save_table(sarathi_match, "sarathi_match")
+print(sarathi_match.to_string(index=False, float_format=lambda x: f"{x:.2f}"))
+
+# %% [markdown]
 # **Reading.** See the table above (ours beside the published mean ± std).
 #
 # - *Single type, λ = 23* — the published WAIT limit: the published ordering WAIT <
@@ -304,3 +332,33 @@ with pd.option_context("display.width", 180, "display.float_format", "{:.2f}".fo
 #   rate here: residents pause whenever fewer than n_j requests of their type wait, and
 #   with two types each type's stages advance only when that type is eligible.
 # - No eviction occurred in any WAIT, Nested WAIT or Sarathi run (column `evictions`).
+
+# **What the factors establish** (full mode, 10,000 requests, 3 seeds;
+# `wait_multiseed_table_factors.csv`; ratios are ours / published):
+#
+# - **vLLM: the load relative to its limit.** At the published rates ours is 0.08–0.11×
+#   the published (2.06–6.17 s against 18.2–80.3 s). Neither Vidur's engine mechanics
+#   (0.06–0.12×) nor the whole Vidur preset with its profile time model (0.09–0.15×)
+#   changes that. At equal relative load — λ × 28/19 (single) and × 26/18 (two types),
+#   our queue-growth limit over the published one — vLLM is 31.0 and 37.3 s against
+#   18.2 and 26.8 (1.70×, 1.39×) and 43.9 and 49.7 s against 56.7 and 80.3 (0.77×,
+#   0.62×): the published vLLM rows are past vLLM's limit, ours are not. With our
+#   latency-based vLLM limit (22 and 21) instead, the rows would sit at λ ≈ 25.5–26.8,
+#   near which the table above has vLLM at 6.7–7.8 s (single, λ = 26, 27) and 9.2 s (two
+#   types, λ = 25): the result depends on which limit the paper meant.
+# - **WAIT: the reading of the pause rule.** The paper's rule gives 1.35 and 1.90 s at
+#   λ = 22, 23 (1.31×, 1.47×); the authors' simulator rule 1.22 and 1.22 s (1.18×,
+#   0.95×). Moving WAIT to equal relative load makes it worse (3.8–8.0 s at λ = 26.8
+#   and 28, 94% and 98% of our fluid limit): the published WAIT at its limit was still
+#   flat.
+# - **Nested WAIT: partly the reading.** At λ = 22 the authors' rule gives 1.96 s
+#   (0.83×; paper rule 6.48 s, 2.75×); at λ = 23 the paper rule's 6.26 s is the close
+#   one (1.11×; authors' rule 2.44 s, 0.43×).
+# - **Sarathi: a shift of its limit below the published resolution.** Our Sarathi
+#   limits equal the published ones (22, 21), so equal relative load is the published
+#   rate: 1.20 / 2.73 / 5.19 / 14.29 s against 1.85 / 5.08 / 4.06 / 8.41 (0.54–1.70×);
+#   the Vidur preset gives 0.37–1.11×. Near its limit our Sarathi's mean rises 2.3× from
+#   λ = 22 to 23 (single) and 2.8× (two types), and the grid above finds each published
+#   mean at λ + 0.59 and + 0.46 (single, λ = 22, 23) and λ − 0.19 and − 0.63 (two
+#   types): the published Sarathi rows are ours with the limit moved by at most 0.63
+#   requests/s (2.7%), which integer limits cannot resolve.
