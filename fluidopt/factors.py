@@ -12,7 +12,9 @@ isolate each one by changing it alone; this module holds the pieces they share:
   as Vidur's trace loader does), given Poisson arrivals;
 - :func:`fit_fluid_curve`: the two numbers (a, b) of the fluid memory curve
   M*(λ) = aλ / (1 − bλ) that a table of published (λ, M*) pairs implies;
-- :func:`linear_kv_deployment`: a deployment with a paper's own linear-kv coefficients.
+- :func:`linear_kv_deployment`: a deployment with a paper's own linear-kv coefficients;
+- :func:`with_engine_mechanics`: one deployment's time model under another's engine
+  mechanics (caps, KV blocks, preemption).
 
 Units: lengths in tokens, rates in requests/s, times in s, memory in KV tokens.
 """
@@ -136,6 +138,20 @@ def crossing_rate(a: float, b: float, capacity: float) -> float:
     return float(capacity / (a + b * capacity))
 
 
+#: the engine mechanics :func:`with_engine_mechanics` copies (``docs/engine-settings.md``)
+ENGINE_MECHANICS = ("max_batch", "max_tokens", "block_size", "token_budget", "preemption", "victim")
+
+
+def with_engine_mechanics(deployment: Deployment, source: Deployment) -> Deployment:
+    """``deployment``'s time model and capacity under ``source``'s engine mechanics.
+
+    Copies the batch and token caps, KV block size, token-budget rule, preemption and
+    victim rule (:data:`ENGINE_MECHANICS`), so that a run changes the engine alone, e.g.
+    our affine fit under the mechanics of Vidur's replica (``llama2-7b-a100-vidur``).
+    """
+    return deployment.with_settings(**{field: getattr(source, field) for field in ENGINE_MECHANICS})
+
+
 def linear_kv_deployment(name: str, d0: float, d1: float, capacity: int) -> Deployment:
     """A deployment with [WAIT]'s iteration time τ = d0 + d1·ΣKV (s, s per KV token)."""
     return Deployment(name=name, capacity=int(capacity), time=TimeModel.linear_kv(d0, d1),
@@ -143,11 +159,13 @@ def linear_kv_deployment(name: str, d0: float, d1: float, capacity: int) -> Depl
 
 
 __all__ = [
+    "ENGINE_MECHANICS",
     "crossing_rate",
     "fit_fluid_curve",
     "fluid_limit",
     "linear_kv_deployment",
     "sample_arrays",
     "truncate_lengths",
+    "with_engine_mechanics",
     "with_poisson_arrivals",
 ]

@@ -300,12 +300,12 @@ with pd.option_context("display.width", 160, "display.float_format", "{:.2f}".fo
     print(factors.to_string(index=False))
 
 # %%
-fig, ax = plt.subplots(figsize=(7.5, 4.2), layout="constrained")
+fig, ax = plt.subplots(figsize=(10, 4.2), layout="constrained")
 stop = factors[~factors["first_fit"]]
 for name, part in stop.groupby("sample", sort=False):
     part = part.sort_values("rho")
     ax.plot(part["rho"], part["ratio"], marker="o", ms=3, label=f"{name} (λ* {limits[name]:.2f}/s)")
-for name, style in ((base, "black"), (CAPS, "tab:red")):
+for name, style in ((base, "tab:blue"), (CAPS, "tab:purple")):  # the colours of their samples
     ff = factors[factors["first_fit"] & (factors["sample"] == name)].sort_values("rho")
     ax.plot(ff["rho"], ff["ratio"], marker="s", ms=4, ls="--", color=style, label=f"{name}, first-fit reading")
 ax.axhline(PUBLISHED_RATIO, color="grey", ls=":", label=f"published {PUBLISHED_RATIO:.2f}")
@@ -314,7 +314,7 @@ ax.set_xscale("log")
 ax.set_xlabel("relative load ρ = λ / λ* (fluid limit of the sample)")
 ax.set_ylabel("MC-Benchmark / MC-SF mean latency")
 ax.set_title(f"one factor at a time, {FACTOR_N:,} requests, {DEPLOYMENT}; grey line: λ = 50 here", fontsize=9)
-ax.legend(fontsize=7)
+ax.legend(fontsize=7, loc="center left", bbox_to_anchor=(1.01, 0.5))
 env.save_figure(fig, "factors")
 
 # %%

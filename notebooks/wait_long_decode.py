@@ -196,6 +196,7 @@ from dataclasses import replace as with_fields  # noqa: E402
 from fluidopt.executor.engine import simulate  # noqa: E402
 from fluidopt.executor.metrics import window_mask  # noqa: E402
 from fluidopt.executor.policy import make_policy  # noqa: E402
+from fluidopt.factors import with_engine_mechanics  # noqa: E402
 
 FACTOR_N = 120 if env.quick else 1_000
 what_ifs = {
@@ -204,10 +205,7 @@ what_ifs = {
     "gqa": with_fields(dep, name="llama2-7b-a100 gqa", capacity=4 * dep.capacity,
                        time=with_fields(dep.time, c_kv=dep.time.c_kv / 4)),
 }
-vidur = load_deployment("llama2-7b-a100-vidur")
-what_ifs["gqa + Vidur"] = what_ifs["gqa"].with_settings(
-    max_batch=vidur.max_batch, max_tokens=vidur.max_tokens, block_size=vidur.block_size,
-    token_budget=vidur.token_budget, preemption=vidur.preemption, victim=vidur.victim)
+what_ifs["gqa + Vidur"] = with_engine_mechanics(what_ifs["gqa"], load_deployment("llama2-7b-a100-vidur"))
 p1000 = [FluidType(1.0, 512, 1000)]
 factor_rows = []
 for tm, d in what_ifs.items():

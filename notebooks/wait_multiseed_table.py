@@ -216,6 +216,7 @@ env.save_figure(fig, "table")
 from fluidopt.deployment import deployment_for  # noqa: E402
 from fluidopt.executor.engine import simulate  # noqa: E402
 from fluidopt.executor.policy import make_policy  # noqa: E402
+from fluidopt.factors import with_engine_mechanics  # noqa: E402
 from fluidopt.reproduce import notebook_dir  # noqa: E402
 
 FACTOR_SEEDS = [0] if env.quick else [0, 1, 2]
@@ -223,9 +224,7 @@ FACTOR_N = 400 if env.quick else 10_000
 PUBLISHED_LIMITS = {"single": {"wait": 23, "wait (advance residents)": 23, "sarathi": 22, "vllm": 19},
                     "two-type": {"nested-wait": 22, "nested-wait (advance residents)": 22, "sarathi": 21, "vllm": 18}}
 vidur = load_deployment("llama2-7b-a100-vidur")
-vidur_mechanics = dep.with_settings(max_batch=vidur.max_batch, max_tokens=vidur.max_tokens,
-                                    block_size=vidur.block_size, token_budget=vidur.token_budget,
-                                    preemption=vidur.preemption, victim=vidur.victim)
+vidur_mechanics = with_engine_mechanics(dep, vidur)
 stability = pd.read_csv(notebook_dir() / "figures" / "wait_stability_limits.csv")
 our_limits = {(r.case, r.policy): float(r.observed_limit_growth_only) for r in stability.itertuples()}
 our_limits[("two-type", "nested-wait (advance residents)")] = our_limits[("two-type", "nested-wait")]

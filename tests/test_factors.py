@@ -16,6 +16,7 @@ from fluidopt.factors import (
     linear_kv_deployment,
     sample_arrays,
     truncate_lengths,
+    with_engine_mechanics,
     with_poisson_arrivals,
 )
 
@@ -79,3 +80,15 @@ def test_poisson_arrivals_scale_with_the_rate() -> None:
     slow, fast = with_poisson_arrivals(s, o, 1.0, seed=3), with_poisson_arrivals(s, o, 4.0, seed=3)
     np.testing.assert_allclose(slow.arrival, 4 * fast.arrival)
     assert fast.prompt.tolist() == [5, 6, 7] and fast.output.tolist() == [1, 2, 3]
+
+
+def test_engine_mechanics_change_the_engine_alone() -> None:
+    """Our affine fit under Vidur's replica mechanics: caps, blocks, budget, preemption and
+    victim from the preset; time model, capacity and name from ours."""
+    ours, vidur = load_deployment("llama2-7b-a100"), load_deployment("llama2-7b-a100-vidur")
+    mixed = with_engine_mechanics(ours, vidur)
+    assert (mixed.max_batch, mixed.block_size, mixed.token_budget, mixed.preemption, mixed.victim) == (
+        128, 16, "padded", "recompute", "latest-arrival")
+    assert mixed.max_tokens == vidur.max_tokens
+    assert mixed.time == ours.time and mixed.capacity == ours.capacity and mixed.name == ours.name
+    assert mixed.iteration_time == ours.iteration_time != vidur.iteration_time
