@@ -255,11 +255,11 @@ print(f"MC-SF latency with noisy predictions: at most {worst_noise:.2f}× its ex
 # Three factors could make the difference; each is changed alone, on MC-SF and
 # MC-Benchmark with exact lengths, 10,000 requests (the paper's count; quick mode 400),
 # seed 0. Latency of an overloaded finite run grows with the number of requests, so the
-# count is held at the paper's.
+# count is held at the paper's (the last cell varies it).
 #
 # 1. **Load relative to the server's limit.** λ* = fluid limit of the length sample on
 #    `llama2-70b-2xa100` (`fluidopt.factors.fluid_limit`); runs at ρ·λ* for a range of
-#    relative loads ρ. The paper's λ = 50 is ρ ≈ 5.2 here; the paper's own λ* is not
+#    relative loads ρ. The paper's λ = 50 is ρ ≈ 5.4 here; the paper's own λ* is not
 #    published.
 # 2. **Reading of the algorithms.** [KV] add candidates "while" the check passes; we read
 #    that as stopping at the first failure. The other reading the text allows skips a
