@@ -233,7 +233,8 @@ def process_threads(requested: int) -> int:
     return _PROCESS_THREADS
 
 
-def _apply_highs_options(h: Any, options: SolveOptions) -> None:
+def apply_highs_options(h: Any, options: SolveOptions) -> None:
+    """Set the canonical options on a ``highspy.Highs`` (its thread count is the process's)."""
     h.setOptionValue("output_flag", bool(options.verbose))
     h.setOptionValue("threads", process_threads(options.threads))
     if options.time_limit is not None:
@@ -316,7 +317,7 @@ def _solve_highspy(
     h: Any, options: SolveOptions, start: np.ndarray | None = None,
     progress: Callable[[float | None, float | None], None] | None = None,
 ) -> SolveResult:
-    _apply_highs_options(h, options)
+    apply_highs_options(h, options)
     if progress is not None:
         _watch_mip(h, progress)
     message = ""

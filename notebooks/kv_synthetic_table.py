@@ -119,7 +119,7 @@ env.save_figure(fig, "ratio_distribution")
 # %%
 fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(11, 4), layout="constrained")
 solve_time_profile(results.assign(model=results["arrival_model"].map(lambda m: f"arrival model {m}")),
-                   seconds="solve_seconds", closed="closed", group="model", ax=ax1)
+                   seconds="total_seconds", closed="closed", group="model", ax=ax1)
 ax1.axvline(LIMIT, color="grey", ls=":", lw=1)
 ax1.set_title(f"solve time ({BACKEND}, 1 thread, limit {LIMIT:g} s)", fontsize=9)
 for model, part in results.groupby("arrival_model"):

@@ -65,3 +65,30 @@ def test_score_and_bounds_run_on_a_trace_slice(cli) -> None:
     b = res.json()
     assert b["lp"] is None  # too large for the time-indexed program
     assert b["best"] == max(b["trivial"], b["volume"], b["mean_busy_time"], b["lagrangian"])
+
+
+def test_ctrl_c_during_the_price_search_returns_the_bracket_so_far() -> None:
+    import os
+    import signal
+    import threading
+
+    import pytest
+
+    if threading.current_thread() is not threading.main_thread():
+        pytest.skip("SIGINT is delivered to the main thread only")
+    w = load_workload("azure-conv").head(300)
+    w = w.replace(arrival=np.zeros(len(w)))
+    timer = threading.Timer(1.0, os.kill, args=(os.getpid(), signal.SIGINT))
+
+    def progress(stage, *_):  # Ctrl-C a second into the price search
+        if stage == "bound" and timer.ident is None:
+            timer.start()
+
+    try:
+        sol = solve_tct(w, C_A100, time_limit=120, progress=progress)
+    finally:
+        timer.cancel()
+    assert sol.status == "interrupted" and sol.info["lagrangian_stopped"] == "interrupted"
+    assert sol.seconds < 60
+    assert sol.best_bound <= sol.objective_tct <= min(sol.info["policy_tct"].values())
+    assert sol.info["check"]["accepted"]

@@ -138,8 +138,8 @@ def test_bounds_never_exceed_the_optimum(cli, small) -> None:
     res = cli("bounds", "-w", small, "-C", "5", "--json")
     assert res.code == 0, res.err
     b = res.json()
-    assert b["best"] == max(b["trivial"], b["volume"], b["lp"])
-    for name in ("trivial", "volume", "lp"):
+    assert b["best"] == max(b["trivial"], b["volume"], b["lp"], b["paths"])
+    for name in ("trivial", "volume", "lp", "paths"):
         assert b[name] <= optimum + 1e-9, name
 
 

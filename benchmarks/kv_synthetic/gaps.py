@@ -4,12 +4,15 @@ against the previous one, on the same instances in the same run.
 For each number of requests n (``--sizes``; ``0`` keeps the generator's 40–60) and each
 arrival model, instances ``fluidopt.generators.kv_synthetic(model, seed, n)`` for a
 documented sample of seeds are solved by ``fluidopt.completion.solve.solve_tct`` with
-one thread and a time limit per instance, in two variants:
+one thread and a time limit per instance, in the variants chosen (``--variants``):
 
 - ``current`` — the defaults: peak-separation rows in the LP bound and a peak
-  ``NoOverlap`` in CP-SAT, half of the time after the bound on large-neighbourhood search;
-- ``previous`` — the pipeline before them (``peaks=False, improve=0``): volume and LP
-  bounds, CP-SAT search from the best heuristic schedule.
+  ``NoOverlap`` in CP-SAT, the path bound after the LP, half of the time after the bound
+  on large-neighbourhood search;
+- ``no-paths`` — the same without the path bound (``path_bound=False``);
+- ``previous`` — the pipeline before all three (``peaks=False, improve=0,
+  path_bound=False``): volume and LP bounds, CP-SAT search from the best heuristic
+  schedule.
 
 Every schedule is replayed through the executor (``replay_accepted``). Gaps are reported
 on total latency Σ (c_i − a_i): (best schedule − best bound) / best schedule, where the
@@ -41,7 +44,8 @@ import pandas as pd
 
 VARIANTS = {
     "current": {},
-    "previous": {"peaks": False, "improve": 0.0},
+    "no-paths": {"path_bound": False},
+    "previous": {"peaks": False, "improve": 0.0, "path_bound": False},
 }
 
 
@@ -78,6 +82,10 @@ def solve_instance(model: int, seed: int, n: int | None, time_limit: float, vari
         "incumbent_tct": sol.info["incumbent_tct"],
         "volume_bound": sol.info["volume_bound"],
         "lp_bound": sol.info["lp_bound"],
+        "lp_seconds": sol.info["lp_seconds"],
+        "path_bound": sol.info["path_bound"],
+        "path_bound_status": sol.info["path_bound_status"],
+        "path_bound_seconds": sol.info["path_bound_seconds"],
         "solver_bound": sol.info["solver_bound"],
         "lns_improvements": (sol.info["improve"] or {}).get("improvements"),
         "mcsf_tct": mcsf,
@@ -124,15 +132,47 @@ def markdown(frame: pd.DataFrame) -> str:
     return "\n".join(lines)
 
 
+def add_sample_options(p: argparse.ArgumentParser, sample: int) -> None:
+    """The options of the documented instance sample (:func:`sampled_instances`)."""
+    p.add_argument("--sizes", default="15,20,0", help="numbers of requests; 0 keeps the generator's 40–60")
+    p.add_argument("--instances", type=int, default=200, help="seeds 0 … K−1 per arrival model")
+    p.add_argument("--sample", type=int, default=sample, help="random subset of this many seeds per model and size")
+    p.add_argument("--sample-seed", type=int, default=3)
+    p.add_argument("--models", default="1,2")
+
+
+def sampled_instances(args: argparse.Namespace):
+    """(size, model, seed) of the documented sample: per size, ``args.sample`` of the
+    seeds 0 … ``args.instances`` − 1 drawn with ``args.sample_seed``, for every model."""
+    rng = np.random.default_rng(args.sample_seed)
+    for size in [int(x) for x in args.sizes.split(",")]:
+        seeds = np.sort(rng.choice(args.instances, min(args.sample, args.instances), replace=False))
+        for model in [int(m) for m in args.models.split(",")]:
+            for seed in seeds.tolist():
+                yield size, model, seed
+
+
+def write_results(rows: list[dict], out: Path, title: str, detail: str, load: float, started: float) -> pd.DataFrame:
+    """Write the rows to ``out`` (CSV, atomically) and print the run's header lines;
+    return the rows as a frame."""
+    from fluidopt.io import atomic_path
+
+    results = pd.DataFrame(rows)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    with atomic_path(out) as tmp:
+        results.to_csv(tmp, index=False)
+    stamp = datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+    print(f"# {title}, {stamp}, {platform.machine()}; load average {load:.1f} at the start, "
+          f"{os.getloadavg()[0]:.1f} at the end")
+    print(f"{detail}; wall {time.perf_counter() - started:.0f} s")
+    return results
+
+
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--quick", action="store_true", help="2 instances per model with 6 requests, 3 s each")
-    p.add_argument("--sizes", default="15,20,0", help="numbers of requests; 0 keeps the generator's 40–60")
-    p.add_argument("--instances", type=int, default=200, help="seeds 0 … K−1 per arrival model")
-    p.add_argument("--sample", type=int, default=6, help="random subset of this many seeds per model and size")
-    p.add_argument("--sample-seed", type=int, default=3)
+    add_sample_options(p, sample=6)
     p.add_argument("--time-limit", type=float, default=60.0, help="per instance and variant, s")
-    p.add_argument("--models", default="1,2")
     p.add_argument("--variants", default="current,previous")
     p.add_argument("--backend", default="cpsat", choices=["highs", "cpsat"])
     p.add_argument("--table-from", type=Path, default=None, help="only print the table of an existing CSV")
@@ -145,37 +185,27 @@ def main(argv: list[str] | None = None) -> int:
         args.sizes, args.instances, args.sample, args.time_limit = "6", 2, 2, 3.0
         if args.out == Path(__file__).parent / "results" / "gaps.csv":
             args.out = Path(__file__).parent / "results" / "gaps_quick.csv"
-    from fluidopt.io import atomic_path
 
     variants = [v for v in args.variants.split(",") if v]
     unknown = sorted(set(variants) - set(VARIANTS))
     if unknown:
         p.error(f"unknown variant(s) {', '.join(unknown)} ({', '.join(VARIANTS)})")
-    rng = np.random.default_rng(args.sample_seed)
     rows = []
     started = time.perf_counter()
     load = os.getloadavg()[0]
-    for size in [int(x) for x in args.sizes.split(",")]:
-        seeds = np.sort(rng.choice(args.instances, min(args.sample, args.instances), replace=False))
-        for model in [int(m) for m in args.models.split(",")]:
-            for seed in seeds.tolist():
-                for variant in variants:
-                    row = solve_instance(model, seed, size or None, args.time_limit, variant, args.backend)
-                    row.update(sample_seed=args.sample_seed, load_before=os.getloadavg()[0])
-                    rows.append(row)
-                    print(f"n {row['n']:2d} model {model} seed {seed:3d} {variant:8s}: {row['status']:10s} "
-                          f"best {row['objective_tct']:.0f} bound {row['best_bound']:.0f} "
-                          f"gap(latency) {100 * row['gap_latency']:.1f}% [{row['bound_source']}/"
-                          f"{row['solution_source']}] {row['seconds']:.1f}s", file=sys.stderr, flush=True)
-    results = pd.DataFrame(rows)
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    with atomic_path(args.out) as tmp:
-        results.to_csv(tmp, index=False)
-    stamp = datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
-    print(f"# [KV] synthetic certified gaps, {stamp}, {platform.machine()}; load average {load:.1f} at the start, "
-          f"{os.getloadavg()[0]:.1f} at the end")
-    print(f"# sizes {args.sizes}; {args.sample} of {args.instances} seeds per size (sample seed {args.sample_seed}); "
-          f"time limit {args.time_limit:g} s; threads 1; backend {args.backend}; wall {time.perf_counter() - started:.0f} s")
+    for size, model, seed in sampled_instances(args):
+        for variant in variants:
+            row = solve_instance(model, seed, size or None, args.time_limit, variant, args.backend)
+            row.update(sample_seed=args.sample_seed, load_before=os.getloadavg()[0])
+            rows.append(row)
+            print(f"n {row['n']:2d} model {model} seed {seed:3d} {variant:8s}: {row['status']:10s} "
+                  f"best {row['objective_tct']:.0f} bound {row['best_bound']:.0f} "
+                  f"gap(latency) {100 * row['gap_latency']:.1f}% [{row['bound_source']}/"
+                  f"{row['solution_source']}] {row['seconds']:.1f}s", file=sys.stderr, flush=True)
+    results = write_results(rows, args.out, "[KV] synthetic certified gaps",
+                            f"# sizes {args.sizes}; {args.sample} of {args.instances} seeds per size (sample seed "
+                            f"{args.sample_seed}); time limit {args.time_limit:g} s; threads 1; backend {args.backend}",
+                            load, started)
     print(markdown(table(results)))
     return 0
 

@@ -57,6 +57,8 @@ from typing import Any
 
 import numpy as np
 
+from fluidopt import interrupts
+
 from fluidopt.bounds.ramp import RampInstance, ramp_instance
 
 #: Temperatures τ (rounds) of the smoothed dual, climbed in this order.
@@ -300,7 +302,7 @@ def lagrangian_bound(
         The bound on Σ c_i (rounds, integer-valued float, ≥ Σ(a_i + o_i)) and ``info``
         with ``value`` (unrounded L at the best λ), ``prices`` (that λ), ``starts`` (its
         per-request minimisers t_i*, epochs), ``rounds`` (R), ``evaluations``,
-        ``stopped`` (``"converged"`` or ``"time_limit"``), ``history`` (best bound
+        ``stopped`` (``"converged"``, ``"time_limit"`` or ``"interrupted"``), ``history`` (best bound
         after each temperature) and ``seconds``.
     """
     from fluidopt.bounds.mean_busy_time import shortest_volume_first
@@ -353,6 +355,10 @@ def lagrangian_bound(
             lam = minimise_nonnegative(lambda x, tau=tau: objective(x, tau), lam, iterations=iterations)
         except _OutOfTime:
             stopped = "time_limit"
+            break
+        except KeyboardInterrupt:  # Ctrl-C: the best bound so far stands
+            interrupts.note()
+            stopped = "interrupted"
             break
         finally:
             history.append(best.bound)

@@ -3,8 +3,8 @@
 One module per bound family, each with its proof: :mod:`fluidopt.bounds.volume`
 (trivial and memory-volume bounds), :mod:`fluidopt.bounds.time_indexed` (the LP
 relaxation, with the peak rows of :mod:`fluidopt.bounds.peaks`),
-:mod:`fluidopt.bounds.mean_busy_time` and :mod:`fluidopt.bounds.lagrangian` (the two that
-run at trace scale). This module gathers them for one instance (:func:`lower_bounds`) and
+:mod:`fluidopt.bounds.paths` (the path relaxation), :mod:`fluidopt.bounds.mean_busy_time`
+and :mod:`fluidopt.bounds.lagrangian` (the two that run at trace scale). This module gathers them for one instance (:func:`lower_bounds`) and
 keeps the names importable from their former home.
 
 Measured tightness (``benchmarks/kv_synthetic/README.md``).
@@ -12,6 +12,8 @@ Measured tightness (``benchmarks/kv_synthetic/README.md``).
 
 from __future__ import annotations
 
+import math
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from fluidopt.bounds.time_indexed import lp_bound
@@ -37,32 +39,54 @@ __all__ = [
 ]
 
 
+#: Budget of the path bound when no time limit is given, s.
+PATHS_SECONDS = 60.0
+
+
 def lower_bounds(
     workload: Workload,
     capacity: int,
     *,
     lp: bool = True,
+    paths: bool = True,
     lagrangian: bool = True,
     time_limit: float | None = None,
+    progress: Callable[[str, float], None] | None = None,
 ) -> dict[str, Any]:
     """Every bound family for one instance (rounds, on Σ c_i), plus the best of them.
 
     Parameters
     ----------
     lp
-        Compute the LP relaxation with peak rows — only where the time-indexed program
-        can be built (:func:`fluidopt.completion.at_scale.exact_size` within
+        Compute the LP relaxation with peak rows over the windows of the best heuristic
+        schedule — only where the time-indexed program can be built
+        (:func:`fluidopt.completion.at_scale.exact_size` within
         :data:`~fluidopt.completion.at_scale.EXACT_SIZE_LIMIT`; otherwise ``None``).
+    paths
+        With ``lp``: also the path relaxation's bound, started from the LP's duals
+        (``None`` where its pricing table would not fit; ``paths_status`` says why).
     lagrangian
         Compute the Lagrangian bound (its price search stops at ``time_limit``, 30 s
         when none is given).
     time_limit
-        Seconds for the LP, and for the Lagrangian price search.
+        Seconds for the LP and the path bound together (default: the LP without a limit,
+        then :data:`PATHS_SECONDS` for the path bound), and for the Lagrangian price search.
+    progress
+        Called with (the bound being computed, the best bound so far) as each starts and
+        whenever the path bound improves.
+
+    Ctrl-C ends the bound being computed with what it has (the LP with none) and skips
+    the ones after it.
     """
+    import time
+
     from fluidopt.bounds.lagrangian import lagrangian_bound
     from fluidopt.bounds.mean_busy_time import mean_busy_time_bound
+    from fluidopt.bounds.paths import path_bound
+    from fluidopt.bounds.time_indexed import lp_solution
     from fluidopt.completion.at_scale import EXACT_SIZE_LIMIT, exact_size
     from fluidopt.completion.instance import instance_arrays
+    from fluidopt.completion.windows import prepare
 
     a, s, o = instance_arrays(workload)
     out: dict[str, Any] = {
@@ -70,10 +94,33 @@ def lower_bounds(
         "volume": volume_bound(workload, capacity),
         "mean_busy_time": mean_busy_time_bound(a, s, o, capacity)[0],
     }
-    if lp:
-        out["lp"] = (lp_bound(workload, capacity, time_limit=time_limit)["bound"]
-                     if exact_size(workload) <= EXACT_SIZE_LIMIT else None)
-    if lagrangian:
+
+    def best() -> float:
+        return max(v for k, v in out.items() if v is not None and k != "paths_status")
+
+    def stage(name: str, bound: float | None = None) -> None:
+        if progress is not None:
+            progress(name, best() if bound is None else max(bound, best()))
+
+    stopped = False  # by Ctrl-C
+    if lp and exact_size(workload) <= EXACT_SIZE_LIMIT:
+        started = time.perf_counter()
+        stage("lp")
+        prep = prepare(workload, capacity, horizon="incumbent")
+        solution = lp_solution(prep.data, time_limit)
+        out["lp"] = None if solution.value is None else float(math.ceil(solution.value - 1e-6))
+        stopped = solution.status == "interrupted"
+        if paths and not stopped:
+            stage("paths")
+            left = PATHS_SECONDS if time_limit is None else time_limit - (time.perf_counter() - started)
+            result = path_bound(prep.data, time_limit=left, lp=solution, schedules=[prep.incumbent],
+                                upper_bound=prep.upper_bound, progress=lambda b: stage("paths", b))
+            out["paths"], out["paths_status"] = result.bound, result.status
+            stopped = result.status == "interrupted"
+    elif lp:
+        out["lp"] = None
+    if lagrangian and not stopped:
+        stage("lagrangian")
         out["lagrangian"] = lagrangian_bound(a, s, o, capacity, time_limit=30.0 if time_limit is None else time_limit)[0]
-    out["best"] = max(v for v in out.values() if v is not None)
+    out["best"] = best()
     return out

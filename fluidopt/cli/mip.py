@@ -186,28 +186,39 @@ def register(app: click.Group) -> None:
     @click.option("--capacity", "-C", type=int, help="KV capacity C, tokens (default: the workload's own).")
     @click.option("--seed", type=int, default=None, help="Seed of generated workloads.")
     @click.option("--requests", "-n", "requests", type=int, help="Use only the first K requests.")
-    @click.option("--no-lp", is_flag=True, help="Skip the LP relaxation.")
+    @click.option("--no-lp", is_flag=True, help="Skip the LP relaxation and the path bound.")
+    @click.option("--no-paths", is_flag=True, help="Skip the path bound.")
     @click.option("--no-lagrangian", is_flag=True, help="Skip the Lagrangian bound.")
     @click.option("--time-limit", type=POSITIVE_SECONDS, default=None,
-                  help="Time limit of the LP relaxation (default: none) and of the Lagrangian price search "
-                       "(default: 30), s.")
+                  help="Budget of the LP relaxation and the path bound together (default: the LP without a "
+                       "limit, then 60 for the path bound), and of the Lagrangian price search (default: 30), s.")
     @json_option
     def bounds_cmd(workload_name: str, capacity: int | None, seed: int | None, requests: int | None, no_lp: bool,
-                   no_lagrangian: bool, time_limit: float | None, as_json: bool) -> None:
+                   no_paths: bool, no_lagrangian: bool, time_limit: float | None, as_json: bool) -> None:
         """Lower bounds on the minimum total completion time Σ c_i (rounds) that scale
         past the MIP: trivial Σ(a_i + o_i), memory volume, mean busy time, the LP
-        relaxation of the time-indexed program with its peak-separation rows (where the
-        program can be built) and the Lagrangian relaxation of its memory rows (which
-        reaches the LP's value on traces of thousands of requests).
+        relaxation of the time-indexed program with its peak-separation rows and the
+        path relaxation (column generation over pseudo-schedules that respect memory
+        with their next two completions) where the program can be built, and the
+        Lagrangian relaxation of its memory rows (which reaches the LP's value on traces
+        of thousands of requests).
 
         Each is a bound on every schedule, hence on every policy run in the executor
         (proofs in docs/bounds.md).
         """
+        import time
+
         from fluidopt.bounds.tct import lower_bounds
+        from fluidopt.cli.progress import LiveLine
 
         workload, cap = _instance(workload_name, capacity, seed, requests)
-        data = {"workload": workload.name, "capacity": cap, "n_requests": len(workload),
-                **lower_bounds(workload, cap, lp=not no_lp, lagrangian=not no_lagrangian, time_limit=time_limit)}
+        started = time.monotonic()
+        with LiveLine("bounds") as status:
+            found = lower_bounds(workload, cap, lp=not no_lp, paths=not no_paths, lagrangian=not no_lagrangian,
+                                 time_limit=time_limit,
+                                 progress=lambda name, best: status.update(
+                                     f"{time.monotonic() - started:6.1f} s {name}, best bound {best:,.0f}"))
+        data = {"workload": workload.name, "capacity": cap, "n_requests": len(workload), **found}
         emit(data, as_json, lambda d: print_mapping(d, title=f"Lower bounds on Σ c_i, {d['n_requests']} requests, "
                                                               f"C = {d['capacity']}"))
 

@@ -100,7 +100,9 @@ def solve_at_scale(
     -------
     TctSolution
         As :func:`fluidopt.completion.solve.solve_tct`; ``info["method"]`` is
-        ``"lagrangian"`` and ``info["bounds"]`` holds every bound computed.
+        ``"lagrangian"`` and ``info["bounds"]`` holds every bound computed. Ctrl-C in
+        the price search or the local search ends that stage with what it has (status
+        ``interrupted``, the bracket still certified).
     """
     from fluidopt.bounds.lagrangian import lagrangian_bound
     from fluidopt.bounds.mean_busy_time import mean_busy_time_bound
@@ -123,11 +125,13 @@ def solve_at_scale(
     value, lag = lagrangian_bound(a, s, o, capacity, time_limit=max(0.0, bound_share * time_limit))
     bounds["lagrangian"] = value
     tracker(bound=value)
-    left = time_limit - (time.perf_counter() - budget_from)
+    # after Ctrl-C only the orders at hand are scheduled, without the local search
+    left = 0.0 if lag["stopped"] == "interrupted" else time_limit - (time.perf_counter() - budget_from)
     tracker("improve")
     seeds = {name: r["starts"] for name, r in incumbents.items() if r["starts"] is not None}
     starts, sched = lagrangian_schedule(a, s, o, capacity, lag["prices"], time_limit=max(0.0, left),
                                         incumbents=seeds, seed=seed)
+    interrupted = lag["stopped"] == "interrupted" or bool((sched.get("search") or {}).get("interrupted"))
     objective = float(np.sum(starts + o))
     source = sched["source"]
     # a policy run that evicted has no contiguous start vector here, but it still bounds OPT
@@ -136,7 +140,7 @@ def solve_at_scale(
             source = f"{source} (below: {name} with evictions, Σ c {r['tct']:g})"
     bound_source = max(bounds, key=lambda k: bounds[k])
     bound = min(float(bounds[bound_source]), objective)
-    status = "optimal" if bound >= objective - 0.5 else "time_limit"
+    status = "optimal" if bound >= objective - 0.5 else ("interrupted" if interrupted else "time_limit")
     gap = 0.0 if status == "optimal" else (objective - bound) / objective
     info = {
         "method": "lagrangian",

@@ -6,7 +6,8 @@ Minimise Σ c_i over the unit-time schedules of a workload with KV capacity C (s
 1. **prepare** — heuristic incumbent, start windows, grouping, peak intervals
    (:func:`fluidopt.completion.windows.prepare`);
 2. **bound** — the memory-volume bound and, for CP-SAT, the LP relaxation of the
-   time-indexed program with its peak clique rows (:func:`bound_stage`);
+   time-indexed program with its peak clique rows and the path relaxation's bound
+   started from its duals (:func:`bound_stage`);
 3. **improve** — at most a share of the time: first a search over priority orders of
    serial list schedules (:func:`list_search_stage`), then large-neighbourhood search
    with CP-SAT (:mod:`fluidopt.completion.lns`; :func:`improve_stage`; with CP-SAT it runs
@@ -20,8 +21,9 @@ Minimise Σ c_i over the unit-time schedules of a workload with KV capacity C (s
    accept it with the same Σ c_i (:func:`replay`).
 
 Every bound that reaches the result is valid: the volume bound, the LP relaxation over
-windows that cut off no optimal schedule, and the solvers' proven bounds on the same
-program (see :mod:`fluidopt.bounds`).
+windows that cut off no optimal schedule, the path relaxation's Lagrangian values over
+the same windows, and the solvers' proven bounds on the same program (see
+:mod:`fluidopt.bounds`).
 """
 
 from __future__ import annotations
@@ -33,7 +35,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from fluidopt.bounds.time_indexed import lp_relaxation
+from fluidopt.bounds.time_indexed import lp_relaxation, lp_solution
 from fluidopt.bounds.volume import volume_bound
 from fluidopt.completion.instance import instance_arrays
 from fluidopt.completion.windows import Prepared, prepare
@@ -143,16 +145,29 @@ class Bounds:
         Its time, s, and its status: ``optimal``, ``base_only`` (the LP without the peak
         rows finished, the one with them did not), a solver status when neither finished,
         or ``skipped``.
+    paths
+        The path relaxation's bound (:mod:`fluidopt.bounds.paths`; ``None``: not
+        computed or none reached).
+    paths_seconds, paths_status
+        Its time, s, and how it ended (``skipped`` when not computed).
     """
 
     volume: float
     lp: float | None = None
     lp_seconds: float = 0.0
     lp_status: str = "skipped"
+    paths: float | None = None
+    paths_seconds: float = 0.0
+    paths_status: str = "skipped"
 
     @property
     def best(self) -> float:
-        return self.volume if self.lp is None else max(self.volume, self.lp)
+        return max(b for b in (self.volume, self.lp, self.paths) if b is not None)
+
+    @property
+    def interrupted(self) -> bool:
+        """Whether Ctrl-C stopped the bound stage."""
+        return "interrupted" in (self.lp_status, self.paths_status)
 
 
 def _remaining(time_limit: float | None, since: float) -> float | None:
@@ -160,16 +175,27 @@ def _remaining(time_limit: float | None, since: float) -> float | None:
 
 
 def bound_stage(
-    workload: Workload, capacity: int, prep: Prepared, *, lp: bool, time_limit: float | None, tracker: _Tracker
+    workload: Workload, capacity: int, prep: Prepared, *, lp: bool, time_limit: float | None, tracker: _Tracker,
+    paths: bool = False,
 ) -> Bounds:
-    """The volume bound and (``lp``) the LP relaxation of ``prep``'s program, in at most
-    half of ``time_limit`` (at n = 60 the LP alone can take tens of seconds)."""
+    """The volume bound, (``lp``) the LP relaxation of ``prep``'s program and (``paths``)
+    the path relaxation's bound started from the LP's duals, together in at most half of
+    ``time_limit`` (at n = 60 the LP alone can take tens of seconds)."""
     bounds = Bounds(volume_bound(workload, capacity))
     tracker("bound", prep.upper_bound, bounds.volume)
-    if lp:
-        limit = None if time_limit is None else 0.5 * time_limit
-        bounds.lp, bounds.lp_seconds, bounds.lp_status = lp_relaxation(prep.data, limit)
+    started = time.perf_counter()
+    limit = None if time_limit is None else 0.5 * time_limit
+    if lp or paths:
+        from fluidopt.bounds.paths import path_bound
+
+        solution = lp_solution(prep.data, limit)
+        bounds.lp, bounds.lp_seconds, bounds.lp_status = solution.value, solution.seconds, solution.status
         tracker(bound=bounds.lp)
+        if paths and solution.status != "interrupted":
+            result = path_bound(prep.data, time_limit=_remaining(limit, started), lp=solution,
+                                schedules=[] if prep.incumbent is None else [prep.incumbent],
+                                upper_bound=prep.upper_bound, progress=lambda b: tracker(bound=b))
+            bounds.paths, bounds.paths_seconds, bounds.paths_status = result.bound, result.seconds, result.status
     return bounds
 
 
@@ -260,8 +286,8 @@ def search_stage(
 
 
 def interrupted(prep: Prepared, bounds: Bounds) -> bool:
-    """Whether Ctrl-C stopped a stage before the search (the LP bound or the list search)."""
-    return bounds.lp_status == "interrupted" or bool((prep.info.get("list_search") or {}).get("interrupted"))
+    """Whether Ctrl-C stopped a stage before the search (the bound stage or the list search)."""
+    return bounds.interrupted or bool((prep.info.get("list_search") or {}).get("interrupted"))
 
 
 def _distrust(res: SolveResult, recomputed: float) -> None:
@@ -368,7 +394,7 @@ def certify(
     if res.info.get("inconsistent") and bounds.lp is None:
         # the solver's bound was dropped: the LP relaxation replaces it
         bounds.lp, bounds.lp_seconds, bounds.lp_status = lp_relaxation(prep.data)
-    valid = [b for b in (bounds.volume, bounds.lp, solver_bound) if b is not None]
+    valid = [b for b in (bounds.volume, bounds.lp, bounds.paths, solver_bound) if b is not None]
     if status == "optimal" and objective is not None and max(valid) < objective - 0.5:
         status = "gap_limit"  # HiGHS (CP-SAT) calls a solve "optimal" once the gap is under --gap
     bound = float(np.ceil(max(valid) - 1e-6))  # Σ c_i is an integer
@@ -402,6 +428,9 @@ def certify(
         "lp_bound": bounds.lp,
         "lp_seconds": bounds.lp_seconds,
         "lp_status": bounds.lp_status,
+        "path_bound": bounds.paths,
+        "path_bound_seconds": bounds.paths_seconds,
+        "path_bound_status": bounds.paths_status,
         "bound_source": _bound_source(bound, bounds, solver_bound),
         "improve": outcome.improve or prep.info.get("improve"),
         "list_search": prep.info.get("list_search"),
@@ -412,7 +441,7 @@ def certify(
 
 def _bound_source(bound: float, bounds: Bounds, solver_bound: float | None) -> str:
     """Which bound family gave the reported bound (ties go to the cheaper one)."""
-    for name, value in (("volume", bounds.volume), ("lp", bounds.lp), ("solver", solver_bound)):
+    for name, value in (("volume", bounds.volume), ("lp", bounds.lp), ("paths", bounds.paths), ("solver", solver_bound)):
         if value is not None and np.ceil(value - 1e-6) >= bound:
             return name
     return "solver"
@@ -448,6 +477,7 @@ def solve_tct(
     progress: ProgressFn | None = None,
     check: bool = True,
     method: str = "auto",
+    path_bound: bool | None = None,
 ) -> TctSolution:
     """Minimise Σ c_i over the unit-time schedules of ``workload`` with KV capacity C.
 
@@ -484,6 +514,11 @@ def solve_tct(
         CP-SAT only: solve the LP relaxation of the time-indexed program over the same
         windows first (HiGHS, in this process, at most half the time limit) and give
         max(LP, memory-volume bound) to CP-SAT as an objective lower bound.
+    path_bound
+        Also compute the path relaxation's bound (:mod:`fluidopt.bounds.paths`) from the
+        LP's duals, within the bound stage's half of the time limit, and use the best of
+        LP, path and volume bounds (as CP-SAT's objective lower bound and in the
+        result). Default: with CP-SAT when ``lp_lower_bound``.
     improve
         Largest share of the time left after the bound stage that goes to large-
         neighbourhood search before the exact search (needs a time limit; 0: off). The
@@ -538,8 +573,9 @@ def solve_tct(
     if export is not None:
         export_model(prep.data, export)
     budget_from = time.perf_counter()
-    bounds = bound_stage(workload, capacity, prep, lp=backend == "cpsat" and lp_lower_bound,
-                         time_limit=time_limit, tracker=tracker)
+    use_lp = backend == "cpsat" and lp_lower_bound
+    bounds = bound_stage(workload, capacity, prep, lp=use_lp, time_limit=time_limit, tracker=tracker,
+                         paths=use_lp if path_bound is None else path_bound)
     left = _remaining(time_limit, budget_from)
     improve_seconds = None if left is None or improve <= 0 else improve * left
     if improve_seconds:

@@ -17,6 +17,8 @@ from typing import Any
 
 import numpy as np
 
+from fluidopt import interrupts
+
 from fluidopt.bounds.ramp import RampInstance
 from fluidopt.search.list_schedule import SerialSchedule, priority_order
 
@@ -95,6 +97,7 @@ def perturbation_search(
                     improvements, last = improvements + 1, done
                 best, best_key = trial, trial_key
     except KeyboardInterrupt:  # Ctrl-C ends the search; the best schedule so far stands
+        interrupts.note()
         interrupted = True
     return best.starts, {
         "tct": best.tct,
