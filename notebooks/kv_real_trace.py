@@ -172,6 +172,43 @@ fig.suptitle(f"lmsys-matched lengths, {REQUESTS:,} requests, {DEPLOYMENT} (C = 1
 env.save_figure(fig, "latency_by_policy")
 
 # %% [markdown]
+# ## The smallest α that avoids evictions
+#
+# [KV] report 0.21 (high demand) and 0.24 (low) as the smallest α that avoided trouble,
+# finer than their grid {0.3, 0.25, 0.2, 0.1}. α-protection greedy on the same
+# workloads and seeds for α = 0.01 … 0.30 in steps of 0.01: the smallest α from which
+# no seed evicts at any larger α on the grid.
+
+# %%
+from fluidopt.deployment import load_deployment  # noqa: E402
+from fluidopt.executor.engine import simulate  # noqa: E402
+from fluidopt.executor.policy import make_policy  # noqa: E402
+from fluidopt.traces import load_workload  # noqa: E402
+
+ALPHA_GRID = np.round(np.arange(0.05, 0.301, 0.05) if env.quick else np.arange(0.01, 0.301, 0.01), 2)
+dep70 = load_deployment(DEPLOYMENT)
+alpha_rows = []
+for rate in RATES:
+    for seed in SEEDS:
+        w = load_workload("lmsys-matched", rate=rate, requests=REQUESTS, seed=seed)
+        for alpha in ALPHA_GRID:
+            s = simulate(w, dep70, make_policy("alpha-greedy", alpha=float(alpha))).summary()
+            alpha_rows.append({"rate": rate, "seed": seed, "alpha": float(alpha), "evictions": int(s["evictions"]),
+                               "mean_latency": s["mean_latency"]})
+alpha_scan = pd.DataFrame(alpha_rows)
+env.save_table(alpha_scan, "alpha_scan")
+for rate, part in alpha_scan.groupby("rate", sort=False):
+    evicting = part.groupby("alpha")["evictions"].sum()
+    bad = evicting[evicting > 0]
+    published = 0.21 if rate == 50.0 else 0.24
+    if len(bad):
+        safe = evicting.index[evicting.index > bad.index.max()].min()
+        print(f"λ = {rate:g}: α-greedy evicts (in some seed) up to α = {bad.index.max():g}; no evictions from "
+              f"α = {safe:g} on (published {published})")
+    else:
+        print(f"λ = {rate:g}: α-greedy never evicts on the grid (published {published})")
+
+# %% [markdown]
 # ## Prediction noise
 #
 # MC-SF, MC-Benchmark and SVF ordering and checking memory with õ ~ U[(1−ε)o, (1+ε)o]. An
@@ -212,6 +249,171 @@ worst_noise = noise_table[noise_table["policy"] == "mc-sf"]["vs_exact"].max()
 print(f"MC-SF latency with noisy predictions: at most {worst_noise:.2f}× its exact-length latency")
 
 # %% [markdown]
+# ## Why our reduction is larger than the published one: one factor at a time
+#
+# MC-Benchmark / MC-SF is 3.1× here at λ = 50 against 46.47 / 32.11 = 1.45× published.
+# Three factors could make the difference; each is changed alone, on MC-SF and
+# MC-Benchmark with exact lengths, 10,000 requests (the paper's count; quick mode 400),
+# seed 0. Latency of an overloaded finite run grows with the number of requests, so the
+# count is held at the paper's (the last cell varies it).
+#
+# 1. **Load relative to the server's limit.** λ* = fluid limit of the length sample on
+#    `llama2-70b-2xa100` (`fluidopt.factors.fluid_limit`); runs at ρ·λ* for a range of
+#    relative loads ρ. The paper's λ = 50 is ρ ≈ 5.4 here; the paper's own λ* is not
+#    published.
+# 2. **Reading of the algorithms.** [KV] add candidates "while" the check passes; we read
+#    that as stopping at the first failure. The other reading the text allows skips a
+#    failing candidate and keeps trying later ones (`first_fit=True`), for both policies.
+# 3. **Length sample**, at equal relative load: the matched lognormal; the same sample
+#    clipped at 4,096 tokens in total (the paper simulated with Vidur, whose trace loader
+#    clips every request to the model's 4,096-token context); the tail cut (requests
+#    dropped) at 2,048 and 1,024 tokens in total and at the caps of the [WAIT] authors'
+#    LMSYS-Chat-1M files (prompt < 200, output < 500); and two real mixes, ShareGPT and
+#    Azure conv, clipped at 4,096 like Vidur does. Each sample has its own λ*, so every
+#    sample runs at the same ρ. The lognormal variants are the first 10,000 requests of
+#    one seeded draw that survive the cut.
+
+# %%
+from fluidopt.factors import fluid_limit, truncate_lengths, with_poisson_arrivals  # noqa: E402
+from fluidopt.generators import LMSYS_STATS, lengths_matching  # noqa: E402
+
+FACTOR_N = 400 if env.quick else 10_000
+PUBLISHED_RATIO = PUBLISHED["mc-benchmark"] / PUBLISHED["mc-sf"]
+draw = lengths_matching(**LMSYS_STATS, n=2 * FACTOR_N, seed=0, rate=None)
+s_all, o_all = draw.prompt, draw.output
+
+
+def first_n(lengths: tuple[np.ndarray, np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
+    return lengths[0][:FACTOR_N], lengths[1][:FACTOR_N]
+
+
+samples = {
+    "lognormal (matched)": first_n((s_all, o_all)),
+    "clipped at 4,096 total (Vidur)": truncate_lengths(*first_n((s_all, o_all)), max_total=4096, mode="clip"),
+    "cut at 2,048 total": first_n(truncate_lengths(s_all, o_all, max_total=2048)),
+    "cut at 1,024 total": first_n(truncate_lengths(s_all, o_all, max_total=1024)),
+    "cut at prompt < 200, output < 500": first_n(truncate_lengths(s_all, o_all, max_prompt=199, max_output=499)),
+}
+if not env.quick:
+    for trace in ("sharegpt", "azure-conv"):
+        tw = load_workload(trace, requests=FACTOR_N, seed=0, max_total_tokens=4096, overlong="clip")
+        samples[f"{trace} (clipped at 4,096)"] = (tw.prompt, tw.output)
+limits = {name: fluid_limit(s, o, dep70) for name, (s, o) in samples.items()}
+
+
+def pair(sample: str, rho: float, first_fit: bool = False, requests: int | None = None) -> dict:
+    """MC-SF and MC-Benchmark on one sample at relative load rho (mean latency, s); the
+    first ``requests`` of the sample (default all)."""
+    s, o = samples[sample]
+    s, o = s[:requests], o[:requests]
+    lam = rho * limits[sample]
+    w = with_poisson_arrivals(s, o, lam, seed=0, name=sample)
+    lat = {p: simulate(w, dep70, make_policy(p, first_fit=first_fit)).summary()["mean_latency"]
+           for p in ("mc-sf", "mc-benchmark")}
+    return {"sample": sample, "rho": rho, "rate": lam, "first_fit": first_fit, "mc_sf": lat["mc-sf"],
+            "mc_benchmark": lat["mc-benchmark"], "ratio": lat["mc-benchmark"] / lat["mc-sf"]}
+
+
+base = "lognormal (matched)"
+RHO_NOMINAL = 50.0 / limits[base]  # the paper's high demand on our server
+load_grid = [0.9, 1.0, 1.5, RHO_NOMINAL] if env.quick else [0.5, 0.8, 0.9, 0.95, 1.0, 1.1, 1.25, 1.5, 2.0, 3.0,
+                                                            RHO_NOMINAL, 10.0]
+factor_rows = [pair(base, rho) for rho in load_grid]
+factor_rows += [pair(base, rho, first_fit=True) for rho in ([1.0, RHO_NOMINAL] if env.quick else [1.0, 1.5, RHO_NOMINAL])]
+factor_rows += [pair(name, rho) for name in samples if name != base for rho in (1.0, 1.5, RHO_NOMINAL)]
+CAPS = "cut at prompt < 200, output < 500"
+factor_rows += [pair(CAPS, rho, first_fit=True) for rho in (1.0, RHO_NOMINAL)]  # both factors together
+factors = pd.DataFrame(factor_rows)
+factors["lambda_star"] = factors["sample"].map(limits)
+factors["published_ratio"] = PUBLISHED_RATIO
+env.save_table(factors, "factors")
+with pd.option_context("display.width", 160, "display.float_format", "{:.2f}".format):
+    print(f"λ* of the matched sample: {limits[base]:.2f}/s, so λ = 50 is ρ = {RHO_NOMINAL:.2f}")
+    print(factors.to_string(index=False))
+
+# %%
+fig, ax = plt.subplots(figsize=(10, 4.2), layout="constrained")
+stop = factors[~factors["first_fit"]]
+for name, part in stop.groupby("sample", sort=False):
+    part = part.sort_values("rho")
+    ax.plot(part["rho"], part["ratio"], marker="o", ms=3, label=f"{name} (λ* {limits[name]:.2f}/s)")
+for name, style in ((base, "tab:blue"), (CAPS, "tab:purple")):  # the colours of their samples
+    ff = factors[factors["first_fit"] & (factors["sample"] == name)].sort_values("rho")
+    ax.plot(ff["rho"], ff["ratio"], marker="s", ms=4, ls="--", color=style, label=f"{name}, first-fit reading")
+ax.axhline(PUBLISHED_RATIO, color="grey", ls=":", label=f"published {PUBLISHED_RATIO:.2f}")
+ax.axvline(RHO_NOMINAL, color="grey", lw=0.8)
+ax.set_xscale("log")
+ax.set_xlabel("relative load ρ = λ / λ* (fluid limit of the sample)")
+ax.set_ylabel("MC-Benchmark / MC-SF mean latency")
+ax.set_title(f"one factor at a time, {FACTOR_N:,} requests, {DEPLOYMENT}; grey line: λ = 50 here", fontsize=9)
+ax.legend(fontsize=7, loc="center left", bbox_to_anchor=(1.01, 0.5))
+env.save_figure(fig, "factors")
+
+# %%
+
+
+def ratio_at(sample: str, rho: float, first_fit: bool = False) -> float:
+    row = factors[(factors["sample"] == sample) & np.isclose(factors["rho"], rho) & (factors["first_fit"] == first_fit)]
+    return float(row["ratio"].iloc[0])
+
+
+curve = stop[stop["sample"] == base].sort_values("rho")
+above = curve.loc[curve["ratio"] >= PUBLISHED_RATIO, "rho"]
+reach = f"first reaches the published {PUBLISHED_RATIO:.2f} at ρ = {above.min():.3g}" if len(above) else \
+    f"never reaches the published {PUBLISHED_RATIO:.2f}"
+print(f"load: the ratio is {ratio_at(base, load_grid[0]):.2f} at ρ = {load_grid[0]:g}, "
+      f"{ratio_at(base, 1.0):.2f} at ρ = 1, {curve['ratio'].max():.2f} at most (ρ = "
+      f"{curve.loc[curve['ratio'].idxmax(), 'rho']:.3g}), {ratio_at(base, RHO_NOMINAL):.2f} at λ = 50 "
+      f"(ρ = {RHO_NOMINAL:.2f}); it {reach}")
+print(f"reading: first fit gives {ratio_at(base, 1.0, True):.2f} at ρ = 1 and {ratio_at(base, RHO_NOMINAL, True):.2f} "
+      f"at λ = 50 (stop at the first failure: {ratio_at(base, 1.0):.2f}, {ratio_at(base, RHO_NOMINAL):.2f})")
+for name in samples:
+    if name != base:
+        print(f"length sample {name}: {ratio_at(name, 1.0):.2f} at ρ = 1, {ratio_at(name, RHO_NOMINAL):.2f} at "
+              f"ρ = {RHO_NOMINAL:.2f} (matched lognormal {ratio_at(base, 1.0):.2f}, {ratio_at(base, RHO_NOMINAL):.2f})")
+print(f"both: {CAPS} with the first-fit reading gives {ratio_at(CAPS, 1.0, True):.2f} at ρ = 1 and "
+      f"{ratio_at(CAPS, RHO_NOMINAL, True):.2f} at ρ = {RHO_NOMINAL:.2f}")
+
+# %% [markdown]
+# **Run length.** Past the limit both queues grow for the whole run, so the mean latency
+# (and the ratio) depends on how many requests arrive. The first 1,000 and 3,000
+# requests of the matched sample against all of them, at ρ = 1 and at λ = 50.
+
+# %%
+RUN_LENGTHS = [100, 200, FACTOR_N] if env.quick else [1_000, 3_000, FACTOR_N]
+run_length = pd.DataFrame([pair(base, rho, requests=n) | {"requests": n}
+                           for n in RUN_LENGTHS for rho in (1.0, RHO_NOMINAL)])
+env.save_table(run_length, "run_length")
+with pd.option_context("display.width", 160, "display.float_format", "{:.2f}".format):
+    print(run_length[["requests", "rho", "rate", "mc_sf", "mc_benchmark", "ratio"]].to_string(index=False))
+
+# %% [markdown]
+# **What the factors establish** (full mode, seed 0, 10,000 requests; numbers from the
+# printed lines above and `kv_real_trace_factors.csv`):
+#
+# - **Load decides the size of the gap.** On the matched sample the ratio is 1.00 up to
+#   ρ = 0.8, 1.21 at ρ = 0.95, 2.20 at ρ = 1, peaks at 6.6 at ρ = 2 and falls back to
+#   3.33 at λ = 50 (ρ = 5.40): once both queues grow, the ratio depends on how far past
+#   the limit the run is and on the run's length. The published 1.45 is crossed between
+#   ρ = 0.95 and ρ = 1.
+# - **Reading of the algorithms: a small part.** Skipping a failing candidate instead of
+#   stopping lowers the ratio from 3.33 to 3.07 at λ = 50 (−8%) and from 2.20 to 1.72
+#   at ρ = 1; it helps MC-Benchmark more than MC-SF.
+# - **Length sample: the largest part at the paper's nominal load.** Clipping at 4,096
+#   tokens changes nothing (no request of this draw is longer). Cutting the tail at the
+#   [WAIT] authors' LMSYS-Chat-1M caps (prompt < 200, output < 500) gives 2.17 at
+#   ρ = 5.40 (−35%) and 1.42 at ρ = 1, the published value; both factors together give
+#   2.06 and 1.38. The two real mixes, clipped like Vidur, give 1.54 (ShareGPT) and 1.58
+#   (Azure conv) at ρ = 5.40, within 9% of the published 1.45: the shape of a real
+#   length distribution, not only its extreme tail, sets how much FCFS order costs.
+# - **Run length** (next cell, `kv_real_trace_run_length.csv`): past the limit the
+#   ratio grows with the number of requests, 1.44 / 2.46 / 3.33 for the first 1,000 /
+#   3,000 / 10,000 at λ = 50 and 1.00 / 1.26 / 2.20 at ρ = 1; the paper's count
+#   (10,000) is used everywhere else.
+# - **Not established:** the paper's own relative load (its λ* is not published), so
+#   which of these combinations matches its setting cannot be told from the ratio alone.
+
+# %% [markdown]
 # **Reading.** The ordering is the published one at both demand levels: MC-SF has the
 # lowest average latency, MC-Benchmark (same memory check, FCFS order) is next, and the
 # α-protection heuristics are worse still, the more so the larger α (see the tables
@@ -224,7 +426,9 @@ print(f"MC-SF latency with noisy predictions: at most {worst_noise:.2f}× its ex
 # and queueing dominates the latency; in the paper λ = 10 was low demand. The α-protection runs show
 # the paper's trade-off: a large α leaves memory idle (higher latency, no evictions), a
 # small one protects too little and evicts (eviction counts in the summary table and on
-# the bars; the paper found 0.21 / 0.24 to be the smallest α that avoided trouble). With noisy predictions MC-SF's check trusts õ, so it evicts; its
+# the bars; the paper found 0.21 / 0.24 to be the smallest α that avoided trouble, the
+# α scan finds no evictions from 0.15 / 0.18 on: lower, with the same order between high
+# and low demand). With noisy predictions MC-SF's check trusts õ, so it evicts; its
 # latency rises by the factor in the `vs_exact` column but stays far below
 # MC-Benchmark's at every ε, and MC-Benchmark degrades more under the same noise, which
 # is the published robustness claim. Absolute latencies are not comparable with the

@@ -185,6 +185,35 @@ ax.set_title(f"[KV] synthetic, n = {SMALL_N}, all at 0; bar up to tct / MIP boun
 ax.legend(fontsize=8)
 env.save_figure(fig, "small_vs_mip")
 
+# %% [markdown]
+# ## Why Amax degrades less than published: where the truth sits in its interval
+#
+# Published: Amax up to about 5× H-SF as the intervals widen; ours at most the worst
+# mean ratio in the table above. Amax reserves memory for u_i, so its cost is set by
+# how far u_i lies above the truth o_i, and that depends on how the intervals are drawn,
+# which the paper's setting (as our spec has it) does not fix. Our intervals put the
+# truth uniformly inside [ℓ, u] (`with_prediction_interval`), so u/o averages
+# ln(1/α)/(1 − α) (2.6 at α = 0.1). The other reading the text allows puts the truth at
+# the lower end, ℓ = o and u = o/α (cut to C − s as above): the over-reservation is then
+# the full 1/α. Same sample, same C, seed 0, Amax only (H-SF and Amin do not use u).
+
+# %%
+worst_rows = []
+w0 = lengths_matching(**LMSYS_STATS, n=N, seed=SEEDS[0], rate=None)
+hsf0 = run(w0, "h-sf", C)["tct"]
+for alpha in [a for a in ALPHAS if a < 1.0]:
+    wp, _ = intervals(w0, alpha, 1000 + SEEDS[0], C)
+    hi = np.maximum(np.minimum(np.ceil(w0.output / alpha).astype(np.int64), C - w0.prompt), w0.output)
+    at_low = wp.replace(pred_lo=w0.output.copy(), pred_hi=hi)
+    worst_rows.append({"alpha": alpha, "amax_uniform": run(wp, "amax", C)["tct"] / hsf0,
+                       "amax_truth_at_lower_end": run(at_low, "amax", C)["tct"] / hsf0,
+                       "mean_u_over_o_uniform": float(np.mean(wp.pred_hi / w0.output)),
+                       "mean_u_over_o_lower_end": float(np.mean(hi / w0.output))})
+interval_reading = pd.DataFrame(worst_rows)
+env.save_table(interval_reading, "interval_reading")
+with pd.option_context("display.width", 160, "display.float_format", "{:.2f}".format):
+    print(interval_reading.to_string(index=False))
+
 # %%
 amax_worst = table["amax_ratio_hsf"].max()
 amin_worst = table["amin_ratio_hsf"].max()
@@ -193,6 +222,9 @@ print(f"matched LMSYS: at α = {lowest:g}, Amax {table.loc[table.alpha == lowest
       f"Amin {table.loc[table.alpha == lowest, 'amin_ratio_hsf'].iloc[0]:.2f}× H-SF "
       f"(published: Amin close to H-SF, Amax up to ~5×)")
 print(f"worst mean ratio over α: Amax {amax_worst:.2f}, Amin {amin_worst:.2f}")
+print(f"Amax at α = {lowest:g} with the truth at the lower end of its interval: "
+      f"{interval_reading.loc[interval_reading.alpha == lowest, 'amax_truth_at_lower_end'].iloc[0]:.2f}× H-SF "
+      f"(uniformly inside: {interval_reading.loc[interval_reading.alpha == lowest, 'amax_uniform'].iloc[0]:.2f}×)")
 
 # %% [markdown]
 # **Reading.** The published shape holds for Amax: its ratio to H-SF grows steadily as
@@ -204,10 +236,13 @@ print(f"worst mean ratio over α: Amax {amax_worst:.2f}, Amin {amin_worst:.2f}")
 # costs one round whatever the batch, so the only price of an eviction is the evicted
 # request's lost rounds (the evictions and wasted tokens in the right panel), and the
 # fuller cache more than pays for it. H-SF is a benchmark, not the optimum, once
-# prompts differ. Our Amax degradation is milder than the published "up to ~5×": the
-# matched lognormal sample, the capacity ([ROB]'s C is not in our spec) and the number
-# of requests at 0 set how much Amax's over-reservation costs; with more requests per
-# unit of C the queue is longer and the over-reservation costs more. On the small [KV]
+# prompts differ. Our Amax degradation is milder than the published "up to ~5×", and
+# the interval experiment above says why: where the truth sits in its interval sets
+# Amax's over-reservation. With the truth uniformly inside [ℓ, u] (our default) u/o
+# averages 2.6 at α = 0.1 and Amax reaches 1.54× H-SF; with the truth at the lower end
+# (u = o/α) the same sample gives 3.97× at α = 0.2 and 7.99× at α = 0.1, bracketing the
+# published ~5×. Which placement [ROB] used (and its C and request count, not in our
+# spec) is not established. On the small [KV]
 # synthetic instances, scored against the MIP (second table and figure), both policies
 # lose ground as α falls, Amin less than Amax, and at α = 1 all three coincide with
 # H-SF; the ratios there are bracketed between the best MIP schedule and the MIP's bound,

@@ -165,6 +165,53 @@ ax.legend(fontsize=8)
 env.save_figure(fig, "adversarial_vs_c")
 
 # %% [markdown]
+# ## Conversation and summarisation mixed: the nearest we have to [VAR]'s data
+#
+# [VAR]'s "up to 30 %" comes from a mix of conversation and summarisation requests,
+# whose prompts differ by thousands of tokens. The nearest public lengths we ship are
+# ShareGPT (conversation) and arXiv summarization: equal numbers of each, drawn at random
+# without replacement from the whole trace (one draw per seed), all at 0, unit time, C = 8,192 and 16,384 tokens (every request fits: ShareGPT's
+# total is ≤ 8,192). No MIP here (thousands of requests); each policy is compared with
+# Sorted-F directly. FCFS and SF do not check future memory, so they evict.
+
+# %%
+from fluidopt.traces import load_workload  # noqa: E402
+from fluidopt.workload import Workload  # noqa: E402
+
+MIX_N = 20 if env.quick else 500  # requests of each kind
+MIX_SEEDS = [0] if env.quick else [0, 1, 2]
+MIX_CAPS = [8192] if env.quick else [8192, 16384]
+mix_rows = []
+traces = [load_workload(name) for name in ("sharegpt", "arxiv-summarization")]
+for seed in MIX_SEEDS:
+    rng = np.random.default_rng(seed)
+    picks = [rng.choice(len(w), size=MIX_N, replace=False) for w in traces]
+    frame = pd.DataFrame({"arrival": 0.0, "prompt": np.concatenate([w.prompt[k] for w, k in zip(traces, picks)]),
+                          "output": np.concatenate([w.output[k] for w, k in zip(traces, picks)])})
+    mix = Workload.from_frame(frame, name="sharegpt+arxiv", source=f"sharegpt + arxiv-summarization seed={seed}")
+    for cap in MIX_CAPS:
+        for policy in ["sorted-f", "mc-sf", "sf", "fcfs"]:
+            mix_rows.append({"seed": seed, "capacity": cap, "n": len(mix), "policy": policy, **run(mix, policy, cap)})
+mix_runs = pd.DataFrame(mix_rows)
+sorted_f_tct = mix_runs[mix_runs["policy"] == "sorted-f"].set_index(["seed", "capacity"])["tct"]
+mix_runs["sorted_f_reduction_pct"] = 100 * (1 - mix_runs.set_index(["seed", "capacity"]).index.map(sorted_f_tct)
+                                            / mix_runs["tct"])
+mix_summary = (mix_runs.groupby(["capacity", "policy"], sort=False)
+               .agg(tct=("tct", "mean"), evictions=("evictions", "mean"),
+                    sorted_f_reduction_pct=("sorted_f_reduction_pct", "mean"),
+                    reduction_min=("sorted_f_reduction_pct", "min"),
+                    reduction_max=("sorted_f_reduction_pct", "max")).reset_index())
+env.save_table(mix_summary, "mix")
+with pd.option_context("display.width", 160, "display.float_format", "{:.1f}".format):
+    print(mix_summary.to_string(index=False))
+for cap in MIX_CAPS:
+    part = mix_summary[(mix_summary["capacity"] == cap) & (mix_summary["policy"] != "sorted-f")]
+    print(f"C = {cap}: Sorted-F's total completion time is "
+          + ", ".join(f"{r.sorted_f_reduction_pct:.1f}% below {r.policy} ({r.reduction_min:.1f}–{r.reduction_max:.1f})"
+                      for r in part.itertuples())
+          + " (published: up to 30% lower latency)")
+
+# %% [markdown]
 # **Reading.** On the adversarial family FCFS, SF, MC-SF and MC-Benchmark make the same
 # schedule (fats one by one, then the thins), and their ratio to the optimum grows with
 # C at about the √C rate [VAR] prove (the fitted exponent is printed above; at small C
@@ -180,4 +227,8 @@ env.save_figure(fig, "adversarial_vs_c")
 # FCFS, with no length information, is far behind on this family. The MIP did not close every native-size instance within its
 # limit (count above), so `ratio_best` is a lower and `ratio_bound` an upper estimate of
 # the true ratio there. [VAR]'s "up to 30 %" was measured on real length mixes we do not
-# have; the adversarial family shows the mechanism rather than that number.
+# have; the adversarial family shows the mechanism rather than that number. On the
+# nearest mix we ship (ShareGPT + arXiv summarization, last table) Sorted-F is below
+# every baseline: 7.7% below MC-SF and 10.4% below SF at C = 8,192, 1.2% and 2.6% at
+# 16,384, and 51–57% below FCFS; the gain over the memory-aware baselines shrinks as
+# C grows, since fewer requests then wait.

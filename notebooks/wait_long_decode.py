@@ -163,6 +163,114 @@ for lam in sorted({near, *[r for r in (4.0, 4.5) if r in RATES]}):
                                        for r in part.itertuples()))
 
 # %% [markdown]
+# ## Why the published WAIT advantage does not appear: one factor at a time
+#
+# The lengths are the paper's own (one type), so the factors are the load, the time
+# model and the reading of WAIT.
+#
+# 1. **Load relative to the limit.** The paper does not give its limit for p512d1000,
+#    but Little's law on its own numbers places the published rows: at λ = 4.0 WAIT's
+#    26.4 s means λ·W ≈ 106 requests in the system, and a resident p512d1000 request
+#    holds 512 + 500 KV tokens on average, so the cache is about 90% full, i.e. the rows
+#    sit near the memory limit. Our rows at 92% of our fluid limit (λ = 1.75) are the
+#    equal-relative-load runs (the table above).
+# 2. **Time model.** Our decode step costs c_kv = 0.28 µs per cached token (the attention
+#    read of Llama-2-7B's 32 KV heads). The authors' notes say several runs used
+#    Llama-3-8B, whose grouped-query attention keeps 8 KV heads: a quarter of the KV bytes
+#    per token, so a quarter of that read and four times the tokens in the same memory.
+#    Two what-ifs on our fit change only that: `kv/4` (c_kv / 4, C unchanged) and
+#    `gqa` (c_kv / 4 and C × 4); a third, `gqa + Vidur`, adds the engine mechanics of
+#    Vidur's replica (batch cap 128, padded 4,096-token budget, KV blocks of 16,
+#    recompute preemption, latest-arrival victim; the settings of `llama2-7b-a100-vidur`).
+#    Each runs at the published rates and at 90% of its own fluid limit.
+# 3. **Reading of WAIT.** The fluid pipeline holds n* = λ·ΔT* requests per stage; when it
+#    is far below 1 every calibrated threshold is n = 1 and WAIT (authors' rule) admits
+#    one request per iteration, which is what a continuous-batching scheduler does.
+#
+# Runs: 1,000 requests (half the table's: these runs only compare policies at one rate),
+# one seed; quick mode 120 requests at two rates.
+
+# %%
+from dataclasses import replace as with_fields  # noqa: E402
+
+from fluidopt.executor.engine import simulate  # noqa: E402
+from fluidopt.executor.metrics import window_mask  # noqa: E402
+from fluidopt.executor.policy import make_policy  # noqa: E402
+from fluidopt.factors import with_engine_mechanics  # noqa: E402
+
+FACTOR_N = 120 if env.quick else 1_000
+what_ifs = {
+    "ours": dep,
+    "kv/4": with_fields(dep, name="llama2-7b-a100 kv/4", time=with_fields(dep.time, c_kv=dep.time.c_kv / 4)),
+    "gqa": with_fields(dep, name="llama2-7b-a100 gqa", capacity=4 * dep.capacity,
+                       time=with_fields(dep.time, c_kv=dep.time.c_kv / 4)),
+}
+what_ifs["gqa + Vidur"] = with_engine_mechanics(what_ifs["gqa"], load_deployment("llama2-7b-a100-vidur"))
+p1000 = [FluidType(1.0, 512, 1000)]
+factor_rows = []
+for tm, d in what_ifs.items():
+    lim_tm = fluid_from_arrays(FluidArrays.build(p1000, d)).max_stable_scale
+    rates = [round(0.9 * lim_tm, 2)] + ([] if tm == "ours" else [4.0, 4.5])
+    if env.quick:
+        rates = rates[:2]
+    for lam in rates:
+        w = load_workload("wait-p512d1000", rate=lam, requests=FACTOR_N, seed=0)
+        fb = fluid_from_arrays(FluidArrays.build([FluidType(lam, 512, 1000)], d))
+        try:
+            rep = calibrate(w, d, policy="wait", objective="latency", epsilon=0.05, rule="advance")
+            n_thr = int(rep["thresholds"][0]["threshold"])
+        except ThresholdInfeasible:
+            n_thr = 1  # outside the calibrated range: the smallest threshold
+        for label, name, params in (("vllm", "vllm", {}), ("sarathi", "sarathi", {}),
+                                    ("wait (advance residents)", "wait",
+                                     {"thresholds": {"p512d1000": n_thr}, "advance_resident": True})):
+            res = simulate(w, d, make_policy(name, **params))
+            rec = res.records
+            win = rec[window_mask(rec, 0.1, 0.1)]
+            factor_rows.append({"time_model": tm, "fluid_limit": lim_tm, "rate": lam, "rho": lam / lim_tm,
+                                "n_star": lam * fb.delta_t if np.isfinite(fb.delta_t) else np.nan,
+                                "threshold": n_thr if name == "wait" else np.nan, "policy": label,
+                                "mean_latency": res.summary(warmup=0.1, cooldown=0.1)["mean_latency"],
+                                "restart_fraction": float((win["evictions"] > 0).mean())})
+factors = pd.DataFrame(factor_rows).merge(PUBLISHED.rename(columns={"label": "policy"}), on=["rate", "policy"],
+                                          how="left")
+env.save_table(factors, "factors")
+print(factors.to_string(index=False, float_format=lambda x: f"{x:.3g}"))
+
+# %% [markdown]
+# **Thresholds above 1.** The calibration gives n = 1 because the fluid pipeline holds
+# less than one request per stage; a larger n makes WAIT collect n arrivals before it
+# admits them together, which is the batching the paper's rule describes. Under the
+# `gqa` what-if (the one closest to the published latencies) at the published rates,
+# WAIT (authors' rule) with n = 1, 2, 4, 8, 16 against Sarathi's latency at the same
+# rate from the table above.
+
+# %%
+THRESHOLDS = [1, 4] if env.quick else [1, 2, 4, 8, 16]
+sweep_rows = []
+for lam in [4.0] if env.quick else [4.0, 4.5]:
+    w = load_workload("wait-p512d1000", rate=lam, requests=FACTOR_N, seed=0)
+    for n_thr in THRESHOLDS:
+        res = simulate(w, what_ifs["gqa"], make_policy("wait", thresholds={"p512d1000": n_thr}, advance_resident=True))
+        win = res.records[window_mask(res.records, 0.1, 0.1)]
+        sweep_rows.append({"time_model": "gqa", "rate": lam, "threshold": n_thr,
+                           "mean_latency": res.summary(warmup=0.1, cooldown=0.1)["mean_latency"],
+                           "restart_fraction": float((win["evictions"] > 0).mean())})
+threshold_sweep = pd.DataFrame(sweep_rows)
+sarathi_gqa = factors[(factors["time_model"] == "gqa") & (factors["policy"] == "sarathi")].set_index("rate")["mean_latency"]
+threshold_sweep["vs_sarathi"] = threshold_sweep["mean_latency"] / threshold_sweep["rate"].map(sarathi_gqa)
+threshold_sweep = threshold_sweep.merge(
+    PUBLISHED[PUBLISHED["label"] == "wait (advance residents)"][["rate", "published_latency"]], on="rate", how="left")
+env.save_table(threshold_sweep, "threshold_sweep")
+print(threshold_sweep.to_string(index=False, float_format=lambda x: f"{x:.3g}"))
+best = threshold_sweep.loc[threshold_sweep.groupby("rate")["mean_latency"].idxmin()]
+pub_lat = PUBLISHED.set_index(["rate", "label"])["published_latency"]
+for r in best.itertuples():
+    print(f"gqa, λ = {r.rate:g}: best WAIT threshold n = {r.threshold} at {r.mean_latency:.1f} s, "
+          f"{r.vs_sarathi:.2f}× Sarathi (published WAIT / Sarathi: "
+          f"{pub_lat[(r.rate, 'wait (advance residents)')] / pub_lat[(r.rate, 'sarathi')]:.2f})")
+
+# %% [markdown]
 # **Reading.** See the table and the printed lines above.
 #
 # - *Below our limit* (λ ≤ 1.75, up to about 92% of the fluid limit) WAIT with the
@@ -182,3 +290,26 @@ for lam in sorted({near, *[r for r in (4.0, 4.5) if r in RATES]}):
 # - *The paper's rule* restarts every request even at λ = 0.5: residents advance only
 #   when an arrival makes their type eligible, they pile up, and the memory fills — the
 #   reason the calibration refuses it here.
+
+# **What the factors establish** (full mode, 1,000 requests, seed 0; tables
+# `wait_long_decode_factors.csv` and `wait_long_decode_threshold_sweep.csv`):
+#
+# - **Time model: most of the absolute gap.** On our fit the published rates are 2.1×
+#   and 2.4× our fluid limit (1.90/s) and every policy thrashes (474–570 s, 11–20× the
+#   published latencies). With a quarter of the KV read per cached token and four
+#   times the tokens in the same memory (`gqa`, Llama-3-8B's grouped-query attention)
+#   the limit is 3.96/s, λ = 4.0 sits at ρ = 1.01 and nothing restarts: Sarathi 54.8 s,
+#   WAIT 55.4 s (1.8× and 2.1× published), at λ = 4.5 (ρ = 1.14, overloaded)
+#   Sarathi 69.4, WAIT 72.1, vLLM 79.9 s (1.7×, 2.2×, 1.5×). Vidur's engine mechanics
+#   on top (`gqa + Vidur`) bring them to 50.4 and 50.7 s at λ = 4.0 (1.7×, 1.9×) and
+#   62.4, 62.8, 67.2 s at 4.5 (1.5×, 1.9×, 1.2×), still without restarts. A quarter of
+#   the read alone (`kv/4`, C unchanged) leaves memory short: 61–77% of requests
+#   restart.
+# - **Reading of WAIT: not the cause.** The calibrated threshold is n = 1 (the fluid
+#   pipeline holds 0.5 requests per stage at λ = 4.0 under `gqa`); forcing n = 2, 4, 8,
+#   16 makes WAIT slower, 1.01–1.07× Sarathi, never faster.
+# - **Not established:** the published WAIT advantage (WAIT / Sarathi 0.87 at λ = 4.0,
+#   0.77 at 4.5) and Sarathi's 2.88% restarts with WAIT at none. Under every time model
+#   tried, memory is either ample (no restarts for anyone) or short (most requests
+#   restart under every policy); WAIT equals continuous batching when n = 1 (WAIT /
+#   Sarathi 1.01–1.04 under `gqa` and `gqa + Vidur`).

@@ -288,8 +288,10 @@ env.save_figure(fig, "latency_vs_rate")
 #   decode) and crosses 5× its low-load value about where Sarathi diverges, while its
 #   queue keeps up much longer (growth-only limit): without a batch or token cap its
 #   prefill batches grow with the queue and amortise c0. The published vLLM limit (19,
-#   18) is lower than ours; Vidur's vLLM scheduler caps batches and batched tokens, ours
-#   does not.
+#   18) is lower than ours, and Vidur's engine mechanics do not explain it: with its
+#   batch cap, padded token budget, KV blocks and recompute preemption our vLLM at
+#   λ = 22, 23 is 0.78–1.02× the plain run (`wait_multiseed_table` factors;
+#   `docs/reproduction.md`).
 # - *Paper rule vs code rule.* Under the paper's rule residents pause while their type
 #   is not eligible, so at low load WAIT is slower than every baseline (each stage waits
 #   for the next arrival); the authors' code variant (`advance_resident=True`) removes

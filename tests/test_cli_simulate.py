@@ -133,7 +133,7 @@ def test_table_output(cli, tmp_path: Path) -> None:
         (["-p", "sarathi", "--capacity", "10", "--param", "chunk_size=abc"],
          "parameter chunk_size must be an integer (got 'abc')"),
         (["-p", "sarathi", "--capacity", "10", "--param", "chunk_size=abc"], "watermark (a number, default 0.01)"),
-        (["-p", "mc-sf", "--capacity", "10", "--param", "alpha=0.1"], "parameters of policy 'mc-sf': none"),
+        (["-p", "mc-sf", "--capacity", "10", "--param", "alpha=0.1"], "parameters of policy 'mc-sf': first_fit (true or false, default false)"),
         (["-p", "vllm", "--capacity", "10", "--param", "max_batch=true"], "max_batch must be an integer"),
         (["-p", "nested-wait", "--capacity", "10", "--param", "segments=[[8,2],[19"], "not a valid JSON list"),
     ],

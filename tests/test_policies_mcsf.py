@@ -19,7 +19,7 @@ from fluidopt.errors import InputError
 from fluidopt.executor.engine import simulate
 from fluidopt.executor.policies.mcsf import HSF, MCSF, FutureMemoryCheck, MCBenchmark, naive_future_check
 from fluidopt.executor.policies.robust import Amax
-from fluidopt.executor.policy import make_policy
+from fluidopt.executor.policy import Decision, make_policy
 from fluidopt.workload import Workload
 
 from conftest import make_view
@@ -380,3 +380,50 @@ def test_prediction_beyond_capacity_is_clipped_not_blocking(name: str) -> None:
     s = r.summary()
     assert s["unfinished"] == 0 and s["evictions"] == 0
     assert s["tct"] == (22 if name == "mc-benchmark" else 17)
+
+
+# ---------------------------------------------------------------- first-fit reading
+
+
+def test_first_fit_skips_a_failing_candidate() -> None:
+    """The drawing of ``test_mcsf_stops_at_first_failure_and_mc_benchmark_uses_fcfs``
+    (C = 10, R: fp 4, rem 2), with the waiting queue in arrival order X (s 4, o 2), Y
+    (s 1, o 3). X fails (k=2: 6 + 6 = 12 > 10); stopping admits nothing, first fit goes
+    on to Y (loads 7, 9, 4 ≤ 10) and admits it. MC-SF meets X first too (shorter)."""
+    w = workload([(0, 3, 3), (0, 4, 2), (0, 1, 3)])
+    view = make_view(10, [3, 4, 1], resident=[0], generated={0: 1}, waiting=[1, 2])
+    for cls in (MCSF, MCBenchmark):
+        assert list(ready(cls(), w).decide(view).run) == [0]
+        assert list(ready(cls(first_fit=True), w).decide(view).run) == [0, 2]
+    assert make_policy("mc-benchmark", first_fit=True).params() == {"lengths": "pred", "first_fit": True}
+
+
+class _NaiveFirstFit(MCSF):
+    """First fit with the every-round reference check, one candidate at a time."""
+
+    name = "mc-sf-naive-first-fit"
+
+    def decide(self, state):  # type: ignore[no-untyped-def]
+        res = np.asarray(state.resident, dtype=np.int64)
+        wait = np.asarray(state.waiting, dtype=np.int64)
+        remaining, footprint = self._remaining(state, res), state.prompt[res] + state.generated[res]
+        accepted: list[int] = []
+        for j in self._order(self._key(state, wait), wait):
+            cand = np.asarray(accepted + [j], dtype=np.int64)
+            if naive_future_check(remaining, footprint, self._otil[cand], state.prompt[cand], state.capacity):
+                accepted.append(int(j))
+        return Decision(run=np.concatenate([res, np.asarray(accepted, dtype=np.int64)]))
+
+
+@settings(max_examples=40, deadline=None)
+@given(data=rows, slack=st.integers(0, 12))
+def test_first_fit_matches_the_reference_and_never_evicts(data, slack) -> None:
+    """With upper-bound lengths, first fit admits exactly what a candidate-by-candidate
+    every-round check admits, and never needs an eviction."""
+    w, cap = _frame(data, slack)
+    fast = simulate(w, unit_deployment(), MCSF(first_fit=True), capacity=cap)
+    slow = simulate(w, unit_deployment(), _NaiveFirstFit(), capacity=cap)
+    pd.testing.assert_frame_equal(fast.records, slow.records)
+    for name in ("mc-sf", "mc-benchmark"):
+        s = simulate(w, unit_deployment(), make_policy(name, first_fit=True), capacity=cap).summary()
+        assert s["evictions"] == 0 and s["unfinished"] == 0 and s["peak_kv"] <= cap

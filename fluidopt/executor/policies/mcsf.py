@@ -277,6 +277,8 @@ class _FutureCheckPolicy(Policy):
 
     #: the candidate order is ascending predicted length (False: waiting order, FCFS)
     shortest_first: bool = True
+    #: on a failed check, try the next candidate instead of stopping (see MCSF)
+    first_fit: bool = False
 
     def __init__(self) -> None:
         self._otil = _EMPTY
@@ -308,6 +310,8 @@ class _FutureCheckPolicy(Policy):
         if room <= 0:
             return Decision(run=res, steady=True)
         key = self._key(state, wait)
+        if self.first_fit:
+            return self._decide_first_fit(state, res, self._order(key, wait), room, tokens)
         first = int(wait[self._first(key)])
         q = self._quiet
         if (
@@ -337,6 +341,43 @@ class _FutureCheckPolicy(Policy):
         cand = order[: min(m, room + 1, order.size)]
         k = check.admit_prefix(otil[cand], prompt[cand])
         return Decision(run=np.concatenate([res, cand[: min(k, room)]]))
+
+    def _decide_first_fit(
+        self, state: StateView, res: np.ndarray, order: np.ndarray, room: int, tokens: int
+    ) -> Decision:
+        """Admission that skips a candidate failing the check and tries the next one.
+
+        The same check and order as :meth:`decide`; only the rule on failure differs.
+        Two necessary conditions against the residents alone (room for s + 1 tokens in
+        the next iteration; room at the candidate's own predicted end) discard most
+        candidates in one array pass, and the rest are tested one by one. Never
+        ``steady``: a candidate that fails now may pass after a later start.
+        """
+        check = FutureMemoryCheck(
+            self._remaining(state, res), state.prompt[res] + state.generated[res], state.capacity
+        )
+        if not check.base_ok:
+            return Decision(run=res)
+        cap = state.capacity
+        prompt, otil = state.prompt[order], self._otil[order]
+        free = cap - check.resident_load(1)  # tokens free in the next iteration
+        maybe = (prompt + 1 <= free) & (prompt <= tokens) & (check.resident_load(otil) + otil + prompt <= cap)
+        cand = np.flatnonzero(maybe)
+        if cand.size == 0:
+            return Decision(run=res)
+        check.layout(otil[cand])
+        admitted: list[int] = []
+        for j in cand:
+            s = int(prompt[j])
+            if s + 1 > free or s > tokens:
+                continue
+            if check.try_add(int(otil[j]), s):
+                admitted.append(int(order[j]))
+                free -= s + 1
+                tokens -= s
+                if len(admitted) >= room:
+                    break
+        return Decision(run=np.concatenate([res, np.asarray(admitted, dtype=np.int64)]))
 
     def _blocked(self, state: StateView, check: FutureMemoryCheck, first: int, n_res: int) -> bool:
         """Whether "admit nothing" holds until the next completion or arrival.
@@ -422,13 +463,18 @@ class MCSF(_FutureCheckPolicy):
       predictions); the engine then raises if an eviction is ever needed.
     - Under-predicted residents: remaining length max(õ − generated, 1); see
       :class:`_FutureCheckPolicy` for the other shared choices.
+    - ``first_fit``: [KV] add candidates "while" the check passes, which we read as
+      stopping at the first failure (default). ``first_fit=True`` is the other reading
+      the text allows: a failing candidate is skipped and the next ones are still tried
+      (``notebooks/kv_real_trace.py`` measures both).
     """
 
     name = "mc-sf"
 
-    def __init__(self) -> None:
+    def __init__(self, first_fit: bool = False) -> None:
         super().__init__()
         self._source = "pred"
+        self.first_fit = bool(first_fit)
 
     def reset(self, workload: Workload, deployment: Deployment) -> None:
         super().reset(workload, deployment)
@@ -437,7 +483,7 @@ class MCSF(_FutureCheckPolicy):
         self.overflow_free = bool(np.all(self._otil >= workload.output))
 
     def params(self) -> dict[str, Any]:
-        return {"lengths": self._source}
+        return {"lengths": self._source, **({"first_fit": True} if self.first_fit else {})}
 
 
 @register
@@ -464,7 +510,8 @@ class MCBenchmark(MCSF):
     """MC-Benchmark ([KV]'s memory-aware baseline): FCFS order with MC-SF's check.
 
     Candidates in (arrival, request id) order, stop at the first that fails the
-    future-memory check. Lengths õ as in MC-SF (``pred`` if present, else the truth);
+    future-memory check (``first_fit=True``: skip it and try the later arrivals, as for
+    MC-SF). Lengths õ as in MC-SF (``pred`` if present, else the truth);
     ``overflow_free`` iff õ ≥ o everywhere.
     """
 
