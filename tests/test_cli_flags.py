@@ -84,6 +84,7 @@ def numeric_fields(data: dict) -> list[str]:
         (("instances", "show", "azure-conv"), set()),
         (("fluid-lp", "--types", "30:512:20,10:512:50", "-d", "llama2-7b-a100"), set()),
         (("bounds", "-w", "kv-synthetic-1", "-n", "8", "--time-limit", "2"), set()),
+        (("solve", "-w", "kv-synthetic-1", "-n", "8", "--time-limit", "3"), set()),
     ],
 )
 def test_every_number_in_a_table_has_a_unit(cli, args: tuple[str, ...], unitless: set[str]) -> None:

@@ -87,6 +87,11 @@ UNITS: dict[str, str] = {
     "build_seconds": "s (wall clock)",
     "solve_seconds": "s (wall clock)",
     "lp_seconds": "s (wall clock)",
+    "path_bound_seconds": "s (wall clock)",
+    "cpsat_build_seconds": "s (wall clock)",
+    "cpsat_wall_seconds": "s (wall clock)",
+    "cpsat_n_intervals": "intervals",
+    "cpsat_n_symmetry_rows": "constraints",
     # deployments
     "max_batch": "requests",
     "max_tokens": "tokens per iteration",
