@@ -201,3 +201,13 @@ def test_solve_reports_the_gap_on_total_latency(cli) -> None:
     arrivals = out["objective_tct"] - out["objective_latency"]
     assert arrivals > 0 and out["bound_latency"] == out["best_bound"] - arrivals
     assert out["gap_latency"] >= out["gap"]  # the same absolute gap on a smaller total
+
+
+def test_no_paths_skips_the_path_bound(cli) -> None:
+    on = cli("solve", "-w", "kv-synthetic-1", "-n", "12", "--time-limit", "4", "--json")
+    off = cli("solve", "-w", "kv-synthetic-1", "-n", "12", "--time-limit", "4", "--no-paths", "--json")
+    assert on.code == 0 and off.code == 0, (on.err, off.err)
+    assert on.json()["path_bound_status"] != "skipped" and on.json()["path_bound"] is not None
+    assert off.json()["path_bound_status"] == "skipped" and off.json()["path_bound"] is None
+    score = cli("score", "-w", "kv-synthetic-1", "-n", "8", "--time-limit", "3", "--no-paths", "-p", "mc-sf", "--json")
+    assert score.code == 0, score.err

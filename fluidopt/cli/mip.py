@@ -75,6 +75,8 @@ def _common(f: Any) -> Any:
                      help="exact: bounds, neighbourhood search and the exact search (--backend); lagrangian: for "
                           "instances too large for the exact programs (real traces): Lagrangian bound and "
                           "price-guided schedules; auto: by the size of the time-indexed program.")(f)
+    f = click.option("--no-paths", is_flag=True,
+                     help="Skip the path bound in the bound stage (its time goes to the search).")(f)
     f = click.option("--improve", type=click.FloatRange(0.0, 1.0, max_open=True), default=0.5, show_default=True,
                      help="Largest share of the time limit given to large-neighbourhood search for better "
                           "schedules before the exact search, which gets what it leaves (0: off).")(f)
@@ -114,6 +116,7 @@ def register(app: click.Group) -> None:
         requests: int | None,
         backend: str,
         improve: float,
+        no_paths: bool,
         method: str,
         horizon: str,
         no_aggregate: bool,
@@ -130,8 +133,9 @@ def register(app: click.Group) -> None:
         Unit-time model: arrivals are read as rounds (rounded up to the next epoch) and
         every iteration takes one round, whatever the workload's own time unit.
 
-        Stages: heuristic schedules and start windows; lower bounds (memory volume, and
-        the LP relaxation with peak-separation rows); large-neighbourhood search for
+        Stages: heuristic schedules and start windows; lower bounds (memory volume, the
+        LP relaxation with peak-separation rows and, with CP-SAT, the path bound;
+        --no-paths skips it); large-neighbourhood search for
         better schedules (--improve); the exact search from the best schedule; the
         schedule replayed through the executor, which must accept it with the same Σ c_i. A time-limited solve reports the best schedule,
         the best lower bound and the gap (status time_limit), also on total latency
@@ -156,6 +160,7 @@ def register(app: click.Group) -> None:
             backend=backend,
             improve=improve,
             method=method,
+            path_bound=False if no_paths else None,
             export=None if export is None else str(export),
         )
         check = sol.info["check"]
@@ -238,6 +243,7 @@ def register(app: click.Group) -> None:
         requests: int | None,
         backend: str,
         improve: float,
+        no_paths: bool,
         method: str,
         policies: str,
         interval_alpha: float,
@@ -270,7 +276,8 @@ def register(app: click.Group) -> None:
             workload = with_prediction_interval(workload, interval_alpha, seed if seed is not None else 0)
             intervals = {"alpha": interval_alpha, "seed": seed if seed is not None else 0}
         policy_objs = {name: make_policy(name) for name in names}  # unknown names fail before the solve
-        sol = _solve(workload, cap, time_limit, gap, backend=backend, improve=improve, method=method)
+        sol = _solve(workload, cap, time_limit, gap, backend=backend, improve=improve, method=method,
+                     path_bound=False if no_paths else None)
         runs: dict[str, dict[str, Any]] = {}
         for name, policy in policy_objs.items():
             try:
