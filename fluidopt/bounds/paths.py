@@ -144,11 +144,13 @@ class PathRelaxation:
     data
         Windows, groups, memory rounds and peak intervals
         (``fluidopt.completion.windows.prepare(...).data``).
+    arrays
+        ``build_arrays(data)`` if already built.
     """
 
-    def __init__(self, data: TctData) -> None:
+    def __init__(self, data: TctData, arrays: MipArrays | None = None) -> None:
         self.data = data
-        self.arrays: MipArrays = build_arrays(data)
+        self.arrays: MipArrays = build_arrays(data) if arrays is None else arrays
         A = self.arrays.A.tocsr()
         self.A, self.AT = A, A.T.tocsr()
         lo, hi = self.arrays.row_lo, self.arrays.row_hi
@@ -375,6 +377,7 @@ def path_bound(
     seed: int = 0,
     max_table: int = MAX_TABLE,
     relax: PathRelaxation | None = None,
+    arrays: MipArrays | None = None,
 ) -> PathBound:
     """The path relaxation's bound on the optimal Σ c_i by column generation (module
     docstring), anytime.
@@ -404,6 +407,8 @@ def path_bound(
         computed (status ``too_large``).
     relax
         The relaxation of ``data`` if already built.
+    arrays
+        Else ``build_arrays(data)`` if already built (the LP's program).
     """
     started = time.perf_counter()
     if time_limit is not None and time_limit <= 0:
@@ -415,9 +420,9 @@ def path_bound(
     if pricing_size(data) > max_table:
         return PathBound(None, None, "too_large", time.perf_counter() - started,
                          lp_value=None if lp is None else lp.value)
-    relax = PathRelaxation(data) if relax is None else relax
+    relax = PathRelaxation(data, arrays) if relax is None else relax
     if lp is None:
-        lp = lp_solution(data, left())
+        lp = lp_solution(data, left(), relax.arrays)
     if lp.duals is not None:
         u0 = np.where(relax.is_le, np.minimum(lp.duals, 0.0), lp.duals)
     else:

@@ -87,6 +87,7 @@ def lower_bounds(
     from fluidopt.completion.at_scale import EXACT_SIZE_LIMIT, exact_size
     from fluidopt.completion.instance import instance_arrays
     from fluidopt.completion.windows import prepare
+    from fluidopt.models.tct_mip import build_arrays
 
     a, s, o = instance_arrays(workload)
     out: dict[str, Any] = {
@@ -107,14 +108,16 @@ def lower_bounds(
         started = time.perf_counter()
         stage("lp")
         prep = prepare(workload, capacity, horizon="incumbent")
-        solution = lp_solution(prep.data, time_limit)
+        arrays = build_arrays(prep.data)  # one build for the LP and the path relaxation
+        solution = lp_solution(prep.data, time_limit, arrays)
         out["lp"] = None if solution.value is None else float(math.ceil(solution.value - 1e-6))
         stopped = solution.status == "interrupted"
         if paths and not stopped:
             stage("paths")
             left = PATHS_SECONDS if time_limit is None else time_limit - (time.perf_counter() - started)
             result = path_bound(prep.data, time_limit=left, lp=solution, schedules=[prep.incumbent],
-                                upper_bound=prep.upper_bound, progress=lambda b: stage("paths", b))
+                                upper_bound=prep.upper_bound, progress=lambda b: stage("paths", b),
+                                arrays=arrays)
             out["paths"], out["paths_status"] = result.bound, result.status
             stopped = result.status == "interrupted"
     elif lp:

@@ -108,7 +108,7 @@ class LpSolution:
     duals: np.ndarray | None = None
 
 
-def lp_solution(data: TctData, time_limit: float | None = None) -> LpSolution:
+def lp_solution(data: TctData, time_limit: float | None = None, arrays: MipArrays | None = None) -> LpSolution:
     """The LP relaxation of the time-indexed MIP over ``data``'s windows with its primal
     and dual values (rounds; a valid lower bound, see :func:`lp_relaxation`).
 
@@ -117,12 +117,12 @@ def lp_solution(data: TctData, time_limit: float | None = None) -> LpSolution:
     about a quarter of the time), then with them added, re-solved from that basis. If the
     second step does not finish within ``time_limit``, the first step's solution is
     returned (duals 0 on the peak rows) with status ``base_only``, or ``interrupted`` on
-    Ctrl-C.
+    Ctrl-C. ``arrays`` is ``build_arrays(data)`` if the caller has it already.
     """
     from fluidopt.solver import SolveOptions, highs_model, solve
 
     started = time.perf_counter()
-    arrays = build_arrays(data)
+    arrays = build_arrays(data) if arrays is None else arrays
     n_peak = int(data.peak_rows().shape[0])
     base = arrays.shape[0] - n_peak
     A = arrays.A.tocsr()

@@ -126,12 +126,13 @@ def solve_at_scale(
     bounds["lagrangian"] = value
     tracker(bound=value)
     # after Ctrl-C only the orders at hand are scheduled, without the local search
-    left = 0.0 if lag["stopped"] == "interrupted" else time_limit - (time.perf_counter() - budget_from)
+    bound_interrupted = lag["stopped"] == "interrupted"
+    left = 0.0 if bound_interrupted else time_limit - (time.perf_counter() - budget_from)
     tracker("improve")
     seeds = {name: r["starts"] for name, r in incumbents.items() if r["starts"] is not None}
     starts, sched = lagrangian_schedule(a, s, o, capacity, lag["prices"], time_limit=max(0.0, left),
                                         incumbents=seeds, seed=seed)
-    interrupted = lag["stopped"] == "interrupted" or bool((sched.get("search") or {}).get("interrupted"))
+    interrupted = bound_interrupted or bool((sched.get("search") or {}).get("interrupted"))
     objective = float(np.sum(starts + o))
     source = sched["source"]
     # a policy run that evicted has no contiguous start vector here, but it still bounds OPT

@@ -186,15 +186,16 @@ def bound_stage(
     started = time.perf_counter()
     limit = None if time_limit is None else 0.5 * time_limit
     if lp or paths:
-        from fluidopt.bounds.paths import path_bound
-
-        solution = lp_solution(prep.data, limit)
+        arrays = build_arrays(prep.data)  # one build for the LP and the path relaxation
+        solution = lp_solution(prep.data, limit, arrays)
         bounds.lp, bounds.lp_seconds, bounds.lp_status = solution.value, solution.seconds, solution.status
         tracker(bound=bounds.lp)
         if paths and solution.status != "interrupted":
+            from fluidopt.bounds.paths import path_bound
+
             result = path_bound(prep.data, time_limit=_remaining(limit, started), lp=solution,
                                 schedules=[] if prep.incumbent is None else [prep.incumbent],
-                                upper_bound=prep.upper_bound, progress=lambda b: tracker(bound=b))
+                                upper_bound=prep.upper_bound, progress=lambda b: tracker(bound=b), arrays=arrays)
             bounds.paths, bounds.paths_seconds, bounds.paths_status = result.bound, result.seconds, result.status
     return bounds
 
