@@ -47,6 +47,9 @@ from typing import Any
 #: Set by the SIGINT handler; ``solver`` is the running CpSolver (if any).
 STOP: dict[str, Any] = {"requested": False, "solver": None}
 
+#: The worker's first line on stderr: its SIGINT handler is installed.
+READY_LINE = "@ready\n"
+
 
 def _on_sigint(signum: int, frame: Any) -> None:
     """Stop the search (idempotent: Ctrl-C at a terminal reaches this process directly
@@ -254,6 +257,8 @@ def solve_request(request: dict[str, Any]) -> dict[str, Any]:
 
 def main() -> int:
     signal.signal(signal.SIGINT, _on_sigint)
+    sys.stderr.write(READY_LINE)  # the parent forwards Ctrl-C only from now on
+    sys.stderr.flush()
     try:
         request = json.loads(sys.stdin.read())
     except json.JSONDecodeError as exc:

@@ -601,6 +601,8 @@ def solve_cpsat(
             "progress": progress is not None,
         },
     }
+    from fluidopt.cpsat_worker import READY_LINE
+
     env = dict(os.environ)
     env.setdefault("PYTHONUNBUFFERED", "1")
     started = time.perf_counter()
@@ -618,7 +620,15 @@ def solve_cpsat(
     budget = (options.time_limit or 0.0) + (lns_seconds or 0.0)
     deadline = None if options.time_limit is None and lns_seconds is None else budget + CPSAT_GRACE_SECONDS
     interrupted = threading.Event()
+    ready = threading.Event()  # the worker's own SIGINT handler is installed
     streams: dict[str, Any] = {"out": [], "err": []}
+
+    def stop_worker() -> None:
+        if proc.poll() is None:
+            try:
+                proc.send_signal(signal.SIGINT)
+            except OSError:
+                pass
 
     def read_stdout() -> None:
         streams["out"].append(proc.stdout.read())
@@ -626,7 +636,11 @@ def solve_cpsat(
     def read_stderr() -> None:
         # progress lines become callbacks; anything else is the solver log or an error
         for line in proc.stderr:
-            if line.startswith("@progress "):
+            if line == READY_LINE:
+                ready.set()
+                if interrupted.is_set():  # a Ctrl-C that came before the worker could take it
+                    stop_worker()
+            elif line.startswith("@progress "):
                 if progress is not None:
                     try:
                         progress(json.loads(line[len("@progress "):]))
@@ -638,13 +652,11 @@ def solve_cpsat(
                 streams["err"].append(line)
 
     def forward(signum: int, frame: Any) -> None:
-        # Ctrl-C: let the worker stop its search and answer with what it found
+        # Ctrl-C: let the worker stop its search and answer with what it found; before
+        # its handler is installed a SIGINT would kill it, so the reader sends it then
         interrupted.set()
-        if proc.poll() is None:
-            try:
-                proc.send_signal(signal.SIGINT)
-            except OSError:
-                pass
+        if ready.is_set():
+            stop_worker()
 
     previous = None
     if threading.current_thread() is threading.main_thread():

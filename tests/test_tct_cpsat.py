@@ -104,6 +104,32 @@ def test_ctrl_c_stops_the_worker_and_returns_what_was_found(sigint) -> None:
     assert check_schedule(w, C, sol.starts).accepted
 
 
+def test_ctrl_c_before_the_worker_can_take_it_is_passed_on_once_it_can(sigint, tmp_path, monkeypatch) -> None:
+    """A worker that takes a second to start (its Python would die of a SIGINT then):
+    Ctrl-C in that second reaches it only once it has said it is ready, and the solve
+    returns interrupted with an answer instead of failing."""
+    from fluidopt.completion.windows import prepare
+    from fluidopt.models.tct_cpsat import from_tct_data
+    from fluidopt.solver import SolveOptions, solve_cpsat
+
+    slow = tmp_path / "slow-python"
+    slow.write_text(f"#!{sys.executable}\nimport os, sys, time\ntime.sleep(1.0)\n"
+                    f"os.execv({sys.executable!r}, [{sys.executable!r}, *sys.argv[1:]])\n")
+    slow.chmod(0o755)
+    w, C = kv_synthetic(2, 101)
+    prep = prepare(w, C)
+    inst = from_tct_data(prep.data, hint=prep.incumbent)
+    monkeypatch.setattr(sys, "executable", str(slow))
+    timer = threading.Timer(0.3, os.kill, args=(os.getpid(), signal.SIGINT))
+    timer.start()
+    try:
+        res = solve_cpsat(inst, SolveOptions(time_limit=60.0))
+    finally:
+        timer.cancel()
+    assert res.status == "interrupted" and res.info["wall_seconds"] < 30
+    assert res.message == "interrupted before the search"  # the worker's own answer
+
+
 @pytest.mark.parametrize("backend", ["highs", "cpsat"])
 def test_ctrl_c_during_the_list_search_skips_the_search(monkeypatch, backend: str) -> None:
     import fluidopt.search.perturbation as perturbation
