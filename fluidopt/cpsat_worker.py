@@ -32,7 +32,9 @@ Ctrl-C (SIGINT) stops the search and the answer carries the best schedule found 
 bound with status ``interrupted``: the search runs in a helper thread while the main
 thread waits in short slices, so that the Python SIGINT handler (installed by
 :func:`main`, idempotent, no exception raised) runs promptly and calls ``StopSearch``.
-CP-SAT's own SIGINT catching is switched off so that Python sees the signal.
+CP-SAT's own SIGINT catching is switched off so that Python sees the signal. The first
+line on stderr, ``@ready``, tells the parent that the handler is in place; the parent
+holds back a Ctrl-C until then (before it, SIGINT would end this process).
 """
 
 from __future__ import annotations
