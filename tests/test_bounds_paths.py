@@ -57,18 +57,30 @@ def random_pricing_instance(rng: np.random.Generator):
 
 def test_pricing_is_exact_against_a_plain_dp_and_returns_paths_of_that_cost() -> None:
     rng = np.random.default_rng(3)
+    cut_short = 0
     for trial in range(150):
         C, p, o, first, last, cost = random_pricing_instance(rng)
+        if trial % 2:  # no negative cost after some round: the DP may stop there
+            late = int(rng.integers(0, cost.shape[1]))
+            cost[:, late:] = np.abs(cost[:, late:])
         pricer = PathPricer(C, p, o, first, last)
-        pricing = pricer.price(cost)
         ref = reference_cheapest(C, p.tolist(), o.tolist(), first.tolist(), last.tolist(), cost)
-        assert np.allclose(pricing.end_value, ref, atol=1e-9), (trial, pricing.end_value, ref)
-        for m in range(len(p)):
-            path = pricer.path(pricing, m)
-            assert path[-1, 0] == m
-            assert not next_two_violations(path, C, p, o), (trial, path)
-            assert np.all((path[:, 1] >= first[path[:, 0]]) & (path[:, 1] <= last[path[:, 0]]))
-            assert cost[path[:, 0], path[:, 1]].sum() == pytest.approx(pricing.end_value[m], abs=1e-9)
+        full = pricer.price(cost, every_round=True)
+        assert np.allclose(full.end_value, ref, atol=1e-9), (trial, full.end_value, ref)
+        # the DP cut after the last negative cost: the least cost is the same, every item's
+        # value is that of a path it returns, and never below the item's own optimum
+        cut = pricer.price(cost)
+        assert cut.best == pytest.approx(ref.min(), abs=1e-9), trial
+        assert np.all(cut.end_value >= ref - 1e-9), trial
+        cut_short += cut.limit <= pricer.T
+        for pricing in (full, cut):
+            for m in range(len(p)):
+                path = pricer.path(pricing, m)
+                assert path[-1, 0] == m
+                assert not next_two_violations(path, C, p, o), (trial, path)
+                assert np.all((path[:, 1] >= first[path[:, 0]]) & (path[:, 1] <= last[path[:, 0]]))
+                assert cost[path[:, 0], path[:, 1]].sum() == pytest.approx(pricing.end_value[m], abs=1e-9)
+    assert cut_short >= 50
 
 
 def test_the_rule_checker_reads_the_definition() -> None:

@@ -8,7 +8,10 @@ one thread, one instance at a time:
 - the LP relaxation of the time-indexed program with its peak rows
   (:func:`fluidopt.bounds.time_indexed.lp_solution`, no time limit), and
 - the path bound started from it (:func:`fluidopt.bounds.paths.path_bound`) for at most
-  ``--time-limit`` seconds, with the value it had reached after 10 and 30 s.
+  ``--time-limit`` seconds, with the value it had reached after 10 and 30 s;
+- one pricing at the LP's multipliers, timed as the column generation runs it (the DP
+  stops after the last negative cost) against the DP over every round of the windows,
+  alternated three times (medians; same least cost checked).
 
 Both are reported against the best schedule known: the best heuristic schedule, or a
 better one from a ``gaps.py`` CSV of the same instances (``--best-from``), as ratios of
@@ -37,19 +40,21 @@ HERE = Path(__file__).parent
 
 def bound_instance(model: int, seed: int, n: int | None, time_limit: float, best_known: float | None) -> dict:
     """One row: LP and path bound of one instance (rounds, seconds)."""
-    from fluidopt.bounds.paths import path_bound
+    from fluidopt.bounds.paths import PathRelaxation, path_bound
     from fluidopt.bounds.time_indexed import lp_solution
     from fluidopt.completion.windows import prepare
     from fluidopt.generators import kv_synthetic
 
     w, C = kv_synthetic(model, seed, n)
     prep = prepare(w, C)
-    lp = lp_solution(prep.data)
+    relax = PathRelaxation(prep.data)
+    lp = lp_solution(prep.data, arrays=relax.arrays)
+    pricing = time_pricing(relax, lp)
     trace: list[tuple[float, float]] = []
     started = time.perf_counter()
     result = path_bound(prep.data, time_limit=time_limit, lp=lp, schedules=[prep.incumbent],
                         upper_bound=best_known or prep.upper_bound,
-                        progress=lambda b: trace.append((time.perf_counter() - started, b)))
+                        progress=lambda b: trace.append((time.perf_counter() - started, b)), relax=relax)
 
     def reached(seconds: float) -> float | None:
         values = [b for t, b in trace if t <= seconds]
@@ -70,7 +75,28 @@ def bound_instance(model: int, seed: int, n: int | None, time_limit: float, best
         "paths_ratio": None if result.bound is None else result.bound / best,
         "lp_ratio_latency": None if lp_bound is None else (lp_bound - arrivals) / (best - arrivals),
         "paths_ratio_latency": None if result.bound is None else (result.bound - arrivals) / (best - arrivals),
+        **pricing,
     }
+
+
+def time_pricing(relax, lp) -> dict:
+    """Seconds of one pricing at the LP's multipliers: as the column generation runs it and
+    over every round (medians of three, alternated), and the share of rounds it runs."""
+    u = np.zeros(relax.n_rows) if lp.duals is None else np.where(relax.is_le, np.minimum(lp.duals, 0.0), lp.duals)
+    cost = relax.round_costs(u)
+    cut, full = [], []
+    for _ in range(3):
+        for every_round, times in ((False, cut), (True, full)):
+            t = time.perf_counter()
+            pricing = relax.pricer.price(cost, every_round=every_round)
+            times.append(time.perf_counter() - t)
+            if every_round:
+                assert abs(pricing.best - best) <= 1e-6 * max(1.0, abs(best)), "the cut DP changed the least cost"
+            else:
+                best, limit = pricing.best, pricing.limit
+    start = int(relax.pricer.first.min())
+    return {"pricing_seconds": float(np.median(cut)), "pricing_every_round_seconds": float(np.median(full)),
+            "pricing_rounds_share": (limit - start) / (relax.T + 1 - start)}
 
 
 def table(results: pd.DataFrame) -> pd.DataFrame:
@@ -88,6 +114,7 @@ def table(results: pd.DataFrame) -> pd.DataFrame:
             "LP s (median)": f"{g['lp_seconds'].median():.1f}",
             "paths s (median)": f"{g['paths_seconds'].median():.1f}",
             "paths converged": f"{int((g['paths_status'] == 'converged').sum())}/{len(g)}",
+            "pricing s / every round (median)": f"{(g['pricing_seconds'] / g['pricing_every_round_seconds']).median():.2f}",
         })
     return pd.DataFrame(rows)
 

@@ -43,6 +43,18 @@ peaks (p_i + p_j + p_m ≤ C), so longer chains are a fixed graph on item pairs,
 until nothing improves. Work per round is O(n² o_max); the table of all rounds is kept
 for the backtracking of paths. Time per pricing in ``benchmarks/kv_synthetic/README.md``
 (section "The path bound").
+
+**Rounds without a negative cost at the end.** Dropping the last entry of a path leaves
+a path (the rule at the earlier positions only loses a resident). So if every cost of
+rounds ≥ t₀ is ≥ 0, a path with an entry before t₀ costs at least its prefix of entries
+before t₀, and a path with all its entries at ≥ t₀ costs at least its first entry alone.
+The DP therefore runs over rounds < t₀ only (t₀ = one past the last round with a
+negative cost; with the LP's multipliers on a [KV] instance of 60 requests, about half of
+the window rounds), and each item's single entry at rounds ≥ t₀ competes as a path of
+its own. The least cost over all paths (:attr:`Pricing.best`) stays exact; an item's
+``end_value`` is then the cost of the cheapest path ending with it *among these*, which
+is all the column generation needs: the paths left out are dearer than one of their
+prefixes.
 """
 
 from __future__ import annotations
@@ -66,12 +78,14 @@ class Pricing:
     Attributes
     ----------
     end_value
-        Per item, the least cost of a path that ends with it (``inf``: none).
+        Per item, the least cost of a path that ends with it, among the paths with all
+        entries before ``limit`` and the single entries at or after it (``inf``: none;
+        module docstring).
     end_round
         Round of that last completion (−1: none).
     table
-        Suffix-minimum label values per (round, item, marginal, index); kept for
-        :meth:`PathPricer.path`.
+        Suffix-minimum label values per (round < ``limit``, item, marginal, index); kept
+        for :meth:`PathPricer.path`.
     cost
         The round costs the DP ran with, (rounds, items).
     free, free_item, free_round
@@ -86,6 +100,7 @@ class Pricing:
     free: np.ndarray
     free_item: np.ndarray
     free_round: np.ndarray
+    limit: int
 
     @property
     def best(self) -> float:
@@ -189,12 +204,17 @@ class PathPricer:
         return (np.asarray(item) * 2 + half) * self.W + np.asarray(index)
 
     # ------------------------------------------------------------------ forward pass
-    def price(self, cost: np.ndarray) -> Pricing:
+    def price(self, cost: np.ndarray, *, every_round: bool = False) -> Pricing:
         """Cheapest path ending with each item under ``cost`` (items × rounds 0…T, ``inf``
-        where an item may not complete)."""
+        where an item may not complete); ``every_round``: run the DP to the last round, so
+        that every item's ``end_value`` is its own optimum (by default the DP stops after
+        the last negative cost, which keeps the least cost exact; module docstring)."""
         n, T, C, omax = self.n, self.T, self.C, self.omax
         cost_t = np.ascontiguousarray(np.asarray(cost, dtype=np.float64)[:, : T + 1].T)
-        table = np.full((T + 1, n, 2, self.W), np.inf)
+        start = int(self.first.min()) if n else 0
+        negative = np.flatnonzero((cost_t < 0).any(axis=1))
+        limit = T + 1 if every_round else max(start, int(negative[-1]) + 1 if negative.shape[0] else start)
+        table = np.full((limit, n, 2, self.W), np.inf)
         flat = table.reshape(-1)
         free = np.full((T + 1, 2), np.inf)
         free_item = np.full((T + 1, 2), -1, dtype=np.int64)
@@ -205,8 +225,7 @@ class PathPricer:
         labels = np.empty((n, 2, self.W))
         lab = labels.reshape(-1)
         n_tr = self.tr_d.shape[0]
-        start = int(self.first.min()) if n else 0
-        for t in range(start, T + 1):
+        for t in range(start, limit):
             ct = cost_t[t]
             labels.fill(np.inf)
             k = n_tr if t >= omax else int(self.tr_upto[t])
@@ -247,7 +266,14 @@ class PathPricer:
                     free[t, 0], free_item[t, 0], free_round[t, 0] = v1, j1, end_round[j1]
                 if j2 != j1 and np.isfinite(end_value[j2]):
                     free[t, 1], free_item[t, 1], free_round[t, 1] = end_value[j2], j2, end_round[j2]
-        return Pricing(end_value, end_round, table, cost_t, free, free_item, free_round)
+        if n and limit <= T:  # single entries at rounds ≥ limit, where no cost is negative
+            late = cost_t[limit:]
+            at = late.argmin(axis=0)
+            value = late[at, items]
+            better = value < end_value
+            end_value[better] = value[better]
+            end_round[better] = limit + at[better]
+        return Pricing(end_value, end_round, table, cost_t, free, free_item, free_round, limit)
 
     def _equal_round(self, labels: np.ndarray, suffix: np.ndarray, ct: np.ndarray) -> np.ndarray:
         """Add the labels of completions in the same round (d = 0) and return the new
@@ -276,6 +302,8 @@ class PathPricer:
         t = int(pricing.end_round[item])
         if t < 0:
             return np.zeros((0, 2), dtype=np.int64)
+        if t >= pricing.limit:  # a single entry past the DP's rounds
+            return np.array([[int(item), t]], dtype=np.int64)
         S, cost, C, omax = pricing.table, pricing.cost, self.C, self.omax
         m, half, k = int(item), 0, 0
         value = S[t, m, 0, 0]
