@@ -33,6 +33,9 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+
+from fluidopt.bounds.paths import PathRelaxation
+from fluidopt.bounds.time_indexed import LpSolution
 from gaps import add_sample_options, markdown, sampled_instances, write_results  # the sibling script (this directory is on the path of a script)
 
 HERE = Path(__file__).parent
@@ -40,7 +43,7 @@ HERE = Path(__file__).parent
 
 def bound_instance(model: int, seed: int, n: int | None, time_limit: float, best_known: float | None) -> dict:
     """One row: LP and path bound of one instance (rounds, seconds)."""
-    from fluidopt.bounds.paths import PathRelaxation, path_bound
+    from fluidopt.bounds.paths import path_bound
     from fluidopt.bounds.time_indexed import lp_solution
     from fluidopt.completion.windows import prepare
     from fluidopt.generators import kv_synthetic
@@ -79,7 +82,7 @@ def bound_instance(model: int, seed: int, n: int | None, time_limit: float, best
     }
 
 
-def time_pricing(relax, lp) -> dict:
+def time_pricing(relax: PathRelaxation, lp: LpSolution) -> dict:
     """Seconds of one pricing at the LP's multipliers: as the column generation runs it and
     over every round (medians of three, alternated), and the share of rounds it runs."""
     u = np.zeros(relax.n_rows) if lp.duals is None else np.where(relax.is_le, np.minimum(lp.duals, 0.0), lp.duals)

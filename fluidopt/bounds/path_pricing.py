@@ -49,7 +49,7 @@ a path (the rule at the earlier positions only loses a resident). So if every co
 rounds ≥ t₀ is ≥ 0, a path with an entry before t₀ costs at least its prefix of entries
 before t₀, and a path with all its entries at ≥ t₀ costs at least its first entry alone.
 The DP therefore runs over rounds < t₀ only (t₀ = one past the last round with a
-negative cost; with the LP's multipliers on a [KV] instance of 60 requests, about half of
+negative cost; with the LP's multipliers on [KV] instances of 47–57 requests, 46–67% of
 the window rounds), and each item's single entry at rounds ≥ t₀ competes as a path of
 its own. The least cost over all paths (:attr:`Pricing.best`) stays exact; an item's
 ``end_value`` is then the cost of the cheapest path ending with it *among these*, which
