@@ -170,17 +170,6 @@ class Bounds:
         return "interrupted" in (self.lp_status, self.paths_status)
 
 
-#: Share of the bound stage the LP may take when the path bound follows. At 59–60 [KV]
-#: requests the LP's second step (the peak rows) takes 10–18 s on an idle core and more
-#: under load; cut off, it leaves the plain LP's duals, from which the path bound adds the
-#: peak rows it needs itself. Measured with a 30 s budget (2-core Xeon, load 1–2): from the
-#: plain LP's duals the path bound reached 8,918, 4,149 and 10,762 on [KV] seeds 46 (model
-#: 1, n = 59), 36 (model 1, n = 43) and 158 (model 2, n = 60); after the LP with peak rows
-#: (13, 2 and 18 s) 8,848, 4,215 and 10,779 — and an LP cut off by its time limit leaves
-#: the plain LP's value (7,483, 3,417, 9,068).
-LP_SHARE_WITH_PATHS = 0.5
-
-
 def _remaining(time_limit: float | None, since: float) -> float | None:
     return None if time_limit is None else max(0.0, time_limit - (time.perf_counter() - since))
 
@@ -191,16 +180,14 @@ def bound_stage(
 ) -> Bounds:
     """The volume bound, (``lp``) the LP relaxation of ``prep``'s program and (``paths``)
     the path relaxation's bound started from the LP's duals, together in at most half of
-    ``time_limit``; with the path bound, the LP gets at most half of that
-    (:data:`LP_SHARE_WITH_PATHS`)."""
+    ``time_limit`` (at n = 60 the LP alone can take tens of seconds)."""
     bounds = Bounds(volume_bound(workload, capacity))
     tracker("bound", prep.upper_bound, bounds.volume)
     started = time.perf_counter()
     limit = None if time_limit is None else 0.5 * time_limit
     if lp or paths:
         arrays = build_arrays(prep.data)  # one build for the LP and the path relaxation
-        share = LP_SHARE_WITH_PATHS if paths else 1.0
-        solution = lp_solution(prep.data, None if limit is None else share * limit, arrays)
+        solution = lp_solution(prep.data, limit, arrays)
         bounds.lp, bounds.lp_seconds, bounds.lp_status = solution.value, solution.seconds, solution.status
         tracker(bound=bounds.lp)
         if paths and solution.status != "interrupted":
