@@ -233,12 +233,21 @@ def process_threads(requested: int) -> int:
     return _PROCESS_THREADS
 
 
+def set_run_time_limit(h: Any, seconds: float) -> None:
+    """Give the next ``run`` of ``h`` ``seconds`` of wall clock. HiGHS compares its
+    ``time_limit`` with the run time accumulated over all runs of the object, so a model
+    solved again (warm starts, rows added) would otherwise stop as soon as its earlier
+    runs add up to the limit."""
+    h.setOptionValue("time_limit", float(h.getRunTime()) + float(seconds))
+
+
 def apply_highs_options(h: Any, options: SolveOptions) -> None:
-    """Set the canonical options on a ``highspy.Highs`` (its thread count is the process's)."""
+    """Set the canonical options on a ``highspy.Highs`` (its thread count is the
+    process's; the time limit counts from now, :func:`set_run_time_limit`)."""
     h.setOptionValue("output_flag", bool(options.verbose))
     h.setOptionValue("threads", process_threads(options.threads))
     if options.time_limit is not None:
-        h.setOptionValue("time_limit", float(options.time_limit))
+        set_run_time_limit(h, options.time_limit)
     if options.mip_gap is not None:
         h.setOptionValue("mip_rel_gap", float(options.mip_gap))
 

@@ -120,3 +120,29 @@ def test_ctrl_c_returns_what_was_found(sigint) -> None:
 def test_thread_count_is_fixed_by_the_first_request() -> None:
     first = process_threads(3)
     assert process_threads(7) == first
+
+
+def test_a_time_limit_counts_from_each_solve_not_from_the_models_first() -> None:
+    """HiGHS compares ``time_limit`` with the run time of all solves of the object: a
+    model solved again (the LP with its peak rows added, the path master) must still get
+    the seconds it is given."""
+    rng = np.random.default_rng(0)
+    n, m = 1500, 750
+    A = sp.random(m, n, density=0.01, random_state=1, format="csr")
+
+    class Covering:
+        c = rng.random(n)
+        row_lo = np.ones(m)
+        row_hi = np.full(m, np.inf)
+        col_lo = np.zeros(n)
+        col_hi = np.ones(n)
+        integrality = np.zeros(n, dtype=np.int8)
+
+    Covering.A = A
+    h = highs_model(Covering(), relax=True)
+    while h.getRunTime() < 1.5:  # earlier solves add up to more than the next limit
+        h.clearSolver()
+        assert solve(h).status == "optimal"
+    h.clearSolver()  # one more from scratch (a few hundredths of a second) within 1 s
+    res = solve(h, SolveOptions(time_limit=1.0))
+    assert res.status == "optimal"

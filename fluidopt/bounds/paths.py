@@ -335,8 +335,10 @@ class _Master:
     def solve(self, time_limit: float | None) -> tuple[float, np.ndarray, float, np.ndarray] | None:
         """(value, multipliers over all rows, convexity dual, column values) or ``None``
         if the LP did not finish."""
+        from fluidopt.solver import set_run_time_limit
+
         if time_limit is not None:
-            self.h.setOptionValue("time_limit", max(0.01, float(time_limit)))
+            set_run_time_limit(self.h, max(0.01, float(time_limit)))
         self.h.run()
         self.status = self.h.getModelStatus().name
         if self.status == "kUnknown":  # seen after hundreds of warm starts: once more from scratch
