@@ -85,8 +85,7 @@ def bound_instance(model: int, seed: int, n: int | None, time_limit: float, best
 def time_pricing(relax: PathRelaxation, lp: LpSolution) -> dict:
     """Seconds of one pricing at the LP's multipliers: as the column generation runs it and
     over every round (medians of three, alternated), and the share of rounds it runs."""
-    u = np.zeros(relax.n_rows) if lp.duals is None else np.where(relax.is_le, np.minimum(lp.duals, 0.0), lp.duals)
-    cost = relax.round_costs(u)
+    cost = relax.round_costs(relax.lp_multipliers(lp))
     cut, full = [], []
     for _ in range(3):
         for every_round, times in ((False, cut), (True, full)):

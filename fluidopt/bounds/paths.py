@@ -178,6 +178,13 @@ class PathRelaxation:
     def n_rows(self) -> int:
         return int(self.A.shape[0])
 
+    def lp_multipliers(self, lp: LpSolution) -> np.ndarray:
+        """The LP's duals as multipliers u of the right signs (≤ 0 on the ≤ rows; zeros
+        without duals), where the column generation starts."""
+        if lp.duals is None:
+            return np.zeros(self.n_rows)
+        return np.where(self.is_le, np.minimum(lp.duals, 0.0), lp.duals)
+
     def round_costs(self, u: np.ndarray) -> np.ndarray:
         """c − u·A per (request, completion round); ``inf`` outside the windows."""
         rc = self.arrays.c - self.AT @ u
@@ -425,10 +432,7 @@ def path_bound(
     relax = PathRelaxation(data, arrays) if relax is None else relax
     if lp is None:
         lp = lp_solution(data, left(), relax.arrays)
-    if lp.duals is not None:
-        u0 = np.where(relax.is_le, np.minimum(lp.duals, 0.0), lp.duals)
-    else:
-        u0 = np.zeros(relax.n_rows)
+    u0 = relax.lp_multipliers(lp)
     rows = np.r_[np.flatnonzero(relax.kind == 0), np.flatnonzero((relax.kind > 0) & (np.abs(u0) > 1e-9))]
     master = _Master(relax, rows, u0)
     for starts in schedules:
