@@ -34,15 +34,18 @@ other one, so that no item follows itself; the "free" start, also the start of a
 path). A new label after a gap d < o_max gets D = d and U = d + C − p_j − f_m(d);
 after a free gap D = o_max, U = C.
 
-**Vectorisation.** The transitions (d, j, m) with d = 1 … o_max − 1 that pass the
-pairwise check are fixed by the instance; for each round t their values are gathered
-from the suffix-minimum tables of rounds t − d in one ``take`` and reduced to the new
-labels with ``minimum.reduceat`` over precomputed segments. Equal-round completions
-(d = 0, in increasing index) chain: after the first one the check at i only involves
-peaks (p_i + p_j + p_m ≤ C), so longer chains are a fixed graph on item pairs, relaxed
-until nothing improves. Work per round is O(n² o_max); the table of all rounds is kept
-for the backtracking of paths. Time per pricing in ``benchmarks/kv_synthetic/README.md``
-(section "The path bound").
+**Compiled loop.** The transitions (d, j, m) with d = 1 … o_max − 1 that pass the
+pairwise check are fixed by the instance and grouped by source (d, j), so that each
+round reads every source row (the labels of round t − d, item j) once and scatters it
+to the items it may precede; then come the free gaps. Equal-round completions (d = 0, in increasing index) are added last, item by item in
+increasing index, from the finished labels of the lower items of the same round, which
+is exactly the order a path lists them in. The loop keeps values only (minima, no
+branches on them); a path is read back from its last label by finding, at each step,
+the candidate whose value plus the round's cost equals the label, with the same
+floating-point operations as the forward pass, so the match is exact.
+The loop is compiled with numba (the vectorised numpy version it replaced took 2.1–2.6×
+as long, same least costs and paths); work per round is O(n² o_max). Time per pricing
+in ``benchmarks/kv_synthetic/README.md`` (section "The path bound").
 
 **Rounds without a negative cost at the end.** Dropping the last entry of a path leaves
 a path (the rule at the earlier positions only loses a resident). So if every cost of
@@ -62,13 +65,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-
-
-def _segments(keys: np.ndarray) -> np.ndarray:
-    """First index of every run of equal values in ``keys``."""
-    if keys.shape[0] == 0:
-        return np.zeros(0, dtype=np.int64)
-    return np.flatnonzero(np.r_[True, keys[1:] != keys[:-1]])
+from numba import njit
 
 
 @dataclass
@@ -84,22 +81,25 @@ class Pricing:
     end_round
         Round of that last completion (−1: none).
     table
-        Suffix-minimum label values per (round < ``limit``, item, marginal, index); kept
-        for :meth:`PathPricer.path`.
+        Suffix-minimum label values per (round − ``start``, item, marginal index: D, then
+        U); kept for :meth:`PathPricer.path`.
     cost
         The round costs the DP ran with, (rounds, items).
-    free, free_item, free_round
-        Per round t, (rounds × 2): the least label value over rounds ≤ t and the least
-        among the other items, with the item and round of each (−1: none).
+    free_value, free_item, free_round
+        Per round − ``start`` (× 2): the least end value so far of the best item and of
+        the best other one, the item and the round of each (−1: none).
+    start, limit
+        The DP's first round and one past its last.
     """
 
     end_value: np.ndarray
     end_round: np.ndarray
     table: np.ndarray
     cost: np.ndarray
-    free: np.ndarray
+    free_value: np.ndarray
     free_item: np.ndarray
     free_round: np.ndarray
+    start: int
     limit: int
 
     @property
@@ -131,77 +131,28 @@ class PathPricer:
         n = self.n = int(p.shape[0])
         self.T = int(self.last.max()) if n else 0
         omax = self.omax = int(o.max()) if n else 1
-        W = self.W = max(omax, C) + 1
-        self.stride = n * 2 * W  # one round of the table
-
-        # transitions j -> m at gap d = 1 … o_max − 1, in (d, m, j) order
-        d, m, j = (a.ravel() for a in np.meshgrid(np.arange(1, omax), np.arange(n), np.arange(n), indexing="ij"))
-        f = np.where(d < o[m], p[m] - d, 0)
-        ok = (m != j) & (f <= C - p[j])
-        d, m, j, f = d[ok], m[ok], j[ok], f[ok]
-        u_new = np.minimum(d + C - p[j] - f, C)
-        self.tr_d, self.tr_m, self.tr_j = d, m, j
-        self.tr_A = np.maximum(o[m] - d, 0)
-        self.tr_B = np.maximum(p[m] - d, 0)
-        self.tr_U = u_new
-        # flat table positions of the two queries, relative to round t (round t − d), and
-        # both in one array relative to round t − o_max + 1 (the first source round)
-        self.tr_qD = self._flat(j, 0, self.tr_A) - d * self.stride
-        self.tr_qU = self._flat(j, 1, self.tr_B) - d * self.stride
-        self.tr_q = np.concatenate((self.tr_qD, self.tr_qU)) + (omax - 1) * self.stride
-        self.tr_upto = np.searchsorted(d, np.arange(omax + 1), side="right")  # transitions with d ≤ t
-        # new D labels: one per (d, m) run
-        self.segD = _segments(d * n + m)
-        self.posD = self._flat(m[self.segD], 0, d[self.segD])
-        # new U labels: one per (m, U) run
-        key = m * (C + 1) + u_new
-        self.permU = np.argsort(key, kind="stable")
-        self.segU = _segments(key[self.permU])
-        self.posU = self._flat(m[self.permU][self.segU], 1, u_new[self.permU][self.segU])
-        self.permU_d = d[self.permU]
-        # both reductions in one: values of the D runs, then of the U runs
-        self.perm_all = np.concatenate((np.arange(d.shape[0]), self.permU))
-        self.seg_all = np.concatenate((self.segD, self.segU + d.shape[0]))
-        self.pos_all = np.concatenate((self.posD, self.posU))
-        self.keyU_sorted = key[self.permU]
-        self.tr_keyD = d * n + m
-        self._arange = np.arange(d.shape[0])
-        self._empty = np.zeros(0, dtype=np.int64)
+        self.width = omax + 1 + C + 1  # D ∈ [0, o_max], then U ∈ [0, C]
         items = np.arange(n)
-        self.pos_free = np.r_[self._flat(items, 0, omax), self._flat(items, 1, C)]
 
-        # equal-round completions j -> m (j < m, p_j + p_m ≤ C): "pairs"
-        pj, pm = (a.ravel() for a in np.meshgrid(items, items, indexing="ij"))
-        ok = (pj < pm) & (p[pj] + p[pm] <= C)
-        pj, pm = pj[ok], pm[ok]
-        self.pair_j, self.pair_m = pj, pm
-        self.pair_qD = self._flat(pj, 0, o[pm])
-        self.pair_qU = self._flat(pj, 1, p[pm])
-        self.pair_U = C - p[pj] - p[pm]
-        order = np.argsort(pm, kind="stable")
-        self.pair_permD, self.pair_segD = order, _segments(pm[order])
-        self.pair_m_sorted = pm[order]
-        self.pair_posD = self._flat(pm[order][self.pair_segD], 0, 0)
-        key = pm * (C + 1) + self.pair_U
-        perm = np.argsort(key, kind="stable")
-        self.pair_permU, self.pair_segU = perm, _segments(key[perm])
-        self.pair_keyU_sorted = key[perm]
-        self.pair_posU = self._flat(pm[perm][self.pair_segU], 1, self.pair_U[perm][self.pair_segU])
-        self.pair_perm_all = np.concatenate((self.pair_permD, self.pair_permU))
-        self.pair_seg_all = np.concatenate((self.pair_segD, self.pair_segU + pj.shape[0]))
-        self.pair_pos_all = np.concatenate((self.pair_posD, self.pair_posU))
-        # chains of three: pair (i, j) -> pair (j, m) when p_i + p_j + p_m ≤ C
-        a, b = (x.ravel() for x in np.meshgrid(np.arange(pj.shape[0]), np.arange(pj.shape[0]), indexing="ij"))
-        ok = (pm[a] == pj[b]) & (p[pj[a]] + p[pm[a]] + p[pm[b]] <= C)
-        a, b = a[ok], b[ok]
-        order = np.argsort(b, kind="stable")
-        self.chain_src, chain_dst = a[order], b[order]
-        self.chain_seg = _segments(chain_dst)
-        self.chain_dst = chain_dst[self.chain_seg]
-
-    def _flat(self, item: np.ndarray, half: int, index: np.ndarray) -> np.ndarray:
-        """Flat position in one round of the table: (item, marginal 0 = D / 1 = U, index)."""
-        return (np.asarray(item) * 2 + half) * self.W + np.asarray(index)
+        # transitions j -> m at gap d = 1 … o_max − 1 that pass the pairwise check, and
+        # at d = 0 for j < m; per transition the queries A, B and the new U
+        d, j, m = (a.ravel() for a in np.meshgrid(np.arange(0, omax), items, items, indexing="ij"))
+        f = np.where(d < o[m], p[m] - d, 0)
+        ok = (m != j) & (f <= C - p[j]) & ((d > 0) | (j < m))
+        d, j, m, f = d[ok], j[ok], m[ok], f[ok]
+        A, B, U = np.maximum(o[m] - d, 0), np.maximum(p[m] - d, 0), np.minimum(d + C - p[j] - f, C)
+        # d ≥ 1 grouped by source (d, j), one int32 row (m, A, B, U) each: read every round
+        gap = d > 0
+        self.src_ptr = np.searchsorted(((d - 1) * n + j)[gap], np.arange((omax - 1) * n + 1)).astype(np.int64)
+        self.src = np.stack([m, A, B, U], axis=1)[gap].astype(np.int32)
+        # d = 0 grouped by target m (j < m: the lower items come first in a round)
+        order = np.argsort(m[~gap], kind="stable")
+        self.eq_ptr = np.searchsorted(m[~gap][order], np.arange(n + 1)).astype(np.int64)
+        self.eq = np.stack([j, A, B, U], axis=1)[~gap][order].astype(np.int32)
+        # all of them by target m, for the backtracking: rows (d, j, A, B, U)
+        order = np.argsort(m, kind="stable")
+        self.in_ptr = np.searchsorted(m[order], np.arange(n + 1)).astype(np.int64)
+        self.into = np.stack([d, j, A, B, U], axis=1)[order].astype(np.int64)
 
     # ------------------------------------------------------------------ forward pass
     def price(self, cost: np.ndarray, *, every_round: bool = False) -> Pricing:
@@ -209,154 +160,166 @@ class PathPricer:
         where an item may not complete); ``every_round``: run the DP to the last round, so
         that every item's ``end_value`` is its own optimum (by default the DP stops after
         the last negative cost, which keeps the least cost exact; module docstring)."""
-        n, T, C, omax = self.n, self.T, self.C, self.omax
+        n, T = self.n, self.T
         cost_t = np.ascontiguousarray(np.asarray(cost, dtype=np.float64)[:, : T + 1].T)
         start = int(self.first.min()) if n else 0
         negative = np.flatnonzero((cost_t < 0).any(axis=1))
         limit = T + 1 if every_round else max(start, int(negative[-1]) + 1 if negative.shape[0] else start)
-        table = np.full((limit, n, 2, self.W), np.inf)
-        flat = table.reshape(-1)
-        free = np.full((T + 1, 2), np.inf)
-        free_item = np.full((T + 1, 2), -1, dtype=np.int64)
-        free_round = np.full((T + 1, 2), -1, dtype=np.int64)
-        items = np.arange(n)
+        rounds = max(limit - start, 0)
         end_value = np.full(n, np.inf)
         end_round = np.full(n, -1, dtype=np.int64)
-        labels = np.empty((n, 2, self.W))
-        lab = labels.reshape(-1)
-        n_tr = self.tr_d.shape[0]
-        for t in range(start, limit):
-            ct = cost_t[t]
-            labels.fill(np.inf)
-            k = n_tr if t >= omax else int(self.tr_upto[t])
-            if k:
-                base = t * self.stride
-                if k == n_tr:
-                    both = flat[base - (omax - 1) * self.stride:].take(self.tr_q)
-                    val = np.minimum(both[:k], both[k:])
-                    lab[self.pos_all] = np.minimum.reduceat(val.take(self.perm_all), self.seg_all)
-                else:  # early rounds: only gaps d ≤ t have a source round
-                    val = np.minimum(flat.take(self.tr_qD[:k] + base), flat.take(self.tr_qU[:k] + base))
-                    n_seg = int(np.searchsorted(self.segD, k))
-                    lab[self.posD[:n_seg]] = np.minimum.reduceat(val, self.segD[:n_seg])
-                    early = np.where(self.permU_d <= t, val.take(np.minimum(self.permU, k - 1)), np.inf)
-                    lab[self.posU] = np.minimum.reduceat(early, self.segU)
-            if t >= omax:  # after a free gap, from the best label of another item, or a new path
-                r = t - omax
-                g = np.minimum(np.where(free_item[r, 0] == items, free[r, 1], free[r, 0]), 0.0)
-                lab[self.pos_free] = np.minimum(lab.take(self.pos_free), np.concatenate((g, g)))
-            else:
-                lab[self.pos_free] = np.minimum(lab.take(self.pos_free), 0.0)
-            labels += ct[:, None, None]
-            suffix = np.minimum.accumulate(labels[:, :, ::-1], axis=2)[:, :, ::-1]
-            if self.pair_j.shape[0]:
-                suffix = self._equal_round(labels, suffix, ct)
-            table[t] = suffix
-            best = suffix[:, 0, 0]
-            better = best < end_value
-            end_value[better] = best[better]
-            end_round[better] = t
-            if n:
-                j1 = int(end_value.argmin())
-                v1 = end_value[j1]
-                end_value[j1] = np.inf
-                j2 = int(end_value.argmin())
-                end_value[j1] = v1
-                if np.isfinite(v1):
-                    free[t, 0], free_item[t, 0], free_round[t, 0] = v1, j1, end_round[j1]
-                if j2 != j1 and np.isfinite(end_value[j2]):
-                    free[t, 1], free_item[t, 1], free_round[t, 1] = end_value[j2], j2, end_round[j2]
+        table = np.empty((rounds, n, self.width))
+        free_value = np.full((rounds, 2), np.inf)
+        free_item = np.full((rounds, 2), -1, dtype=np.int64)
+        free_round = np.full((rounds, 2), -1, dtype=np.int64)
+        if n and rounds:
+            _forward(cost_t, start, self.omax, self.C, self.src_ptr, self.src, self.eq_ptr, self.eq, table,
+                     end_value, end_round, free_value, free_item, free_round)
         if n and limit <= T:  # single entries at rounds ≥ limit, where no cost is negative
             late = cost_t[limit:]
             at = late.argmin(axis=0)
-            value = late[at, items]
+            value = late[at, np.arange(n)]
             better = value < end_value
             end_value[better] = value[better]
             end_round[better] = limit + at[better]
-        return Pricing(end_value, end_round, table, cost_t, free, free_item, free_round, limit)
-
-    def _equal_round(self, labels: np.ndarray, suffix: np.ndarray, ct: np.ndarray) -> np.ndarray:
-        """Add the labels of completions in the same round (d = 0) and return the new
-        suffix minima. Pair (j, m) values from j's other labels, then chains."""
-        sf = suffix.reshape(-1)
-        pair = np.minimum(sf.take(self.pair_qD), sf.take(self.pair_qU)) + ct.take(self.pair_m)
-        if not np.isfinite(pair).any():
-            return suffix
-        if self.chain_src.shape[0]:
-            ct_dst = ct.take(self.pair_m.take(self.chain_dst))
-            for _ in range(self.n):
-                ext = np.minimum.reduceat(pair.take(self.chain_src), self.chain_seg) + ct_dst
-                better = ext < pair.take(self.chain_dst)
-                if not better.any():
-                    break
-                pair[self.chain_dst[better]] = ext[better]
-        lab = labels.reshape(-1)
-        pos = self.pair_pos_all
-        lab[pos] = np.minimum(lab.take(pos), np.minimum.reduceat(pair.take(self.pair_perm_all), self.pair_seg_all))
-        return np.minimum.accumulate(labels[:, :, ::-1], axis=2)[:, :, ::-1]
+        return Pricing(end_value, end_round, table, cost_t, free_value, free_item, free_round, start, limit)
 
     # ------------------------------------------------------------------ backtracking
     def path(self, pricing: Pricing, item: int) -> np.ndarray:
         """The cheapest path ending with ``item`` as an array of (item, round) rows in
         path order (empty if there is none). Its cost is ``pricing.end_value[item]``."""
-        t = int(pricing.end_round[item])
-        if t < 0:
+        if pricing.end_round[item] < 0:
             return np.zeros((0, 2), dtype=np.int64)
-        if t >= pricing.limit:  # a single entry past the DP's rounds
-            return np.array([[int(item), t]], dtype=np.int64)
-        S, cost, C, omax = pricing.table, pricing.cost, self.C, self.omax
-        m, half, k = int(item), 0, 0
-        value = S[t, m, 0, 0]
-        out = []
-        while True:
-            out.append((m, t))
-            row = S[t, m, half]
-            k = k + int(np.flatnonzero(row[k:] == value)[-1])  # the label itself, not a suffix
-            c = cost[t, m]
-            step = self._predecessor(pricing, t, m, half, k, value, c)
-            if step is None:
-                break
-            t, m, half, k, value = step
-        return np.asarray(out[::-1], dtype=np.int64).reshape(-1, 2)
+        if pricing.end_round[item] >= pricing.limit:  # a single entry past the DP's rounds
+            return np.array([[int(item), int(pricing.end_round[item])]], dtype=np.int64)
+        path = _backtrack(pricing.table, pricing.cost, pricing.start, self.omax, self.in_ptr, self.into,
+                          pricing.free_value, pricing.free_item, pricing.free_round,
+                          int(pricing.end_round[item]) - pricing.start, int(item))
+        if path.shape[0] == 0:  # pragma: no cover - the forward pass and this one disagree
+            raise RuntimeError(f"path backtracking lost the label of item {item}")
+        return path
 
-    def _predecessor(self, pricing: Pricing, t: int, m: int, half: int, k: int, value: float,
-                     c: float) -> tuple[int, int, int, int, float] | None:
-        """(round, item, marginal, index, value) of the label the label (t, m, half, k) of
-        ``value`` was extended from; ``None`` when it starts the path. Candidates are
-        re-evaluated exactly as in the forward pass, so the one it used matches bit for bit."""
-        C, omax, p, o, S = self.C, self.omax, self.p, self.o, pricing.table
-        empty = self._empty
-        if half == 0:
-            sel = self._arange[slice(*np.searchsorted(self.tr_keyD, (k * self.n + m, k * self.n + m + 1)))] \
-                if 0 < k < omax else empty
-            pairs = self.pair_permD[slice(*np.searchsorted(self.pair_m_sorted, (m, m + 1)))] if k == 0 else empty
-        else:
-            key = m * (C + 1) + k
-            sel = self.permU[slice(*np.searchsorted(self.keyU_sorted, (key, key + 1)))]
-            if t < omax:
-                sel = sel[self.tr_d[sel] <= t]
-            pairs = self.pair_permU[slice(*np.searchsorted(self.pair_keyU_sorted, (key, key + 1)))]
-        n_pairs = pairs.shape[0]
-        ts = np.concatenate((t - self.tr_d[sel], np.full(n_pairs, t)))
-        j = np.concatenate((self.tr_j[sel], self.pair_j[pairs]))
-        a = np.concatenate((self.tr_A[sel], np.full(n_pairs, o[m])))
-        b = np.concatenate((self.tr_B[sel], np.full(n_pairs, p[m])))
-        via_d, via_u = S[ts, j, 0, a], S[ts, j, 1, b]
-        hit = np.flatnonzero(np.minimum(via_d, via_u) + c == value)
-        if hit.shape[0]:
-            q = int(hit[0])
-            if via_d[q] <= via_u[q]:
-                return int(ts[q]), int(j[q]), 0, int(a[q]), float(via_d[q])
-            return int(ts[q]), int(j[q]), 1, int(b[q]), float(via_u[q])
-        if (half == 0 and k == omax) or (half == 1 and k == C):
-            r = t - omax
-            col = int(pricing.free_item[r, 0] == m) if r >= 0 else 0
-            g = min(pricing.free[r, col], 0.0) if r >= 0 else 0.0
-            if g + c == value:
+
+@njit(cache=True)
+def _forward(cost_t, start, omax, C, src_ptr, src, eq_ptr, eq, table, end_value, end_round, free_value,
+             free_item, free_round):  # pragma: no cover - compiled
+    """The DP of the module docstring over the rounds of ``table`` from ``start`` on:
+    fills the suffix minima, the per-item ends and the free-gap minima. Minima only, no
+    branches on values: the backtracking finds the predecessors again."""
+    rounds, n, width = table.shape
+    W1 = omax + 1
+    inf = np.inf
+    raw = np.empty((n, width))
+    for ti in range(rounds):
+        t = start + ti
+        raw[:, :] = inf
+        # gaps d = 1 … o_max − 1: each source row read once
+        for d in range(1, min(omax, ti + 1)):
+            si = ti - d
+            for j in range(n):
+                row = table[si, j]
+                if row[0] == inf:
+                    continue
+                for k in range(src_ptr[(d - 1) * n + j], src_ptr[(d - 1) * n + j + 1]):
+                    m = src[k, 0]
+                    v = min(row[src[k, 1]], row[W1 + src[k, 2]])
+                    raw[m, d] = min(raw[m, d], v)
+                    u = W1 + src[k, 3]
+                    raw[m, u] = min(raw[m, u], v)
+        # after a free gap, from the best label of another item, or a new path
+        r = ti - omax
+        for m in range(n):
+            g = 0.0
+            if r >= 0:
+                g = min(free_value[r, 1 if free_item[r, 0] == m else 0], 0.0)
+            raw[m, omax] = min(raw[m, omax], g)
+            raw[m, width - 1] = min(raw[m, width - 1], g)
+        # equal-round completions from the finished lower items, then costs and suffix minima
+        for m in range(n):
+            c = cost_t[t, m]
+            for k in range(eq_ptr[m], eq_ptr[m + 1]):
+                row = table[ti, eq[k, 0]]
+                v = min(row[eq[k, 1]], row[W1 + eq[k, 2]])
+                raw[m, 0] = min(raw[m, 0], v)
+                u = W1 + eq[k, 3]
+                raw[m, u] = min(raw[m, u], v)
+            run = inf
+            for x in range(W1 - 1, -1, -1):
+                run = min(run, raw[m, x] + c)
+                table[ti, m, x] = run
+            run = inf
+            for x in range(width - 1, W1 - 1, -1):
+                run = min(run, raw[m, x] + c)
+                table[ti, m, x] = run
+            if table[ti, m, 0] < end_value[m]:
+                end_value[m], end_round[m] = table[ti, m, 0], t
+        # the two best items so far, for the free gaps of round t + o_max
+        j1, j2 = -1, -1
+        for m in range(n):
+            if end_value[m] == inf:
+                continue
+            if j1 < 0 or end_value[m] < end_value[j1]:
+                j1, j2 = m, j1
+            elif j2 < 0 or end_value[m] < end_value[j2]:
+                j2 = m
+        if j1 >= 0:
+            free_value[ti, 0], free_item[ti, 0], free_round[ti, 0] = end_value[j1], j1, end_round[j1]
+        if j2 >= 0:
+            free_value[ti, 1], free_item[ti, 1], free_round[ti, 1] = end_value[j2], j2, end_round[j2]
+
+
+@njit(cache=True)
+def _backtrack(table, cost_t, start, omax, in_ptr, into, free_value, free_item, free_round, ti,
+               m):  # pragma: no cover - compiled
+    """(item, round) rows of the cheapest path ending with item m in round start + ti, in
+    path order (empty if the forward pass's minima are not found again). Each label's
+    predecessor is the candidate whose value plus the cost equals it, computed with the
+    same operations as in the forward pass, so the match is exact."""
+    n, width = table.shape[1], table.shape[2]
+    W1 = omax + 1
+    items, rounds = [], []
+    x, val = 0, table[ti, m, 0]
+    while True:
+        items.append(m)
+        rounds.append(start + ti)
+        c = cost_t[start + ti, m]
+        k = x  # the label itself: the last index of the half with the suffix's value
+        for y in range(x, W1 if x < W1 else width):
+            if table[ti, m, y] == val:
+                k = y
+        found = False
+        for q in range(in_ptr[m], in_ptr[m + 1]):
+            d, j = into[q, 0], into[q, 1]
+            if (k != d) if k < W1 else (k - W1 != into[q, 4]):
+                continue
+            if ti - d < 0:
+                continue
+            a = table[ti - d, j, into[q, 2]]
+            b = table[ti - d, j, W1 + into[q, 3]]
+            v = min(a, b)
+            if v + c == val:
+                ti, m, x, val = ti - d, j, into[q, 2] if a <= b else W1 + into[q, 3], v
+                found = True
+                break
+        if found:
+            continue
+        if k == omax or k == width - 1:  # after a free gap, or the start
+            r = ti - omax
+            g, col = 0.0, 0
+            if r >= 0:
+                col = 1 if free_item[r, 0] == m else 0
+                g = min(free_value[r, col], 0.0)
+            if g + c == val:
                 if g == 0.0:
-                    return None
-                return int(pricing.free_round[r, col]), int(pricing.free_item[r, col]), 0, 0, float(g)
-        raise RuntimeError(f"path backtracking lost the label ({t}, {m}, {half}, {k})")  # pragma: no cover
+                    break
+                ti, m, x, val = free_round[r, col] - start, free_item[r, col], 0, g
+                continue
+        return np.zeros((0, 2), dtype=np.int64)
+    out = np.empty((len(items), 2), dtype=np.int64)
+    for q in range(len(items)):
+        out[q, 0] = items[len(items) - 1 - q]
+        out[q, 1] = rounds[len(items) - 1 - q]
+    return out
 
 
 def next_two_violations(path: np.ndarray, capacity: int, peak: np.ndarray, output: np.ndarray) -> list[str]:
