@@ -169,6 +169,9 @@ def test_unknown_backend_is_an_input_error() -> None:
 
     with pytest.raises(InputError, match="unknown backend"):
         solve_tct(wl([0], [1], [1]), 5, backend="gurobi")
+    for share in (0.0, 1.0):
+        with pytest.raises(InputError, match="bound_share"):
+            solve_tct(wl([0], [1], [1]), 5, bound_share=share)
 
 
 def test_cli_solve_with_cpsat_keeps_the_json_fields(cli, small) -> None:

@@ -176,15 +176,15 @@ def _remaining(time_limit: float | None, since: float) -> float | None:
 
 def bound_stage(
     workload: Workload, capacity: int, prep: Prepared, *, lp: bool, time_limit: float | None, tracker: _Tracker,
-    paths: bool = False,
+    paths: bool = False, share: float = 0.5,
 ) -> Bounds:
     """The volume bound, (``lp``) the LP relaxation of ``prep``'s program and (``paths``)
-    the path relaxation's bound started from the LP's duals, together in at most half of
-    ``time_limit`` (at n = 60 the LP alone can take tens of seconds)."""
+    the path relaxation's bound started from the LP's duals, together in at most
+    ``share`` of ``time_limit`` (at n = 60 the LP alone can take tens of seconds)."""
     bounds = Bounds(volume_bound(workload, capacity))
     tracker("bound", prep.upper_bound, bounds.volume)
     started = time.perf_counter()
-    limit = None if time_limit is None else 0.5 * time_limit
+    limit = None if time_limit is None else share * time_limit
     if lp or paths:
         arrays = build_arrays(prep.data)  # one build for the LP and the path relaxation
         solution = lp_solution(prep.data, limit, arrays)
@@ -479,6 +479,7 @@ def solve_tct(
     check: bool = True,
     method: str = "auto",
     path_bound: bool | None = None,
+    bound_share: float = 0.5,
 ) -> TctSolution:
     """Minimise Σ c_i over the unit-time schedules of ``workload`` with KV capacity C.
 
@@ -520,6 +521,9 @@ def solve_tct(
         LP's duals, within the bound stage's half of the time limit, and use the best of
         LP, path and volume bounds (as CP-SAT's objective lower bound and in the
         result). Default: with CP-SAT when ``lp_lower_bound``.
+    bound_share
+        Largest share of the time limit for the bound stage (LP and path bound), in
+        (0, 1).
     improve
         Largest share of the time left after the bound stage that goes to large-
         neighbourhood search before the exact search (needs a time limit; 0: off). The
@@ -555,6 +559,8 @@ def solve_tct(
         raise InputError(f"unknown builder {builder!r} (arrays, pyomo)")
     if not 0.0 <= improve < 1.0:
         raise InputError(f"improve must be in [0, 1) (got {improve})", field="improve")
+    if not 0.0 < bound_share < 1.0:
+        raise InputError(f"bound_share must be in (0, 1) (got {bound_share})", field="bound_share")
     if method not in METHODS:
         raise InputError(f"unknown method {method!r} ({', '.join(METHODS)})", field="method")
     if method == "auto":
@@ -576,7 +582,7 @@ def solve_tct(
     budget_from = time.perf_counter()
     use_lp = backend == "cpsat" and lp_lower_bound
     bounds = bound_stage(workload, capacity, prep, lp=use_lp, time_limit=time_limit, tracker=tracker,
-                         paths=use_lp if path_bound is None else path_bound)
+                         paths=use_lp if path_bound is None else path_bound, share=bound_share)
     left = _remaining(time_limit, budget_from)
     improve_seconds = None if left is None or improve <= 0 else improve * left
     if improve_seconds:
