@@ -211,3 +211,22 @@ def test_no_paths_skips_the_path_bound(cli) -> None:
     assert off.json()["path_bound_status"] == "skipped" and off.json()["path_bound"] is None
     score = cli("score", "-w", "kv-synthetic-1", "-n", "8", "--time-limit", "3", "--no-paths", "-p", "mc-sf", "--json")
     assert score.code == 0, score.err
+
+
+def test_bound_share_reaches_the_bound_stage(cli, monkeypatch) -> None:
+    import fluidopt.completion.solve as solve
+
+    shares = []
+    real = solve.bound_stage
+
+    def spy(*args, **kw):
+        shares.append(kw["share"])
+        return real(*args, **kw)
+
+    monkeypatch.setattr(solve, "bound_stage", spy)
+    for command in ("solve", "score"):
+        res = cli(command, "-w", "kv-synthetic-1", "-n", "6", "--time-limit", "2", "--bound-share", "0.75", "--json")
+        assert res.code == 0, res.err
+    assert shares == [0.75, 0.75]
+    bad = cli("solve", "-w", "kv-synthetic-1", "-n", "6", "--bound-share", "1")
+    assert bad.code == 2 and "--bound-share" in bad.err
