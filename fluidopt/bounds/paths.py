@@ -48,8 +48,8 @@ split into fractions that each overlap its neighbours.
 **Column generation.** Box-step stabilised (du Merle et al.): the master LP holds the
 paths found so far, the start-once rows and the rows the LP relaxation found binding
 (other rows join when the master's point violates them); two artificial columns per
-row keep its dual within a box around the best multipliers so far (±3 rounds on the
-start-once rows, ±0.03 on memory rows, ±0.6 on peak rows). Every master dual vector is
+row keep its dual within a box around the best multipliers so far (:data:`BOX`: ±0.75
+rounds on the start-once rows, ±0.0075 on memory rows, ±0.15 on peak rows). Every master dual vector is
 priced exactly (:class:`~fluidopt.bounds.path_pricing.PathPricer`), which gives L(u) and
 the new columns (the cheapest path ending with each request, if it prices out). The
 centre moves when L improves by a tenth of the predicted gain. Start: the LP duals, the
@@ -77,7 +77,10 @@ from fluidopt.bounds.time_indexed import LpSolution, lp_solution
 from fluidopt.models.tct_mip import MipArrays, TctData, build_arrays
 
 #: Half-widths of the dual box on start-once, memory and peak rows (rounds per unit).
-BOX = (3.0, 0.03, 0.6)
+#: A quarter of the first setting (3, 0.03, 0.6): 0.2–0.6% higher bounds in 60 s on five
+#: [KV] instances of 47–60 requests, and the same converged values at 15–20 requests
+#: (``benchmarks/kv_synthetic/README.md``, "The path bound").
+BOX = (0.75, 0.0075, 0.15)
 
 #: Largest label table of the pricing, float64 entries (rounds × requests × 2 × (C + 1)):
 #: 480 MB. A [KV] instance of 60 requests needs about 7 million.
