@@ -37,14 +37,14 @@ after a free gap D = o_max, U = C.
 **Compiled loop.** The transitions (d, j, m) with d = 1 … o_max − 1 that pass the
 pairwise check are fixed by the instance and grouped by source (d, j), so that each
 round reads every source row (the labels of round t − d, item j) once and scatters it
-to the items it may precede; then come the free gaps. Equal-round completions (d = 0, in increasing index) are added last, item by item in
-increasing index, from the finished labels of the lower items of the same round, which
-is exactly the order a path lists them in. The loop keeps values only (minima, no
-branches on them); a path is read back from its last label by finding, at each step,
-the candidate whose value plus the round's cost equals the label, with the same
-floating-point operations as the forward pass, so the match is exact.
-The loop is compiled with numba (the vectorised numpy version it replaced took 2.1–2.6×
-as long, same least costs and paths); work per round is O(n² o_max). Time per pricing
+to the items it may precede; then come the free gaps. Equal-round completions (d = 0)
+are added last, item by item in increasing index, from the finished labels of the lower
+items of the same round, which is exactly the order a path lists them in. The loop
+keeps values only (minima, no branches on them); a path is read back from its last label
+by finding, at each step, the candidate whose value plus the round's cost equals the
+label, with the same floating-point operations as the forward pass, so the match is
+exact. Compiled with numba (the vectorised numpy version it replaced took 3–5× as long,
+with the same least costs and paths); work per round is O(n² o_max). Time per pricing
 in ``benchmarks/kv_synthetic/README.md`` (section "The path bound").
 
 **Rounds without a negative cost at the end.** Dropping the last entry of a path leaves
