@@ -227,6 +227,7 @@ def test_bound_share_reaches_the_bound_stage(cli, monkeypatch) -> None:
     for command in ("solve", "score"):
         res = cli(command, "-w", "kv-synthetic-1", "-n", "6", "--time-limit", "2", "--bound-share", "0.75", "--json")
         assert res.code == 0, res.err
-    assert shares == [0.75, 0.75]
+    assert cli("solve", "-w", "kv-synthetic-1", "-n", "6", "--time-limit", "2", "--json").code == 0
+    assert shares == [0.75, 0.75, solve.BOUND_SHARE]  # the command line's default is the library's
     bad = cli("solve", "-w", "kv-synthetic-1", "-n", "6", "--bound-share", "1")
     assert bad.code == 2 and "--bound-share" in bad.err

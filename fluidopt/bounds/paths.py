@@ -82,15 +82,16 @@ from fluidopt.models.tct_mip import MipArrays, TctData, build_arrays
 #: (``benchmarks/kv_synthetic/README.md``, "The path bound").
 BOX = (0.75, 0.0075, 0.15)
 
-#: Largest label table of the pricing, float64 entries (rounds × requests × 2 × (C + 1)):
+#: Largest label table of the pricing, float64 entries as :func:`pricing_size` counts them:
 #: 480 MB. A [KV] instance of 60 requests needs about 7 million.
 MAX_TABLE = 60_000_000
 
 
 def pricing_size(data: TctData) -> int:
     """Entries of the pricing's label table for ``data``, known before anything is built:
-    rounds × requests × 2 × (max(o_max, C) + 1); transitions are fewer than requests² ×
-    o_max and scale with it."""
+    rounds × requests × 2 × (max(o_max, C) + 1), at least the rounds × requests ×
+    (o_max + 1 + C + 1) it holds; transitions are fewer than requests² × o_max and scale
+    with it."""
     n = int(data.count.sum())
     if n == 0:
         return 0

@@ -170,13 +170,19 @@ class Bounds:
         return "interrupted" in (self.lp_status, self.paths_status)
 
 
+#: Default share of the time limit for the bound stage (LP and path bound). Three
+#: quarters certify a little tighter at 40–60 [KV] requests with slightly worse
+#: schedules (``docs/bounds.md``); ``solve`` is first a way to get a schedule.
+BOUND_SHARE = 0.5
+
+
 def _remaining(time_limit: float | None, since: float) -> float | None:
     return None if time_limit is None else max(0.0, time_limit - (time.perf_counter() - since))
 
 
 def bound_stage(
     workload: Workload, capacity: int, prep: Prepared, *, lp: bool, time_limit: float | None, tracker: _Tracker,
-    paths: bool = False, share: float = 0.5,
+    paths: bool = False, share: float = BOUND_SHARE,
 ) -> Bounds:
     """The volume bound, (``lp``) the LP relaxation of ``prep``'s program and (``paths``)
     the path relaxation's bound started from the LP's duals, together in at most
@@ -479,7 +485,7 @@ def solve_tct(
     check: bool = True,
     method: str = "auto",
     path_bound: bool | None = None,
-    bound_share: float = 0.5,
+    bound_share: float = BOUND_SHARE,
 ) -> TctSolution:
     """Minimise Σ c_i over the unit-time schedules of ``workload`` with KV capacity C.
 
@@ -514,11 +520,11 @@ def solve_tct(
         of :mod:`fluidopt.models.tct_cpsat` in OR-Tools CP-SAT, in a worker process).
     lp_lower_bound
         CP-SAT only: solve the LP relaxation of the time-indexed program over the same
-        windows first (HiGHS, in this process, at most half the time limit) and give
+        windows first (HiGHS, in this process, within ``bound_share`` of the time limit) and give
         max(LP, memory-volume bound) to CP-SAT as an objective lower bound.
     path_bound
         Also compute the path relaxation's bound (:mod:`fluidopt.bounds.paths`) from the
-        LP's duals, within the bound stage's half of the time limit, and use the best of
+        LP's duals, within the bound stage's share of the time limit, and use the best of
         LP, path and volume bounds (as CP-SAT's objective lower bound and in the
         result). Default: with CP-SAT when ``lp_lower_bound``.
     bound_share
