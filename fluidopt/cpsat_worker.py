@@ -150,6 +150,25 @@ def _answer(inst: Any, symmetry: bool, build_seconds: float, started: float) -> 
     }
 
 
+def _fix_starts(model: Any, S: list[Any], inst: Any, cap: int, hint: list[int] | None,
+                fixing: dict[str, Any] | None) -> dict[str, Any] | None:
+    """Keep the starts whose ``start_bounds`` entry is ≤ ``cap`` (the search looks for
+    Σ c ≤ cap); statistics for the answer. A hint (Σ c ≤ cap) outside them would
+    contradict the bounds: then nothing is removed and the answer says so."""
+    from fluidopt.models.tct_cpsat import allowed_starts, restrict_starts
+
+    allowed = allowed_starts(inst, cap)
+    if allowed is None:
+        return fixing
+    fixing = dict(fixing or {"removed": 0, "window": int(sum(len(b) for b in inst.start_bounds))})
+    if hint is not None and any(int(t) not in set(keep.tolist()) for t, keep in zip(hint, allowed)):
+        fixing["contradicted"] = True
+        return fixing
+    fixing["removed"] = max(fixing["removed"], restrict_starts(model, S, inst, allowed))
+    fixing["cap"] = cap
+    return fixing
+
+
 def solve_request(request: dict[str, Any]) -> dict[str, Any]:
     """Build and solve one request (see module docstring); never raises for a time limit
     or an interrupt."""
@@ -182,6 +201,7 @@ def solve_request(request: dict[str, Any]) -> dict[str, Any]:
     final = "time_limit"
     # improve first: the search then starts from the better schedule, with Σ c below it
     lns_stats = None
+    fixing: dict[str, Any] | None = None
     lns_seconds = params.get("lns_seconds")
     if lns_seconds and inst.hint is not None and not STOP["requested"]:
         from fluidopt.completion.lns import improve
@@ -206,11 +226,16 @@ def solve_request(request: dict[str, Any]) -> dict[str, Any]:
             break
         if best is not None:
             model.clear_hints()
-            for v, t in zip(S, canonical_starts(inst, best) if symmetry else best):
+            hint = canonical_starts(inst, best) if symmetry else best
+            for v, t in zip(S, hint):
                 model.add_hint(v, int(t))
             model.add(objective <= int(round(best_obj)))
             if bound is not None:
                 model.add(objective >= int(np.ceil(bound - 1e-6)))
+            fixing = _fix_starts(model, S, inst, int(round(best_obj)), hint, fixing)
+        elif inst.upper_bound is not None:  # the model's own cap (build) and hint
+            hint = None if inst.hint is None else (canonical_starts(inst, inst.hint) if symmetry else inst.hint)
+            fixing = _fix_starts(model, S, inst, int(np.floor(inst.upper_bound + 1e-6)), hint, fixing)
         solver = _solver(cp_model, params, limit, core)
         solver.best_bound_callback = lambda b: progress(bound=float(b))
         code, error = _run(solver, model, _callback(cp_model, progress))
@@ -248,6 +273,8 @@ def solve_request(request: dict[str, Any]) -> dict[str, Any]:
     answer = _answer(inst, symmetry, build_seconds, started)
     if lns_stats is not None:
         answer["lns"] = lns_stats.to_dict()
+    if fixing is not None:
+        answer["fixing"] = fixing
     if final != "optimal" and final != "infeasible":
         final = "interrupted" if STOP["requested"] else "time_limit"
         if best_obj is not None and bound is not None and bound >= best_obj - 1e-6:

@@ -721,7 +721,7 @@ def solve_cpsat(
         {},
         "cpsat/worker",
         str(answer.get("message", "")),
-        {k: answer.get(k) for k in ("build_seconds", "n_intervals", "n_symmetry_rows", "lns") if k in answer},
+        {k: answer.get(k) for k in ("build_seconds", "n_intervals", "n_symmetry_rows", "lns", "fixing") if k in answer},
     )
     result.info["wall_seconds"] = seconds
     return result

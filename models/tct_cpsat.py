@@ -23,6 +23,10 @@ Added constraints, each shown to keep at least one optimal schedule:
 - **Objective range.** LB ≤ Σ c_i ≤ UB with LB a valid lower bound (memory-volume bound,
   LP relaxation) and UB the Σ c of a known feasible schedule: every optimal schedule
   satisfies both.
+- **Start fixing.** With ``start_bounds`` (a lower bound on Σ c per request and start
+  epoch, from the path relaxation: ``fluidopt.bounds.path_fixing``), a search for
+  schedules with Σ c ≤ Z keeps only the starts whose bound is ≤ Z: implied by Σ c ≤ Z,
+  so no such schedule is removed (the worker applies it with Z = its best schedule).
 - **Symmetry between interchangeable requests.** Requests with the same prompt s and
   output o (arrivals may differ) are chained S_{i_1} ≤ S_{i_2} ≤ … in order of (arrival,
   position). Proof: take an optimal schedule and, within one (s, o) class, hand out the
@@ -78,6 +82,10 @@ class CpsatInstance:
     peak_left, peak_right
         Sides L_i, R_i of every request's peak interval (rounds; L + R = 0: none), or
         ``None``.
+    start_bounds
+        Per request, for each start epoch est_i … lst_i, a lower bound on Σ c of every
+        schedule that starts it there (``fluidopt.bounds.path_fixing``), or ``None``;
+        :func:`restrict_starts` applies them to a search for Σ c ≤ a cap.
     """
 
     capacity: int
@@ -91,6 +99,7 @@ class CpsatInstance:
     upper_bound: float | None = None
     peak_left: list[int] | None = None
     peak_right: list[int] | None = None
+    start_bounds: list[list[int]] | None = None
 
     @property
     def n(self) -> int:
@@ -102,7 +111,7 @@ class CpsatInstance:
     @classmethod
     def from_json(cls, d: dict[str, Any]) -> CpsatInstance:
         fields = ("capacity", "arrival", "prompt", "output", "est", "lst", "hint", "lower_bound", "upper_bound",
-                  "peak_left", "peak_right")
+                  "peak_left", "peak_right", "start_bounds")
         return cls(**{k: d.get(k) for k in fields})
 
 
@@ -112,8 +121,10 @@ def from_tct_data(
     hint: np.ndarray | None = None,
     lower_bound: float | None = None,
     upper_bound: float | None = None,
+    start_bounds: list[list[int]] | None = None,
 ) -> CpsatInstance:
-    """Per-request instance from the grouped :class:`~fluidopt.models.tct_mip.TctData`."""
+    """Per-request instance from the grouped :class:`~fluidopt.models.tct_mip.TctData`
+    (``start_bounds`` per workload position, over the group's window)."""
     n = int(sum(len(m) for m in data.members))
     per_group = {"arrival": data.arrival, "prompt": data.prompt, "output": data.output, "est": data.est,
                  "lst": data.lst}
@@ -131,8 +142,34 @@ def from_tct_data(
         hint=None if hint is None else [int(t) for t in np.asarray(hint)],
         lower_bound=None if lower_bound is None else float(lower_bound),
         upper_bound=None if upper_bound is None else float(upper_bound),
+        start_bounds=start_bounds,
         **peaks,
     )
+
+
+def allowed_starts(inst: CpsatInstance, cap: int) -> list[np.ndarray] | None:
+    """Per request, the start epochs whose ``start_bounds`` entry is ≤ ``cap`` (``None``
+    without start bounds). Every schedule with Σ c ≤ cap starts each request at one of
+    them (``fluidopt.bounds.path_fixing``)."""
+    if inst.start_bounds is None:
+        return None
+    return [int(inst.est[i]) + np.flatnonzero(np.asarray(b, dtype=np.int64) <= cap) for i, b in
+            enumerate(inst.start_bounds)]
+
+
+def restrict_starts(model: Any, S: list[Any], inst: CpsatInstance, allowed: list[np.ndarray]) -> int:
+    """Restrict every start variable to its ``allowed`` epochs (:func:`allowed_starts`);
+    return how many window epochs that removes. Redundant for the schedules with
+    Σ c ≤ the cap they were computed for, so it removes none of them."""
+    from ortools.sat.python import cp_model
+
+    removed = 0
+    for i, (v, keep) in enumerate(zip(S, allowed)):
+        window = int(inst.lst[i]) - int(inst.est[i]) + 1
+        if keep.shape[0] < window:
+            removed += window - keep.shape[0]
+            model.add_linear_expression_in_domain(v, cp_model.Domain.from_values(keep.tolist()))
+    return removed
 
 
 def symmetry_chains(inst: CpsatInstance) -> list[list[int]]:

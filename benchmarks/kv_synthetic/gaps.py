@@ -14,7 +14,9 @@ one thread and a time limit per instance, in the variants chosen (``--variants``
   path_bound=False``): volume and LP bounds, CP-SAT search from the best heuristic
   schedule;
 - ``bound-0.75`` — the defaults with three quarters of the time for the bound stage
-  instead of half (``bound_share=0.75``).
+  instead of half (``bound_share=0.75``);
+- ``no-fixing`` — the defaults without the path relaxation's start fixing in the exact
+  search (``path_fixing=False``).
 
 Every schedule is replayed through the executor (``replay_accepted``). Gaps are reported
 on total latency Σ (c_i − a_i): (best schedule − best bound) / best schedule, where the
@@ -49,6 +51,7 @@ VARIANTS = {
     "no-paths": {"path_bound": False},
     "previous": {"peaks": False, "improve": 0.0, "path_bound": False},
     "bound-0.75": {"bound_share": 0.75},
+    "no-fixing": {"path_fixing": False},
 }
 
 
@@ -90,6 +93,9 @@ def solve_instance(model: int, seed: int, n: int | None, time_limit: float, vari
         "path_bound_status": sol.info["path_bound_status"],
         "path_bound_seconds": sol.info["path_bound_seconds"],
         "solver_bound": sol.info["solver_bound"],
+        "fixed_starts": (sol.info.get("cpsat_fixing") or {}).get("removed"),
+        "window_starts": (sol.info.get("cpsat_fixing") or {}).get("window"),
+        "search_seconds": sol.info["solve_seconds"],
         "lns_improvements": (sol.info["improve"] or {}).get("improvements"),
         "mcsf_tct": mcsf,
         "seconds": wall,

@@ -58,6 +58,20 @@ its own. The least cost over all paths (:attr:`Pricing.best`) stays exact; an it
 ``end_value`` is then the cost of the cheapest path ending with it *among these*, which
 is all the column generation needs: the paths left out are dearer than one of their
 prefixes.
+
+**Paths through an entry** (:meth:`PathPricer.through`, for the fixing of
+:mod:`fluidopt.bounds.path_fixing`). A label (D, U) of (t, j) may continue with m at gap
+d iff D ≥ A = o_m − d or U ≥ B = p_m − d, and the continuation's own labels then have
+the state the forward pass gives them. So the least cost of the entries after (j, t)
+under the label is min(h_A(D), h_B(U)), where h_A(x) (h_B(y)) is the least cost of a
+continuation with A ≤ x (B ≤ y), stopping (cost 0) and the free gaps included: prefix
+minima, filled backwards over the rounds by the same transitions (higher items first
+within a round, as they may follow j in it). The least cost of a path through (j, t) is
+then min over the labels of forward + continuation = min over x of (forward suffix
+minimum at x + backward prefix minimum at x): a label counted at a larger index only
+gets a smaller continuation, so the joint minimum is attained on the diagonal. An entry
+occurs at most once in a path (equal rounds go in increasing index), so this is the
+least cost of a path containing it.
 """
 
 from __future__ import annotations
@@ -149,6 +163,9 @@ class PathPricer:
         order = np.argsort(m[~gap], kind="stable")
         self.eq_ptr = np.searchsorted(m[~gap][order], np.arange(n + 1)).astype(np.int64)
         self.eq = np.stack([j, A, B, U], axis=1)[~gap][order].astype(np.int32)
+        # d = 0 grouped by source j, for the backward pass: rows (m, A, B, U)
+        self.eqs_ptr = np.searchsorted(j[~gap], np.arange(n + 1)).astype(np.int64)
+        self.eqs = np.stack([m, A, B, U], axis=1)[~gap].astype(np.int32)
         # all of them by target m, for the backtracking: rows (d, j, A, B, U)
         order = np.argsort(m, kind="stable")
         self.in_ptr = np.searchsorted(m[order], np.arange(n + 1)).astype(np.int64)
@@ -183,6 +200,24 @@ class PathPricer:
             end_value[better] = value[better]
             end_round[better] = limit + at[better]
         return Pricing(end_value, end_round, table, cost_t, free_value, free_item, free_round, start, limit)
+
+    # ------------------------------------------------------------------ through an entry
+    def through(self, cost: np.ndarray) -> np.ndarray:
+        """Per (item, round 0…T), the least cost of a path that contains that entry
+        (``inf`` outside the windows): the forward labels of the entry joined with the
+        least cost of a continuation from the same label state (module docstring,
+        "Paths through an entry"). Runs the DP over every round, forwards and
+        backwards."""
+        n, T = self.n, self.T
+        out = np.full((n, T + 1), np.inf)
+        if n == 0:
+            return out
+        forward = self.price(cost, every_round=True)
+        rounds = forward.table.shape[0]
+        back = np.empty_like(forward.table)
+        _backward(forward.cost, forward.start, self.omax, self.src_ptr, self.src, self.eqs_ptr, self.eqs, back)
+        out[:, forward.start:forward.start + rounds] = (forward.table + back).min(axis=2).T
+        return out
 
     # ------------------------------------------------------------------ backtracking
     def path(self, pricing: Pricing, item: int) -> np.ndarray:
@@ -266,6 +301,67 @@ def _forward(cost_t, start, omax, C, src_ptr, src, eq_ptr, eq, table, end_value,
             free_value[ti, 0], free_item[ti, 0], free_round[ti, 0] = end_value[j1], j1, end_round[j1]
         if j2 >= 0:
             free_value[ti, 1], free_item[ti, 1], free_round[ti, 1] = end_value[j2], j2, end_round[j2]
+
+
+@njit(cache=True)
+def _backward(cost_t, start, omax, src_ptr, src, eqs_ptr, eqs, back):  # pragma: no cover - compiled
+    """The continuations' DP, backwards over the rounds of ``back`` (same shape as the
+    forward table): ``back[t, j, x]`` is the least cost of the entries after (j, t) among
+    the continuations a label of (j, t) with D ≥ x (x ≤ o_max) resp. U ≥ x − o_max − 1
+    may take, stopping (cost 0) included; prefix minima over the continuations'
+    requirements A = o_m − d resp. B = p_m − d."""
+    rounds, n, width = back.shape
+    W1 = omax + 1
+    inf = np.inf
+    raw = np.empty(width)
+    item_best = np.full(n, inf)  # per item, least cost of a continuation that starts with it after a free gap
+    free_value = np.full((rounds + 1, 2), inf)
+    free_item = np.full((rounds + 1, 2), -1, dtype=np.int64)
+    for ti in range(rounds - 1, -1, -1):
+        t = start + ti
+        for j in range(n - 1, -1, -1):  # higher items first: they may follow j in the same round
+            raw[:] = inf
+            base = 0.0  # stop here
+            r = ti + omax  # or continue after a free gap, with another item
+            if r < rounds:
+                base = min(base, free_value[r, 1 if free_item[r, 0] == j else 0])
+            for d in range(1, min(omax, rounds - ti)):
+                row_ptr = (d - 1) * n + j
+                for k in range(src_ptr[row_ptr], src_ptr[row_ptr + 1]):
+                    m = src[k, 0]
+                    nxt = back[ti + d, m]
+                    v = cost_t[t + d, m] + min(nxt[d], nxt[W1 + src[k, 3]])
+                    raw[src[k, 1]] = min(raw[src[k, 1]], v)
+                    raw[W1 + src[k, 2]] = min(raw[W1 + src[k, 2]], v)
+            for k in range(eqs_ptr[j], eqs_ptr[j + 1]):
+                m = eqs[k, 0]
+                nxt = back[ti, m]
+                v = cost_t[t, m] + min(nxt[0], nxt[W1 + eqs[k, 3]])
+                raw[eqs[k, 1]] = min(raw[eqs[k, 1]], v)
+                raw[W1 + eqs[k, 2]] = min(raw[W1 + eqs[k, 2]], v)
+            run = base
+            for x in range(W1):
+                run = min(run, raw[x])
+                back[ti, j, x] = run
+            run = base
+            for x in range(W1, width):
+                run = min(run, raw[x])
+                back[ti, j, x] = run
+        # a continuation may start with (m, t) after a free gap: its label has D = o_max
+        for m in range(n):
+            item_best[m] = min(item_best[m], cost_t[t, m] + back[ti, m, omax])
+        j1, j2 = -1, -1
+        for m in range(n):
+            if item_best[m] == inf:
+                continue
+            if j1 < 0 or item_best[m] < item_best[j1]:
+                j1, j2 = m, j1
+            elif j2 < 0 or item_best[m] < item_best[j2]:
+                j2 = m
+        if j1 >= 0:
+            free_value[ti, 0], free_item[ti, 0] = item_best[j1], j1
+        if j2 >= 0:
+            free_value[ti, 1], free_item[ti, 1] = item_best[j2], j2
 
 
 @njit(cache=True)

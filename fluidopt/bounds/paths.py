@@ -65,7 +65,7 @@ from __future__ import annotations
 import math
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -125,6 +125,9 @@ class PathBound:
         Master solves, paths in the master, rows in the master.
     lp_value
         The LP relaxation it started from (``None``: none).
+    multipliers
+        The multipliers u of the best L(u) (``None``: none evaluated); left out of
+        :meth:`to_dict`.
     """
 
     bound: float | None
@@ -135,9 +138,10 @@ class PathBound:
     columns: int = 0
     rows: int = 0
     lp_value: float | None = None
+    multipliers: np.ndarray | None = field(default=None, repr=False)
 
     def to_dict(self) -> dict[str, Any]:
-        return dict(self.__dict__)
+        return {k: v for k, v in self.__dict__.items() if k != "multipliers"}
 
 
 class PathRelaxation:
@@ -447,16 +451,17 @@ def path_bound(
         _seed_from_lp(relax, master, lp.x, samples, np.random.default_rng(seed))
 
     best = -math.inf
+    best_u: np.ndarray | None = None
     status = "time_limit"
     it = 0
 
     def evaluate(u: np.ndarray) -> tuple[float, Pricing]:
-        nonlocal best
+        nonlocal best, best_u
         pricing = relax.pricer.price(relax.round_costs(u))
         value = relax.lagrangian(u, pricing)
         if value > best:
             news = best == -math.inf or round_up(value) > round_up(best)
-            best = value
+            best, best_u = value, u
             if progress is not None and news:
                 progress(round_up(value))
         return value, pricing
@@ -501,7 +506,7 @@ def path_bound(
     value = best if best > -math.inf else None
     return PathBound(
         None if value is None else round_up(value), value, status, time.perf_counter() - started, it,
-        len(master.paths), len(master.rows), lp.value,
+        len(master.paths), len(master.rows), lp.value, best_u,
     )
 
 

@@ -150,6 +150,11 @@ class Bounds:
         computed or none reached).
     paths_seconds, paths_status
         Its time, s, and how it ended (``skipped`` when not computed).
+    start_bounds
+        Per request and start epoch of its window, a lower bound on Σ c of the schedules
+        that start it there (:func:`fluidopt.bounds.path_fixing.start_bounds`; ``None``:
+        not computed). The exact search removes the starts whose bound exceeds its best
+        schedule.
     """
 
     volume: float
@@ -159,6 +164,7 @@ class Bounds:
     paths: float | None = None
     paths_seconds: float = 0.0
     paths_status: str = "skipped"
+    start_bounds: list[list[int]] | None = field(default=None, repr=False)
 
     @property
     def best(self) -> float:
@@ -182,11 +188,13 @@ def _remaining(time_limit: float | None, since: float) -> float | None:
 
 def bound_stage(
     workload: Workload, capacity: int, prep: Prepared, *, lp: bool, time_limit: float | None, tracker: _Tracker,
-    paths: bool = False, share: float = BOUND_SHARE,
+    paths: bool = False, share: float = BOUND_SHARE, fixing: bool = True,
 ) -> Bounds:
     """The volume bound, (``lp``) the LP relaxation of ``prep``'s program and (``paths``)
     the path relaxation's bound started from the LP's duals, together in at most
-    ``share`` of ``time_limit`` (at n = 60 the LP alone can take tens of seconds)."""
+    ``share`` of ``time_limit`` (at n = 60 the LP alone can take tens of seconds); with
+    ``fixing``, the path relaxation's lower bound per request and start epoch at its best
+    multipliers, for the exact search (:mod:`fluidopt.bounds.path_fixing`)."""
     bounds = Bounds(volume_bound(workload, capacity))
     tracker("bound", prep.upper_bound, bounds.volume)
     started = time.perf_counter()
@@ -197,12 +205,17 @@ def bound_stage(
         bounds.lp, bounds.lp_seconds, bounds.lp_status = solution.value, solution.seconds, solution.status
         tracker(bound=bounds.lp)
         if paths and solution.status != "interrupted":
-            from fluidopt.bounds.paths import path_bound
+            from fluidopt.bounds.path_fixing import start_bounds
+            from fluidopt.bounds.paths import MAX_TABLE, PathRelaxation, path_bound, pricing_size
 
+            relax = PathRelaxation(prep.data, arrays) if pricing_size(prep.data) <= MAX_TABLE else None
             result = path_bound(prep.data, time_limit=_remaining(limit, started), lp=solution,
                                 schedules=[] if prep.incumbent is None else [prep.incumbent],
-                                upper_bound=prep.upper_bound, progress=lambda b: tracker(bound=b), arrays=arrays)
+                                upper_bound=prep.upper_bound, progress=lambda b: tracker(bound=b), arrays=arrays,
+                                relax=relax)
             bounds.paths, bounds.paths_seconds, bounds.paths_status = result.bound, result.seconds, result.status
+            if relax is not None and result.multipliers is not None and fixing:
+                bounds.start_bounds = start_bounds(relax, result.multipliers)
     return bounds
 
 
@@ -259,6 +272,7 @@ def search_stage(
             hint=prep.incumbent if use_start else None,
             lower_bound=bounds.best,
             upper_bound=prep.upper_bound if use_start else None,
+            start_bounds=bounds.start_bounds,
         )
         build_seconds = time.perf_counter() - started
         if interrupted(prep, bounds):  # Ctrl-C before the search: stop here with the incumbent
@@ -438,6 +452,7 @@ def certify(
         "path_bound": bounds.paths,
         "path_bound_seconds": bounds.paths_seconds,
         "path_bound_status": bounds.paths_status,
+        "path_fixing": bounds.start_bounds is not None,
         "bound_source": _bound_source(bound, bounds, solver_bound),
         "improve": outcome.improve or prep.info.get("improve"),
         "list_search": prep.info.get("list_search"),
@@ -486,6 +501,7 @@ def solve_tct(
     method: str = "auto",
     path_bound: bool | None = None,
     bound_share: float = BOUND_SHARE,
+    path_fixing: bool = True,
 ) -> TctSolution:
     """Minimise Σ c_i over the unit-time schedules of ``workload`` with KV capacity C.
 
@@ -530,6 +546,10 @@ def solve_tct(
     bound_share
         Largest share of the time limit for the bound stage (LP and path bound), in
         (0, 1).
+    path_fixing
+        With the path bound: give CP-SAT's exact search the path relaxation's lower bound
+        per request and start epoch, so that it drops the starts that cannot beat its best
+        schedule (:mod:`fluidopt.bounds.path_fixing`).
     improve
         Largest share of the time left after the bound stage that goes to large-
         neighbourhood search before the exact search (needs a time limit; 0: off). The
@@ -588,7 +608,8 @@ def solve_tct(
     budget_from = time.perf_counter()
     use_lp = backend == "cpsat" and lp_lower_bound
     bounds = bound_stage(workload, capacity, prep, lp=use_lp, time_limit=time_limit, tracker=tracker,
-                         paths=use_lp if path_bound is None else path_bound, share=bound_share)
+                         paths=use_lp if path_bound is None else path_bound, share=bound_share,
+                         fixing=path_fixing and backend == "cpsat")
     left = _remaining(time_limit, budget_from)
     improve_seconds = None if left is None or improve <= 0 else improve * left
     if improve_seconds:
