@@ -185,3 +185,25 @@ def test_the_worker_refuses_bounds_that_would_cut_off_its_hint() -> None:
     res = solve_cpsat(inst, SolveOptions(time_limit=30.0))
     assert res.info["fixing"]["contradicted"] and res.info["fixing"]["removed"] == 0
     assert res.status == "optimal" and res.objective == opt
+
+
+def test_ctrl_c_during_the_fixing_stops_like_the_bound(monkeypatch) -> None:
+    """A KeyboardInterrupt while the start bounds are computed ends the solve with its
+    incumbent and bound (status interrupted), without the search."""
+    import fluidopt.bounds.path_fixing as path_fixing
+    from fluidopt import interrupts
+    from fluidopt.bounds.checker import check_schedule
+    from fluidopt.generators import kv_synthetic
+
+    def ctrl_c(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(path_fixing, "start_bounds", ctrl_c)
+    interrupts.clear()
+    w, C = kv_synthetic(1, 3, n=12)
+    sol = solve_tct(w, C, time_limit=30.0, backend="cpsat", threads=1)
+    assert sol.status == "interrupted" and sol.info["path_bound_status"] == "interrupted"
+    assert sol.info["solve_seconds"] == 0.0 and not sol.info["path_fixing"]
+    assert sol.best_bound is not None and sol.best_bound <= sol.objective_tct
+    assert check_schedule(w, C, sol.starts).accepted and interrupts.seen()
+    interrupts.clear()

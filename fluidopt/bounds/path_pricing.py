@@ -236,6 +236,20 @@ class PathPricer:
 
 
 @njit(cache=True)
+def _best_two(values):  # pragma: no cover - compiled
+    """Indices of the smallest and the second smallest finite value (−1: none)."""
+    j1, j2 = -1, -1
+    for m in range(values.shape[0]):
+        if values[m] == np.inf:
+            continue
+        if j1 < 0 or values[m] < values[j1]:
+            j1, j2 = m, j1
+        elif j2 < 0 or values[m] < values[j2]:
+            j2 = m
+    return j1, j2
+
+
+@njit(cache=True)
 def _forward(cost_t, start, omax, C, src_ptr, src, eq_ptr, eq, table, end_value, end_round, free_value,
              free_item, free_round):  # pragma: no cover - compiled
     """The DP of the module docstring over the rounds of ``table`` from ``start`` on:
@@ -289,14 +303,7 @@ def _forward(cost_t, start, omax, C, src_ptr, src, eq_ptr, eq, table, end_value,
             if table[ti, m, 0] < end_value[m]:
                 end_value[m], end_round[m] = table[ti, m, 0], t
         # the two best items so far, for the free gaps of round t + o_max
-        j1, j2 = -1, -1
-        for m in range(n):
-            if end_value[m] == inf:
-                continue
-            if j1 < 0 or end_value[m] < end_value[j1]:
-                j1, j2 = m, j1
-            elif j2 < 0 or end_value[m] < end_value[j2]:
-                j2 = m
+        j1, j2 = _best_two(end_value)
         if j1 >= 0:
             free_value[ti, 0], free_item[ti, 0], free_round[ti, 0] = end_value[j1], j1, end_round[j1]
         if j2 >= 0:
@@ -350,14 +357,7 @@ def _backward(cost_t, start, omax, src_ptr, src, eqs_ptr, eqs, back):  # pragma:
         # a continuation may start with (m, t) after a free gap: its label has D = o_max
         for m in range(n):
             item_best[m] = min(item_best[m], cost_t[t, m] + back[ti, m, omax])
-        j1, j2 = -1, -1
-        for m in range(n):
-            if item_best[m] == inf:
-                continue
-            if j1 < 0 or item_best[m] < item_best[j1]:
-                j1, j2 = m, j1
-            elif j2 < 0 or item_best[m] < item_best[j2]:
-                j2 = m
+        j1, j2 = _best_two(item_best)
         if j1 >= 0:
             free_value[ti, 0], free_item[ti, 0] = item_best[j1], j1
         if j2 >= 0:

@@ -35,6 +35,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from fluidopt import interrupts
 from fluidopt.bounds.time_indexed import lp_relaxation, lp_solution
 from fluidopt.bounds.volume import volume_bound
 from fluidopt.completion.instance import instance_arrays
@@ -214,8 +215,12 @@ def bound_stage(
                                 upper_bound=prep.upper_bound, progress=lambda b: tracker(bound=b), arrays=arrays,
                                 relax=relax)
             bounds.paths, bounds.paths_seconds, bounds.paths_status = result.bound, result.seconds, result.status
-            if relax is not None and result.multipliers is not None and fixing:
-                bounds.start_bounds = start_bounds(relax, result.multipliers)
+            if relax is not None and result.multipliers is not None and fixing and result.status != "interrupted":
+                try:
+                    bounds.start_bounds = start_bounds(relax, result.multipliers)
+                except KeyboardInterrupt:  # stop like the bound itself: the driver reports what it has
+                    interrupts.note()
+                    bounds.paths_status = "interrupted"
     return bounds
 
 
