@@ -69,6 +69,7 @@ def solve_instance(model: int, seed: int, n: int | None, time_limit: float, vari
     arrivals = float(np.sum(w.arrival))
     mcsf = float(simulate(w, unit_deployment(C), "mc-sf").summary()["tct"])
     best_lat, bound_lat = sol.objective_tct - arrivals, sol.best_bound - arrivals
+    fixing = sol.info.get("cpsat_fixing") or {}  # start fixing in the exact search (CP-SAT)
     return {
         "arrival_model": model,
         "seed": seed,
@@ -93,8 +94,8 @@ def solve_instance(model: int, seed: int, n: int | None, time_limit: float, vari
         "path_bound_status": sol.info["path_bound_status"],
         "path_bound_seconds": sol.info["path_bound_seconds"],
         "solver_bound": sol.info["solver_bound"],
-        "fixed_starts": (sol.info.get("cpsat_fixing") or {}).get("removed"),
-        "window_starts": (sol.info.get("cpsat_fixing") or {}).get("window"),
+        "fixed_starts": fixing.get("removed"),
+        "window_starts": fixing.get("window"),
         "search_seconds": sol.info["solve_seconds"],
         "lns_improvements": (sol.info["improve"] or {}).get("improvements"),
         "mcsf_tct": mcsf,

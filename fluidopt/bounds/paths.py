@@ -126,8 +126,10 @@ class PathBound:
     lp_value
         The LP relaxation it started from (``None``: none).
     multipliers
-        The multipliers u of the best L(u) (``None``: none evaluated); left out of
-        :meth:`to_dict`.
+        The multipliers u of the best L(u) (``None``: none evaluated).
+    relaxation
+        The relaxation it priced with (``None``: none built); with ``multipliers`` what
+        :mod:`fluidopt.bounds.path_fixing` needs. Both are left out of :meth:`to_dict`.
     """
 
     bound: float | None
@@ -139,9 +141,10 @@ class PathBound:
     rows: int = 0
     lp_value: float | None = None
     multipliers: np.ndarray | None = field(default=None, repr=False)
+    relaxation: PathRelaxation | None = field(default=None, repr=False)
 
     def to_dict(self) -> dict[str, Any]:
-        return {k: v for k, v in self.__dict__.items() if k != "multipliers"}
+        return {k: v for k, v in self.__dict__.items() if k not in ("multipliers", "relaxation")}
 
 
 class PathRelaxation:
@@ -506,7 +509,7 @@ def path_bound(
     value = best if best > -math.inf else None
     return PathBound(
         None if value is None else round_up(value), value, status, time.perf_counter() - started, it,
-        len(master.paths), len(master.rows), lp.value, best_u,
+        len(master.paths), len(master.rows), lp.value, best_u, relax,
     )
 
 

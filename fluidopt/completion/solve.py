@@ -207,17 +207,16 @@ def bound_stage(
         tracker(bound=bounds.lp)
         if paths and solution.status != "interrupted":
             from fluidopt.bounds.path_fixing import start_bounds
-            from fluidopt.bounds.paths import MAX_TABLE, PathRelaxation, path_bound, pricing_size
+            from fluidopt.bounds.paths import path_bound
 
-            relax = PathRelaxation(prep.data, arrays) if pricing_size(prep.data) <= MAX_TABLE else None
             result = path_bound(prep.data, time_limit=_remaining(limit, started), lp=solution,
                                 schedules=[] if prep.incumbent is None else [prep.incumbent],
-                                upper_bound=prep.upper_bound, progress=lambda b: tracker(bound=b), arrays=arrays,
-                                relax=relax)
+                                upper_bound=prep.upper_bound, progress=lambda b: tracker(bound=b), arrays=arrays)
             bounds.paths, bounds.paths_seconds, bounds.paths_status = result.bound, result.seconds, result.status
-            if relax is not None and result.multipliers is not None and fixing and result.status != "interrupted":
+            if fixing and result.relaxation is not None and result.multipliers is not None \
+                    and result.status != "interrupted":
                 try:
-                    bounds.start_bounds = start_bounds(relax, result.multipliers)
+                    bounds.start_bounds = start_bounds(result.relaxation, result.multipliers)
                 except KeyboardInterrupt:  # stop like the bound itself: the driver reports what it has
                     interrupts.note()
                     bounds.paths_status = "interrupted"
